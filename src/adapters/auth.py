@@ -1,0 +1,333 @@
+"""Who is calling: bearer-JWT verification, the embedded token issuer and the client-credentials grant.
+
+The platform is an OAuth2 resource server. Tokens come from a configured external issuer
+(verified against its JWKS) or from the embedded issuer (an ES256 key kept on disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import enum
+import hashlib
+import hmac
+import json
+import os
+import pathlib
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm
+
+from adapters.problems import Problem
+
+REALM = "cloudbay"
+SCOPE_PREFIX = "cloudbay:"
+_EXTERNAL_ALGS_BY_KEY: tuple[tuple[type, list[str]], ...] = (
+    (rsa.RSAPublicKey, ["RS256", "PS256"]),
+    (ec.EllipticCurvePublicKey, ["ES256"]),
+)
+_ALLOWED_ALGS = frozenset({"ES256", "RS256", "PS256"})
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+
+
+class Role(str, enum.Enum):
+    """What a caller may do: operators run the network, users charge."""
+
+    OPERATOR = "operator"
+    USER = "user"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: token subject and the roles it carries."""
+
+    subject: str
+    roles: frozenset[Role]
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Expected issuer/audience, the external JWKS (None = embedded issuer only), and lifetimes."""
+
+    issuer: str
+    audience: str = "cloudbay-api"
+    jwks_url: str | None = None
+    token_ttl_seconds: int = 3600
+    leeway_seconds: int = 30
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class SigningKey:
+    """The embedded issuer's ES256 (P-256) key; its kid is the RFC 7638 JWK thumbprint."""
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey) -> None:
+        if not isinstance(private_key.curve, ec.SECP256R1):
+            raise ValueError("the embedded signing key must be an EC P-256 key")
+        self.private_key = private_key
+        self.public_key = private_key.public_key()
+        jwk: dict[str, Any] = json.loads(str(ECAlgorithm.to_jwk(self.public_key)))
+        self._public_jwk = {k: jwk[k] for k in ("kty", "crv", "x", "y")}
+        canonical = json.dumps(self._public_jwk, sort_keys=True, separators=(",", ":"))
+        self.kid: str = _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+    @classmethod
+    def load_or_create(cls, path: pathlib.Path) -> SigningKey:
+        """Load the PEM key at ``path``, creating it (mode 0600, parent dirs too) if missing."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write(pem)
+            try:
+                os.link(tmp, path)  # atomic and exclusive: a complete file or none
+            except FileExistsError:  # another process won the race; use its key
+                pass
+            finally:
+                tmp.unlink()
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{path} does not hold an EC private key")
+        return cls(key)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWK Set to publish for this key."""
+        return {"keys": [{**self._public_jwk, "kid": self.kid, "alg": "ES256", "use": "sig"}]}
+
+
+def _scope(roles: Iterable[Role]) -> str:
+    return " ".join(sorted(SCOPE_PREFIX + r.value for r in roles))
+
+
+class TokenIssuer:
+    """Issues ES256 access tokens signed with the embedded key."""
+
+    def __init__(self, key: SigningKey, settings: AuthSettings) -> None:
+        self.key = key
+        self.settings = settings
+
+    def issue(
+        self, subject: str, roles: Iterable[Role], *, ttl_seconds: int | None = None, audience: str | None = None
+    ) -> str:
+        ttl = self.settings.token_ttl_seconds if ttl_seconds is None else ttl_seconds
+        if not subject:
+            raise ValueError("a token needs a subject")
+        role_set = {Role(r) for r in roles}
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer, "sub": subject, "aud": audience or self.settings.audience,
+            "iat": now, "nbf": now, "exp": now + ttl, "jti": str(uuid.uuid4()),
+            "roles": sorted(r.value for r in role_set), "scope": _scope(role_set),
+        }
+        return jwt.encode(claims, self.key.private_key, algorithm="ES256", headers={"kid": self.key.kid})
+
+
+def _unauthorized(reason: str) -> Problem:
+    challenge = f'Bearer realm="{REALM}", error="invalid_token", error_description="{reason}"'
+    return Problem(401, "Unauthorized", detail=reason, headers={"WWW-Authenticate": challenge})
+
+
+def _roles_from(claims: Mapping[str, Any]) -> frozenset[Role]:
+    names: list[Any] = []
+    for source in (claims.get("roles"), (claims.get("realm_access") or {}).get("roles"), claims.get("cognito:groups")):
+        if isinstance(source, list):
+            names.extend(source)
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        names.extend(s[len(SCOPE_PREFIX):] for s in scope.split() if s.startswith(SCOPE_PREFIX))
+    known = {r.value: r for r in Role}
+    return frozenset(known[n] for n in names if isinstance(n, str) and n in known)
+
+
+_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed for this key"),
+    (jwt.PyJWKClientConnectionError, "issuer signing keys unavailable"),
+    (jwt.PyJWKClientError, "unknown signing key"),
+    (jwt.DecodeError, "malformed token"),
+)
+
+
+class TokenVerifier:
+    """Turns a bearer token into a Principal, or raises a 401 Problem saying why not.
+
+    Blocking: a JWKS fetch (cached for 5 minutes) may hit the network.
+    """
+
+    def __init__(self, settings: AuthSettings, embedded_key: SigningKey | None) -> None:
+        self.settings = settings
+        self.embedded_key = embedded_key
+        self._jwks = jwt.PyJWKClient(settings.jwks_url, lifespan=300, timeout=5) if settings.jwks_url else None
+
+    def _key_for(self, token: str, header: Mapping[str, Any]) -> tuple[Any, list[str]]:
+        kid = header.get("kid")
+        if self.embedded_key is not None and kid == self.embedded_key.kid:
+            return self.embedded_key.public_key, ["ES256"]
+        if self._jwks is None or not isinstance(kid, str):
+            raise _unauthorized("unknown signing key")
+        key = self._jwks.get_signing_key_from_jwt(token).key
+        for key_type, algs in _EXTERNAL_ALGS_BY_KEY:
+            if isinstance(key, key_type):
+                return key, algs
+        raise _unauthorized("unsupported signing key type")
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in _ALLOWED_ALGS:
+                raise _unauthorized("algorithm not allowed")
+            key, algorithms = self._key_for(token, header)
+            claims = jwt.decode(
+                token, key, algorithms=algorithms, audience=self.settings.audience, issuer=self.settings.issuer,
+                leeway=self.settings.leeway_seconds, options={"require": _REQUIRED_CLAIMS},
+            )
+        except jwt.MissingRequiredClaimError as e:
+            raise _unauthorized(f"missing claim {e.claim}") from None
+        except jwt.PyJWTError as e:
+            reason = next((msg for cls, msg in _FAILURES if isinstance(e, cls)), "invalid token")
+            raise _unauthorized(reason) from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise _unauthorized("missing claim sub")
+        return Principal(subject=subject, roles=_roles_from(claims))
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    """The bearer token from an Authorization header (RFC 6750 §2.1), or a 401 Problem."""
+    value = headers.get("authorization", headers.get("Authorization"))
+    if value is None:
+        challenge = f'Bearer realm="{REALM}"'
+        raise Problem(401, "Unauthorized", detail="missing bearer token", headers={"WWW-Authenticate": challenge})
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        reason = "expected Authorization: Bearer <token>"
+        challenge = f'Bearer realm="{REALM}", error="invalid_request", error_description="{reason}"'
+        raise Problem(401, "Unauthorized", detail=reason, headers={"WWW-Authenticate": challenge})
+    return token
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    """Raise 403 unless the principal holds at least one of ``roles`` (no roles given: always deny)."""
+    if not any(principal.has(r) for r in roles):
+        needed = " or ".join(r.value for r in roles) or "(none granted)"
+        raise Problem(403, "Forbidden", detail=f"requires role {needed}")
+
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_secret(secret: str) -> str:
+    """scrypt-hash a client secret as ``scrypt$n$r$p$salt_b64$hash_b64``."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    encoded = "$".join(base64.b64encode(b).decode("ascii") for b in (salt, digest))
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encoded}"
+
+
+def check_secret(secret: str, hashed: str) -> bool:
+    """Constant-time check of ``secret`` against a ``hash_secret`` value; malformed hashes never match."""
+    try:
+        scheme, n_s, r_s, p_s, salt_b64, digest_b64 = hashed.split("$")
+        n, r, p = int(n_s), int(r_s), int(p_s)
+        salt, expected = base64.b64decode(salt_b64, validate=True), base64.b64decode(digest_b64, validate=True)
+        if scheme != "scrypt" or not (1 < n <= 2**20 and 0 < r <= 32 and 0 < p <= 16) or not expected:
+            return False
+        actual = hashlib.scrypt(
+            secret.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(expected), maxmem=256 * n * r * p + 2**20
+        )
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class OAuthError(Exception):
+    """A token-endpoint error, rendered by the endpoint as RFC 6749 §5.2 JSON."""
+
+    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{error}: {description}")
+        self.status, self.error, self.description = status, error, description
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+def _invalid_client(description: str = "client authentication failed") -> OAuthError:
+    return OAuthError(401, "invalid_client", description, {"WWW-Authenticate": f'Basic realm="{REALM}"'})
+
+
+def _client_credentials(form: Mapping[str, str], authorization: str | None) -> tuple[str, str]:
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if authorization is None:
+        if not form_id or form_secret is None:
+            raise _invalid_client("client credentials missing")
+        return form_id, form_secret
+    if form_secret is not None:
+        raise OAuthError(400, "invalid_request", "use exactly one client authentication method")
+    scheme, _, encoded = authorization.strip().partition(" ")
+    try:
+        client_id, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, binascii.Error):
+        raise _invalid_client("malformed Basic credentials") from None
+    if scheme.lower() != "basic" or not sep or not client_id:
+        raise _invalid_client("malformed Basic credentials")
+    return unquote_plus(client_id), unquote_plus(secret)  # RFC 6749 §2.3.1: form-encoded before Basic
+
+
+_DUMMY_HASH = hash_secret(secrets.token_urlsafe(16))  # equalises timing for unknown client ids
+
+
+async def client_credentials_grant(
+    form: Mapping[str, str],
+    authorization: str | None,
+    lookup: Callable[[str], tuple[str, Iterable[Role]] | None],
+    issuer: TokenIssuer,
+) -> dict[str, Any]:
+    """RFC 6749 §4.4: authenticate the client and issue it an access token, or raise OAuthError."""
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthError(400, "invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        raise OAuthError(400, "unsupported_grant_type", "only client_credentials is supported")
+    client_id, secret = _client_credentials(form, authorization)
+    found = lookup(client_id)
+    hashed, allowed = (found[0], frozenset(Role(r) for r in found[1])) if found else (_DUMMY_HASH, frozenset())
+    if not await asyncio.to_thread(check_secret, secret, hashed) or found is None:
+        raise _invalid_client()
+    roles = allowed
+    if requested := form.get("scope", "").split():
+        wanted = {s[len(SCOPE_PREFIX):] for s in requested if s.startswith(SCOPE_PREFIX)}
+        if len(wanted) != len(set(requested)) or not wanted <= {r.value for r in allowed}:
+            raise OAuthError(400, "invalid_scope", "requested scope exceeds what the client may have")
+        roles = frozenset(Role(w) for w in wanted)
+    ttl = issuer.settings.token_ttl_seconds
+    token = issuer.issue(client_id, roles, ttl_seconds=ttl)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": _scope(roles)}

@@ -1,0 +1,101 @@
+"""A small database handle for read models: SQLite (embedded default, memory) or PostgreSQL.
+
+The same SQL runs on both: ``%s`` placeholders (rewritten to ``?`` for SQLite), ``ON CONFLICT`` upserts,
+timestamps stored as ISO-8601 text so they sort the same everywhere.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from services.settings import StoreSettings
+
+
+class Tx(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
+
+class ReadModelDB:
+    """Read-model storage. Use ``transaction()`` to write; ``query()`` to read."""
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.kind = settings.kind
+        self._lock = threading.RLock()
+        self._pool: Any = None
+        self._sqlite: sqlite3.Connection | None = None
+        if self.kind == "postgres":
+            from psycopg.conninfo import make_conninfo
+            from psycopg.rows import dict_row
+            from psycopg_pool import ConnectionPool
+
+            conninfo = make_conninfo(**settings.postgres_params())
+            self._pool = ConnectionPool(
+                conninfo, min_size=1, max_size=8, kwargs={"row_factory": dict_row}, open=True
+            )
+        else:
+            path = ":memory:" if self.kind == "memory" else str(settings.sqlite_read_model_path)
+            if self.kind == "sqlite":
+                settings.sqlite_read_model_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+            conn.row_factory = sqlite3.Row
+            if path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            self._sqlite = conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        if self._pool is not None:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield _PgTx(cur)
+        else:
+            assert self._sqlite is not None
+            with self._lock:
+                self._sqlite.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteTx(self._sqlite)
+                except BaseException:
+                    self._sqlite.execute("ROLLBACK")
+                    raise
+                self._sqlite.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.transaction() as tx:
+            return tx.fetchall(sql, params)
+
+    def ping(self) -> None:
+        self.query("SELECT 1 AS ok")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql.replace("%s", "?"), tuple(params))
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.conn.execute(sql.replace("%s", "?"), tuple(params))]
+
+
+class _PgTx:
+    def __init__(self, cur: Any) -> None:
+        self.cur = cur
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.cur.execute(sql, tuple(params))
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.cur.execute(sql, tuple(params))
+        return list(self.cur.fetchall())

@@ -1,0 +1,132 @@
+"""Follow the application's event log and keep one projection's read model up to date.
+
+Exactly once per event position: a batch of events and the new tracked position are written in one
+read-model transaction. Works on every store (SQLite has no subscriptions): the follower polls the
+notification log from its tracked position, and is woken at once when this process saves events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from projections.db import ReadModelDB, Tx
+
+log = logging.getLogger("cloudbay.projections")
+
+BATCH_SIZE = 500
+TRACKING_DDL = "CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+
+
+class Projection(Protocol):
+    name: str
+
+    def create_tables(self, tx: Tx) -> None: ...
+    def drop_tables(self, tx: Tx) -> None: ...
+    def apply(self, event: Any, tx: Tx, position: int) -> None: ...
+
+
+def tracked_position(tx: Tx, name: str) -> int:
+    rows = tx.fetchall("SELECT position FROM rm_tracking WHERE projection = %s", (name,))
+    return int(rows[0]["position"]) if rows else 0
+
+
+def _track(tx: Tx, name: str, position: int) -> None:
+    tx.execute(
+        "INSERT INTO rm_tracking (projection, position) VALUES (%s, %s) "
+        "ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+        (name, position),
+    )
+
+
+def prepare(db: ReadModelDB, projection: Projection) -> None:
+    with db.transaction() as tx:
+        tx.execute(TRACKING_DDL)
+        projection.create_tables(tx)
+
+
+def reset(db: ReadModelDB, projection: Projection) -> None:
+    """Drop the read model and its tracking position, ready to be rebuilt from position 0."""
+    with db.transaction() as tx:
+        tx.execute(TRACKING_DDL)
+        projection.drop_tables(tx)
+        tx.execute("DELETE FROM rm_tracking WHERE projection = %s", (projection.name,))
+        projection.create_tables(tx)
+
+
+def catch_up(app: Application[UUID], db: ReadModelDB, projection: Projection, limit: int = BATCH_SIZE) -> int:
+    """Apply the next batch of events after the tracked position. Returns how many were applied."""
+    with db.transaction() as tx:
+        position = tracked_position(tx, projection.name)
+        notifications = app.recorder.select_notifications(start=position + 1, limit=limit)
+        for notification in notifications:
+            projection.apply(app.mapper.to_domain_event(notification), tx, notification.id)
+        if notifications:
+            _track(tx, projection.name, notifications[-1].id)
+    return len(notifications)
+
+
+class Follower:
+    """A background thread keeping one projection caught up with the event log."""
+
+    def __init__(
+        self, app: Application[UUID], db: ReadModelDB, projection: Projection, poll_interval: float = 0.5
+    ) -> None:
+        self.app = app
+        self.db = db
+        self.projection = projection
+        self.poll_interval = poll_interval
+        self.failure: str | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._caught_up = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=f"follower-{projection.name}", daemon=True)
+
+    def start(self) -> None:
+        prepare(self.db, self.projection)
+        add_listener = getattr(self.app, "add_listener", None)
+        if add_listener is not None:
+            add_listener(self._wake.set)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    def position(self) -> int:
+        with self.db.transaction() as tx:
+            return tracked_position(tx, self.projection.name)
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> bool:
+        """Block until the read model has applied ``position`` (read-your-writes for callers)."""
+        deadline = time.monotonic() + timeout
+        with self._caught_up:
+            while self.position() < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._caught_up.wait(min(remaining, 0.1))
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while catch_up(self.app, self.db, self.projection):
+                    with self._caught_up:
+                        self._caught_up.notify_all()
+                if self.failure:
+                    log.warning("projection %s resumed", self.projection.name)
+                self.failure = None
+            except Exception as e:  # stop applying, say so, retry from the tracked position
+                self.failure = f"{type(e).__name__}: {e}"
+                log.exception("projection %s stopped; will retry from its tracked position", self.projection.name)
+                self._stop.wait(2.0)
+                continue
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()

@@ -1,0 +1,123 @@
+"""Settings, read once from the environment: where events and read models live, who issues tokens."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///var/cloudbay.sqlite3"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where the event store and the read models are kept.
+
+    ``sqlite:///relative/path.sqlite3`` or ``sqlite:////absolute/path.sqlite3`` (the embedded default),
+    ``postgresql://user[:password]@host[:port]/dbname`` (production), or ``memory://`` (tests, demos).
+    """
+
+    url: str = DEFAULT_DATABASE_URL
+
+    @property
+    def kind(self) -> str:
+        scheme = urlsplit(self.url).scheme
+        if scheme in ("postgres", "postgresql"):
+            return "postgres"
+        if scheme in ("sqlite", "memory"):
+            return scheme
+        raise SettingsError(f"CLOUDBAY_DATABASE_URL: unsupported scheme {scheme!r} (sqlite, postgresql, memory)")
+
+    @property
+    def sqlite_path(self) -> Path:
+        path = self.url[len("sqlite:///") :]
+        if not path:
+            raise SettingsError("CLOUDBAY_DATABASE_URL: sqlite URL needs a file path, e.g. sqlite:///var/cloudbay.sqlite3")
+        return Path(path)
+
+    @property
+    def sqlite_read_model_path(self) -> Path:
+        path = self.sqlite_path
+        return path.with_name(f"{path.stem}-readmodels{path.suffix or '.sqlite3'}")
+
+    def postgres_params(self) -> dict[str, str]:
+        parts = urlsplit(self.url)
+        dbname = parts.path.lstrip("/")
+        if not dbname:
+            raise SettingsError("CLOUDBAY_DATABASE_URL: postgresql URL needs a database name")
+        return {
+            "dbname": dbname,
+            "host": parts.hostname or "127.0.0.1",
+            "port": str(parts.port or 5432),
+            "user": unquote(parts.username or "postgres"),
+            "password": unquote(parts.password or ""),
+        }
+
+    def event_store_env(self) -> dict[str, str]:
+        """The eventsourcing library's settings for this store."""
+        env = {"AGGREGATE_CACHE_MAXSIZE": "20000"}
+        if self.kind == "sqlite":
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            env.update(PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=str(self.sqlite_path))
+            env["SQLITE_LOCK_TIMEOUT"] = "10"
+        elif self.kind == "postgres":
+            pg = self.postgres_params()
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.postgres",
+                POSTGRES_DBNAME=pg["dbname"],
+                POSTGRES_HOST=pg["host"],
+                POSTGRES_PORT=pg["port"],
+                POSTGRES_USER=pg["user"],
+                POSTGRES_PASSWORD=pg["password"],
+                POSTGRES_POOL_SIZE="8",
+                POSTGRES_MAX_OVERFLOW="8",
+                POSTGRES_ENABLE_DB_FUNCTIONS="y",
+            )
+        else:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
+        return env
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    data_dir: Path = Path("var")
+    oauth_issuer: str = "urn:cloudbay"
+    oauth_audience: str = "cloudbay-api"
+    oauth_jwks_url: str | None = None
+    heartbeat_interval: int = 300
+    node: str = field(default_factory=socket.gethostname)
+    ocpp_call_timeout: float = 30.0
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.data_dir / "signing-key.pem"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("CLOUDBAY_DATA_DIR", "var"))
+        url = env.get("CLOUDBAY_DATABASE_URL") or f"sqlite:///{data_dir / 'cloudbay.sqlite3'}"
+        store = StoreSettings(url)
+        store.kind  # noqa: B018 - fail early on a bad scheme
+        try:
+            heartbeat = int(env.get("CLOUDBAY_HEARTBEAT_INTERVAL", "300"))
+            timeout = float(env.get("CLOUDBAY_OCPP_CALL_TIMEOUT", "30"))
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
+        return cls(
+            store=store,
+            data_dir=data_dir,
+            oauth_issuer=env.get("CLOUDBAY_OAUTH_ISSUER", "urn:cloudbay"),
+            oauth_audience=env.get("CLOUDBAY_OAUTH_AUDIENCE", "cloudbay-api"),
+            oauth_jwks_url=env.get("CLOUDBAY_OAUTH_JWKS_URL") or None,
+            heartbeat_interval=heartbeat,
+            node=env.get("CLOUDBAY_NODE") or socket.gethostname(),
+            ocpp_call_timeout=timeout,
+        )
