@@ -1,0 +1,150 @@
+"""The ASGI application: routes in one list, the runtime built in the lifespan, errors as problem+json."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from adapters import rest
+from adapters.auth import OAuthError, Role, client_credentials_grant
+from adapters.ocpp_endpoint import ocpp_endpoint
+from adapters.problems import Problem
+from adapters.runtime import Runtime
+from services.platform import ServiceError, UnknownUser
+from services.settings import Settings
+
+log = logging.getLogger("cloudbay")
+
+
+def _store_status(runtime: Runtime) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    try:
+        checks["event_store_position"] = runtime.head_position()
+        runtime.db.ping()
+        checks["read_models"] = {
+            name: {"position": f.position(), "failure": f.failure} for name, f in runtime.followers.items()
+        }
+    except Exception as e:
+        checks["error"] = f"{type(e).__name__}: {e}"
+    return checks
+
+
+async def healthz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    checks = await runtime.run(_store_status, runtime)
+    ok = "error" not in checks
+    return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+
+
+async def readyz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    checks = await runtime.run(_store_status, runtime)
+    ok = "error" not in checks and not any(r["failure"] for r in checks["read_models"].values())
+    return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+
+
+async def jwks(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse(runtime.signing_key.jwks())
+
+
+async def openid_configuration(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        {
+            "issuer": runtime.auth_settings.issuer,
+            "token_endpoint": f"{base}/oauth/token",
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }
+    )
+
+
+async def token(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        body = {"error": "invalid_request", "error_description": "use application/x-www-form-urlencoded"}
+        return JSONResponse(body, status_code=400, headers={"Cache-Control": "no-store"})
+    form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+
+    def lookup(client_id: str) -> tuple[str, list[Role]] | None:
+        try:
+            user = runtime.app.get_user(client_id)
+        except UnknownUser:
+            return None
+        return user.secret_hash, [Role(user.role.value)]
+
+    try:
+        body = await client_credentials_grant(form, request.headers.get("authorization"), lookup, runtime.issuer)
+    except OAuthError as e:
+        return JSONResponse(e.body(), status_code=e.status, headers={**e.headers, "Cache-Control": "no-store"})
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+async def problem_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response(request.url.path)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    titles = {404: "Not Found", 405: "Method Not Allowed"}
+    problem = Problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), exc.detail, headers=exc.headers)
+    return problem.response(request.url.path)
+
+
+async def service_error_handler(request: Request, exc: Exception) -> Response:
+    log.warning("unmapped service error on %s: %s", request.url.path, exc)
+    return Problem(409, "Conflict", str(exc)).response(request.url.path)
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return Problem(500, "Internal Server Error", "the request failed; nothing was changed").response(
+        request.url.path
+    )
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = runtime is None
+        app.state.runtime = runtime or Runtime(settings or Settings.from_env())
+        try:
+            yield
+        finally:
+            if own:
+                app.state.runtime.close()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/.well-known/jwks.json", jwks),
+        Route("/.well-known/openid-configuration", openid_configuration),
+        WebSocketRoute("/ocpp/{station_id}", ocpp_endpoint),
+        *rest.routes,
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            Problem: problem_handler,
+            HTTPException: http_exception_handler,
+            ServiceError: service_error_handler,
+            Exception: server_error_handler,
+        },
+    )

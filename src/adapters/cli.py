@@ -1,0 +1,154 @@
+"""The ``cloudbay`` command: run the service, manage the fleet and users, rebuild read models."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer, hash_secret, new_client_secret
+from adapters.runtime import all_projections, build_app
+from cloudbay_domain.charger import InvalidStationId
+from cloudbay_domain.user import InvalidEmail, UserRole
+from projections.db import ReadModelDB
+from projections.follower import catch_up, reset
+from services.platform import ChargerAlreadyWhitelisted, UnknownUser, UserAlreadyExists
+from services.settings import Settings, SettingsError
+
+app = typer.Typer(help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True)
+chargers = typer.Typer(help="Whitelist and list chargers.", no_args_is_help=True)
+users = typer.Typer(help="Manage operators and users.", no_args_is_help=True)
+app.add_typer(chargers, name="chargers")
+app.add_typer(users, name="users")
+console = Console()
+err = Console(stderr=True)
+
+
+def settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as e:
+        err.print(f"[red]configuration error:[/red] {e}")
+        raise typer.Exit(2) from None
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run the platform: OCPP WebSocket endpoint, REST API, projections."""
+    import uvicorn
+
+    from adapters.asgi import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # our RPC layer logs protocol errors itself
+    uvicorn.run(create_app(settings()), host=host, port=port, log_level=log_level, ws_ping_interval=30)
+
+
+@chargers.command("add")
+def chargers_add(
+    serial: Annotated[str, typer.Argument(help="serial number = the station id the charger connects with")],
+    family: Annotated[str, typer.Option(help="hardware family")] = "default",
+) -> None:
+    """Whitelist a charger by serial number."""
+    with build_app(settings()) as es_app:
+        try:
+            charger = es_app.whitelist_charger(serial, family)
+        except (InvalidStationId, ChargerAlreadyWhitelisted) as e:
+            raise fail(str(e)) from None
+    console.print(f"whitelisted {charger.station_id} (family {charger.hardware_family}, id {charger.id})")
+
+
+@chargers.command("list")
+def chargers_list() -> None:
+    """List the fleet from the read model (as the running service last projected it)."""
+    s = settings()
+    db = ReadModelDB(s.store)
+    try:
+        from projections.fleet import FleetQueries
+
+        for row in FleetQueries(db).list_chargers(presence=None, status=None, family=None, after=None, limit=10_000):
+            console.print(f"{row['station_id']}\t{row['presence']}\t{row['hardware_family']}\t{row['firmware_version'] or '-'}")
+    except Exception as e:
+        raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
+    finally:
+        db.close()
+
+
+@users.command("add")
+def users_add(
+    email: Annotated[str, typer.Argument(help="the user's e-mail; also the OAuth2 client id")],
+    role: Annotated[UserRole, typer.Option(help="operator or user")] = UserRole.USER,
+) -> None:
+    """Register a user and print their client secret (shown once; stored hashed)."""
+    secret = new_client_secret()
+    with build_app(settings()) as es_app:
+        try:
+            user = es_app.register_user(email, role, hash_secret(secret))
+        except (InvalidEmail, UserAlreadyExists) as e:
+            raise fail(str(e)) from None
+    console.print(f"registered {user.email} as {user.role.value}")
+    console.print(f"client id:     {user.email}\nclient secret: {secret}")
+
+
+@app.command()
+def token(
+    email: Annotated[str, typer.Argument(help="the user to issue a token for")],
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """Print an access token for a registered user, signed by the embedded issuer."""
+    s = settings()
+    with build_app(s) as es_app:
+        try:
+            user = es_app.get_user(email)
+        except UnknownUser as e:
+            raise fail(str(e)) from None
+    issuer = TokenIssuer(
+        SigningKey.load_or_create(s.signing_key_path), AuthSettings(issuer=s.oauth_issuer, audience=s.oauth_audience)
+    )
+    typer.echo(issuer.issue(user.email, [Role(user.role.value)], ttl_seconds=ttl))
+
+
+@app.command()
+def replay(
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary instead of progress")] = False,
+) -> None:
+    """Drop every read model and rebuild it from the event log."""
+    s = settings()
+    es_app = build_app(s)
+    db = ReadModelDB(s.store)
+    head = es_app.recorder.max_notification_id() or 0
+    summary = {}
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=err, disable=as_json,
+        ) as progress:
+            for projection in all_projections():
+                task = progress.add_task(f"rebuilding {projection.name}", total=head)
+                reset(db, projection)
+                done = 0
+                while n := catch_up(es_app, db, projection):
+                    done += n
+                    progress.update(task, completed=min(done, head))
+                progress.update(task, completed=head)
+                summary[projection.name] = done
+    finally:
+        db.close()
+        es_app.close()
+    if as_json:
+        typer.echo(json.dumps({"events": head, "projections": summary}))
+    else:
+        console.print(f"rebuilt {', '.join(summary)} from {head} events")

@@ -1,0 +1,35 @@
+"""Storage set-up that the event-store library leaves to us: the PostgreSQL database itself."""
+
+from __future__ import annotations
+
+from services.settings import StoreSettings
+
+
+def ensure_database(store: StoreSettings) -> None:
+    """Create the configured PostgreSQL database if it does not exist (tables are created by their owners)."""
+    if store.kind != "postgres":
+        return
+    import psycopg
+    from psycopg import sql
+
+    params = store.postgres_params()
+    admin = {**params, "dbname": "postgres"}
+    with psycopg.connect(autocommit=True, connect_timeout=10, **admin) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (params["dbname"],)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params["dbname"])))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # created meanwhile by another node
+
+
+def drop_database(store: StoreSettings) -> None:
+    """Drop the configured PostgreSQL database (used by tests)."""
+    if store.kind != "postgres":
+        return
+    import psycopg
+    from psycopg import sql
+
+    params = store.postgres_params()
+    with psycopg.connect(autocommit=True, connect_timeout=10, **{**params, "dbname": "postgres"}) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(params["dbname"])))
