@@ -54,7 +54,9 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # our RPC layer logs protocol errors itself
-    uvicorn.run(create_app(settings()), host=host, port=port, log_level=log_level, ws_ping_interval=30)
+    uvicorn.run(
+        create_app(settings()), host=host, port=port, log_level=log_level, ws="websockets-sansio", ws_ping_interval=30
+    )
 
 
 @chargers.command("add")

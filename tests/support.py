@@ -1,0 +1,162 @@
+"""Test support: a real uvicorn server on a free port, a real OCPP 2.0.1 client over a real WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from ocpp.v201 import ChargePoint, call
+from websockets.asyncio.client import ClientConnection, connect
+
+from adapters.asgi import create_app
+from adapters.auth import Role
+from adapters.runtime import Runtime
+from cloudbay_domain.user import UserRole
+from services.platform import UnknownUser
+from services.settings import Settings, StoreSettings
+
+WS_IMPL = "websockets-sansio"
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class LiveServer:
+    """The whole platform behind a real uvicorn server on 127.0.0.1, in a thread of the test process."""
+
+    def __init__(self, store_url: str, data_dir: Path, **overrides: Any) -> None:
+        self.settings = Settings(store=StoreSettings(store_url), data_dir=data_dir, node="test-node", **overrides)
+        self.runtime: Runtime | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def start(self) -> LiveServer:
+        self.runtime = Runtime(self.settings)
+        sock = free_socket()
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(runtime=self.runtime), lifespan="on", log_level="warning", ws=WS_IMPL, ws_ping_interval=None
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        if self.runtime is not None:
+            self.runtime.close()
+        self.runtime = None
+
+    @property
+    def app(self) -> Any:
+        assert self.runtime is not None
+        return self.runtime.app
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, station_id: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp/{station_id}"
+
+    def head(self) -> int:
+        assert self.runtime is not None
+        return self.runtime.head_position()
+
+    def settle(self) -> None:
+        """Wait until every read model has applied every stored event."""
+        assert self.runtime is not None
+        assert self.runtime.wait_for_read_models(timeout=10)
+
+    def token(self, email: str = "operator@example.com", role: Role = Role.OPERATOR) -> str:
+        assert self.runtime is not None
+        try:
+            self.app.get_user(email)
+        except UnknownUser:
+            self.app.register_user(email, UserRole(role.value), "unused")
+        return self.runtime.issuer.issue(email, [role])
+
+    def http(self, role: Role | None = Role.OPERATOR, email: str | None = None) -> httpx.Client:
+        headers = {}
+        if role is not None:
+            token = self.token(email or f"{role.value}@example.com", role)
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
+
+    def whitelist(self, station_id: str, family: str = "default") -> None:
+        self.app.whitelist_charger(station_id, family)
+
+
+class Station(ChargePoint):
+    """A simulated charger: the ``ocpp`` library's own OCPP 2.0.1 client."""
+
+    async def boot(self, firmware: str = "1.0.0") -> Any:
+        return await self.call(
+            call.BootNotification(
+                charging_station={"model": "CB-Home", "vendor_name": "CloudBay", "firmware_version": firmware,
+                                  "serial_number": self.id},
+                reason="PowerUp",
+            ),
+            suppress=False,
+        )
+
+    async def status(self, evse: int, connector: int, status: str, at: str = "2026-11-25T10:00:00Z") -> Any:
+        return await self.call(
+            call.StatusNotification(timestamp=at, connector_status=status, evse_id=evse, connector_id=connector),
+            suppress=False,
+        )
+
+
+@contextlib.asynccontextmanager
+async def station(server: LiveServer, station_id: str) -> AsyncIterator[Station]:
+    async with connect(server.ws_url(station_id), subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+        cp = Station(station_id, ws, response_timeout=5)
+        task = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def raw_socket(server: LiveServer, station_id: str) -> AsyncIterator[ClientConnection]:
+    async with connect(server.ws_url(station_id), subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+        yield ws
+
+
+async def exchange(ws: ClientConnection, frame: str, timeout: float = 5) -> list[Any]:
+    await ws.send(frame)
+    reply = await asyncio.wait_for(ws.recv(), timeout)
+    return list(json.loads(reply))
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
