@@ -154,3 +154,7 @@ def replay(
         typer.echo(json.dumps({"events": head, "projections": summary}))
     else:
         console.print(f"rebuilt {', '.join(summary)} from {head} events")
+
+
+if __name__ == "__main__":
+    app()

@@ -5,7 +5,9 @@ Adapters (OCPP, REST, CLI) call these methods; they never touch aggregates or th
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,7 +23,7 @@ from cloudbay_domain.user import User, UserRole, normalise_email
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
-MAX_CONFLICT_RETRIES = 5
+MAX_CONFLICT_RETRIES = 8
 
 
 class ServiceError(Exception):
@@ -73,7 +75,9 @@ class CloudBay(Application[UUID]):
 
     def _update(self, aggregate_id: UUID, command: Callable[[Any], R], missing: ServiceError) -> R:
         """Run ``command`` on a fresh copy of the aggregate and save; on a lost race, reload and retry."""
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * attempt))  # jitter: let the winner's writes settle
             try:
                 aggregate = self.repository.get(aggregate_id)
             except AggregateNotFoundError:

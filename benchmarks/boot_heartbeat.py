@@ -1,0 +1,302 @@
+"""Load benchmark: N chargers connect, boot, report status, then send heartbeats back-to-back.
+
+    python3 benchmarks/boot_heartbeat.py [--chargers 500] [--seconds 20] [--store sqlite|postgres|both]
+                                         [--heartbeats-per-charger N]
+
+Starts `cloudbay serve` as a subprocess per store (fresh data dir; fresh PostgreSQL database, dropped afterwards),
+drives it from one asyncio client process on the same machine and prints latency, throughput and server RSS.
+All traffic goes to 127.0.0.1; the server is stopped by its PID only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ocpp.exceptions import OCPPError
+from ocpp.v201 import ChargePoint, call
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+RAMP_BATCH = 50
+CALL_TIMEOUT = 10.0
+
+
+@dataclass
+class Result:
+    store: str
+    chargers: int
+    peak_open: int = 0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: Counter[str] = field(default_factory=Counter)
+    wall: float = 0.0
+    ramp: float = 0.0
+    steady_msgs: int = 0
+    steady_time: float = 0.0
+    rss_idle_mib: float = 0.0
+    rss_peak_mib: float = 0.0
+    server_exit: int | None = None
+    stderr_tail: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] * 1000.0
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raise_nofile(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft < needed and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, target), hard))
+
+
+def whitelist(url: str, data_dir: Path, ids: list[str]) -> None:
+    from adapters.runtime import build_app
+    from services.settings import Settings, StoreSettings
+
+    app = build_app(Settings(store=StoreSettings(url), data_dir=data_dir))
+    try:
+        for sid in ids:
+            app.whitelist_charger(sid, "bench")
+    finally:
+        app.close()
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before becoming healthy")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server not healthy after {timeout:.0f}s")
+
+
+class Load:
+    def __init__(self, res: Result, port: int, per_charger: int) -> None:
+        self.res, self.port, self.per_charger = res, port, per_charger
+        self.open = 0
+        self.deadline = float("inf")
+
+    async def timed(self, cp: ChargePoint, action: str, payload: object) -> object | None:
+        t0 = time.perf_counter()
+        try:
+            reply = await cp.call(payload, suppress=False, skip_schema_validation=True)
+        except asyncio.TimeoutError:
+            self.res.errors[f"timeout {action}"] += 1
+            return None
+        except OCPPError as e:
+            self.res.errors[f"CALLERROR {action}: {type(e).__name__}"] += 1
+            return None
+        self.res.latencies[action].append(time.perf_counter() - t0)
+        return reply
+
+    async def charger(self, sid: str, ready: asyncio.Event) -> None:
+        uri = f"ws://127.0.0.1:{self.port}/ocpp/{sid}"
+        try:
+            async with connect(uri, subprotocols=["ocpp2.0.1"], open_timeout=CALL_TIMEOUT, ping_interval=None,
+                               close_timeout=2) as ws:
+                self.open += 1
+                self.res.peak_open = max(self.res.peak_open, self.open)
+                cp = ChargePoint(sid, ws, response_timeout=CALL_TIMEOUT)
+                reader = asyncio.create_task(cp.start())
+                try:
+                    boot = await self.timed(cp, "BootNotification", call.BootNotification(
+                        charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp"))
+                    if boot is not None and getattr(boot, "status", None) != "Accepted":
+                        self.res.errors[f"boot {getattr(boot, 'status', '?')}"] += 1
+                    await self.timed(cp, "StatusNotification", call.StatusNotification(
+                        timestamp="2026-11-25T10:00:00Z", connector_status="Available", evse_id=1, connector_id=1))
+                    ready.set()
+                    sent = 0
+                    while time.perf_counter() < self.deadline and (not self.per_charger or sent < self.per_charger):
+                        if await self.timed(cp, "Heartbeat", call.Heartbeat()) is None and reader.done():
+                            break
+                        sent += 1
+                finally:
+                    self.open -= 1
+                    reader.cancel()
+        except ConnectionRefusedError:
+            self.res.errors["connection refused"] += 1
+        except InvalidStatus as e:
+            self.res.errors[f"handshake rejected HTTP {e.response.status_code}"] += 1
+        except (TimeoutError, asyncio.TimeoutError):
+            self.res.errors["connect timeout"] += 1
+        except ConnectionClosed as e:
+            self.res.errors[f"connection closed ({e.rcvd.code if e.rcvd else 'no close frame'})"] += 1
+        except OSError as e:
+            self.res.errors[f"OSError {e.errno}"] += 1
+        finally:
+            ready.set()
+
+    async def run(self, ids: list[str], seconds: float, server_pid: int) -> None:
+        stop = asyncio.Event()
+
+        async def sample() -> None:
+            while not stop.is_set():
+                self.res.rss_peak_mib = max(self.res.rss_peak_mib, rss_mib(server_pid))
+                await asyncio.sleep(0.25)
+
+        sampler = asyncio.create_task(sample())
+        t0 = time.perf_counter()
+        tasks: list[asyncio.Task[None]] = []
+        for i in range(0, len(ids), RAMP_BATCH):
+            events = [asyncio.Event() for _ in ids[i : i + RAMP_BATCH]]
+            tasks += [asyncio.create_task(self.charger(sid, ev)) for sid, ev in zip(ids[i : i + RAMP_BATCH], events)]
+            try:
+                await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in events)), 3 * CALL_TIMEOUT)
+            except asyncio.TimeoutError:
+                self.res.errors["ramp batch not ready in time"] += 1
+        t_ramp = time.perf_counter()
+        self.res.ramp = t_ramp - t0
+        before = self.res.total
+        self.deadline = t_ramp + seconds
+        await asyncio.wait(tasks, timeout=seconds + 3 * CALL_TIMEOUT)
+        t_end = time.perf_counter()
+        for t in tasks:
+            t.cancel()
+        self.res.wall, self.res.steady_time = t_end - t0, t_end - t_ramp
+        self.res.steady_msgs = self.res.total - before
+        stop.set()
+        await sampler
+
+
+def bench(store: str, args: argparse.Namespace) -> Result:
+    res = Result(store, args.chargers)
+    ids = [f"BENCH{i:05d}" for i in range(args.chargers)]
+    dbname = f"cloudbay_bench_{secrets.token_hex(4)}" if store == "postgres" else ""
+    with tempfile.TemporaryDirectory(prefix=f"cloudbay-bench-{store}-") as tmp:
+        data = Path(tmp)
+        url = f"postgresql://postgres@127.0.0.1:5432/{dbname}" if dbname else f"sqlite:///{data}/cloudbay.sqlite3"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDBAY_")}
+        env.update(CLOUDBAY_DATA_DIR=str(data), CLOUDBAY_DATABASE_URL=url)
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            t = time.perf_counter()
+            whitelist(url, data, ids)
+            print(f"[{store}] whitelisted {len(ids)} chargers in {time.perf_counter() - t:.1f}s", flush=True)
+            port = free_port()
+            exe = Path(sys.executable).with_name("cloudbay")
+            cmd = [str(exe) if exe.exists() else "cloudbay", "serve", "--host", "127.0.0.1", "--port", str(port),
+                   "--log-level", "warning"]
+            with open(data / "server.log", "wb") as log:
+                proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            print(f"[{store}] server PID {proc.pid} on port {port}", flush=True)
+            wait_healthy(proc, port)
+            res.rss_idle_mib = rss_mib(proc.pid)
+            asyncio.run(Load(res, port, args.heartbeats_per_charger).run(ids, args.seconds, proc.pid))
+        except Exception as e:  # report, do not hide
+            res.errors[f"benchmark aborted: {type(e).__name__}: {e}"] += 1
+        finally:
+            if proc is not None:
+                res.server_exit = proc.poll()
+                if res.server_exit is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(5)
+                log_path = data / "server.log"
+                res.stderr_tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+            if dbname:
+                try:
+                    drop_database(dbname)
+                except Exception as e:
+                    print(f"[{store}] could not drop database {dbname}: {e}", flush=True)
+    return res
+
+
+def report(r: Result) -> None:
+    print(f"\n=== {r.store}: {r.chargers} chargers ===")
+    print(f"connections held at peak : {r.peak_open}")
+    print(f"ramp (connect+boot+status, batches of {RAMP_BATCH}): {r.ramp:.1f}s; whole run {r.wall:.1f}s")
+    print(f"total messages           : {r.total}  ({r.total / r.wall if r.wall else 0:.0f} msg/s over the whole run)")
+    print(f"steady state             : {r.steady_msgs} msgs in {r.steady_time:.1f}s = "
+          f"{r.steady_msgs / r.steady_time if r.steady_time else 0:.0f} msg/s")
+    everything = [x for v in r.latencies.values() for x in v]
+    for action, vals in [*sorted(r.latencies.items()), ("overall", everything)]:
+        print(f"  {action:<20} n={len(vals):<8} p50={pct(vals, 0.5):7.2f} ms  p99={pct(vals, 0.99):7.2f} ms")
+    print(f"server RSS               : idle {r.rss_idle_mib:.1f} MiB, peak {r.rss_peak_mib:.1f} MiB")
+    print(f"errors                   : {sum(r.errors.values())} {dict(r.errors) if r.errors else ''}")
+    if r.server_exit is not None:
+        print(f"!! server exited on its own with code {r.server_exit}")
+    if r.errors or r.server_exit is not None:
+        print("server log tail:\n" + (r.stderr_tail or "(empty)"))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--chargers", type=int, default=500)
+    p.add_argument("--seconds", type=float, default=20.0, help="heartbeat window after the ramp")
+    p.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--heartbeats-per-charger", type=int, default=0, help="stop each charger after N (0 = no cap)")
+    args = p.parse_args()
+    raise_nofile(4 * args.chargers + 256)
+    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    results = [bench(s, args) for s in stores]
+    for r in results:
+        report(r)
+    print(f"\nNOTE: client and server share this machine ({os.cpu_count()} CPUs); all {args.chargers} clients run in "
+          "one asyncio process (client-side schema validation skipped), so the client is itself a bottleneck.")
+    head = f"{'store':<9}{'peak conns':>11}{'msgs':>9}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
+    print("\n" + head + f"{'HB p99':>8}{'boot p99':>9}{'RSS MiB':>9}{'errors':>8}")
+    for r in results:
+        every = [x for v in r.latencies.values() for x in v]
+        rate = r.steady_msgs / r.steady_time if r.steady_time else 0
+        print(f"{r.store:<9}{r.peak_open:>11}{r.total:>9}{rate:>8.0f}{pct(every, 0.5):>8.2f}{pct(every, 0.99):>8.2f}"
+              f"{pct(r.latencies['Heartbeat'], 0.99):>8.2f}{pct(r.latencies['BootNotification'], 0.99):>9.2f}"
+              f"{r.rss_peak_mib:>9.1f}{sum(r.errors.values()):>8}")
+
+
+if __name__ == "__main__":
+    main()
