@@ -1,11 +1,10 @@
-"""Load benchmark: N chargers connect, boot, report status, then send heartbeats back-to-back.
+"""Load benchmark: N chargers connect, boot, report status once, then send heartbeats back-to-back.
 
     python3 benchmarks/boot_heartbeat.py [--chargers 500] [--seconds 20] [--store sqlite|postgres|both]
                                          [--heartbeats-per-charger N]
 
-Starts `cloudbay serve` as a subprocess per store (fresh data dir; fresh PostgreSQL database, dropped afterwards),
-drives it from one asyncio client process on the same machine and prints latency, throughput and server RSS.
-All traffic goes to 127.0.0.1; the server is stopped by its PID only.
+Per store: a fresh data dir (and a fresh PostgreSQL database, dropped afterwards), `cloudbay serve` as a subprocess,
+one asyncio client process on the same machine. Traffic goes to 127.0.0.1 only; the server is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import asyncio
 import os
 import resource
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.v201 import ChargePoint, call
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RAMP_BATCH = 50
@@ -43,35 +42,44 @@ class Result:
     peak_open: int = 0
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter[str] = field(default_factory=Counter)
-    wall: float = 0.0
     ramp: float = 0.0
     steady_msgs: int = 0
     steady_time: float = 0.0
     rss_idle_mib: float = 0.0
     rss_peak_mib: float = 0.0
+    cpu: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "client": 0.0, "machine": 0.0})
     server_exit: int | None = None
-    stderr_tail: str = ""
+    log_tail: str = ""
 
-    @property
     def total(self) -> int:
         return sum(len(v) for v in self.latencies.values())
 
+    def rate(self) -> float:
+        return self.steady_msgs / self.steady_time if self.steady_time else 0.0
+
 
 def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] * 1000.0
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))] * 1000.0 if s else float("nan")
 
 
 def rss_mib(pid: int) -> float:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
+        return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024.0
+    except (OSError, IndexError):
+        return 0.0
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU seconds used by a process (all threads); busy seconds of the whole machine if pid is None."""
+    try:
+        if pid is None:
+            t = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            return (sum(t) - t[3] - t[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
-        pass
-    return 0.0
+        return 0.0
 
 
 def free_port() -> int:
@@ -82,9 +90,8 @@ def free_port() -> int:
 
 def raise_nofile(needed: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if soft < needed and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, target), hard))
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard < 0 else min(needed, hard), hard))
 
 
 def whitelist(url: str, data_dir: Path, ids: list[str]) -> None:
@@ -126,12 +133,13 @@ class Load:
         self.res, self.port, self.per_charger = res, port, per_charger
         self.open = 0
         self.deadline = float("inf")
+        self.go = asyncio.Event()  # every charger starts heartbeating once the whole ramp is connected
 
     async def timed(self, cp: ChargePoint, action: str, payload: object) -> object | None:
         t0 = time.perf_counter()
         try:
             reply = await cp.call(payload, suppress=False, skip_schema_validation=True)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.res.errors[f"timeout {action}"] += 1
             return None
         except OCPPError as e:
@@ -143,8 +151,8 @@ class Load:
     async def charger(self, sid: str, ready: asyncio.Event) -> None:
         uri = f"ws://127.0.0.1:{self.port}/ocpp/{sid}"
         try:
-            async with connect(uri, subprotocols=["ocpp2.0.1"], open_timeout=CALL_TIMEOUT, ping_interval=None,
-                               close_timeout=2) as ws:
+            async with connect(uri, subprotocols=[Subprotocol("ocpp2.0.1")], open_timeout=CALL_TIMEOUT,
+                               ping_interval=None, close_timeout=2) as ws:
                 self.open += 1
                 self.res.peak_open = max(self.res.peak_open, self.open)
                 cp = ChargePoint(sid, ws, response_timeout=CALL_TIMEOUT)
@@ -157,6 +165,7 @@ class Load:
                     await self.timed(cp, "StatusNotification", call.StatusNotification(
                         timestamp="2026-11-25T10:00:00Z", connector_status="Available", evse_id=1, connector_id=1))
                     ready.set()
+                    await self.go.wait()
                     sent = 0
                     while time.perf_counter() < self.deadline and (not self.per_charger or sent < self.per_charger):
                         if await self.timed(cp, "Heartbeat", call.Heartbeat()) is None and reader.done():
@@ -169,7 +178,7 @@ class Load:
             self.res.errors["connection refused"] += 1
         except InvalidStatus as e:
             self.res.errors[f"handshake rejected HTTP {e.response.status_code}"] += 1
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             self.res.errors["connect timeout"] += 1
         except ConnectionClosed as e:
             self.res.errors[f"connection closed ({e.rcvd.code if e.rcvd else 'no close frame'})"] += 1
@@ -178,36 +187,34 @@ class Load:
         finally:
             ready.set()
 
-    async def run(self, ids: list[str], seconds: float, server_pid: int) -> None:
-        stop = asyncio.Event()
+    async def sample_rss(self, pid: int) -> None:
+        while True:
+            self.res.rss_peak_mib = max(self.res.rss_peak_mib, rss_mib(pid))
+            await asyncio.sleep(0.25)
 
-        async def sample() -> None:
-            while not stop.is_set():
-                self.res.rss_peak_mib = max(self.res.rss_peak_mib, rss_mib(server_pid))
-                await asyncio.sleep(0.25)
-
-        sampler = asyncio.create_task(sample())
+    async def run(self, ids: list[str], seconds: float, pid: int) -> None:
+        sampler = asyncio.create_task(self.sample_rss(pid))
         t0 = time.perf_counter()
         tasks: list[asyncio.Task[None]] = []
         for i in range(0, len(ids), RAMP_BATCH):
-            events = [asyncio.Event() for _ in ids[i : i + RAMP_BATCH]]
-            tasks += [asyncio.create_task(self.charger(sid, ev)) for sid, ev in zip(ids[i : i + RAMP_BATCH], events)]
+            batch = [(sid, asyncio.Event()) for sid in ids[i : i + RAMP_BATCH]]
+            tasks += [asyncio.create_task(self.charger(sid, ev)) for sid, ev in batch]
             try:
-                await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in events)), 3 * CALL_TIMEOUT)
-            except asyncio.TimeoutError:
+                await asyncio.wait_for(asyncio.gather(*(ev.wait() for _, ev in batch)), 3 * CALL_TIMEOUT)
+            except TimeoutError:
                 self.res.errors["ramp batch not ready in time"] += 1
         t_ramp = time.perf_counter()
-        self.res.ramp = t_ramp - t0
-        before = self.res.total
+        self.res.ramp, before = t_ramp - t0, self.res.total()
+        c0 = {"server": cpu_seconds(pid), "client": time.process_time(), "machine": cpu_seconds(None)}
         self.deadline = t_ramp + seconds
+        self.go.set()
         await asyncio.wait(tasks, timeout=seconds + 3 * CALL_TIMEOUT)
         t_end = time.perf_counter()
-        for t in tasks:
+        c1 = {"server": cpu_seconds(pid), "client": time.process_time(), "machine": cpu_seconds(None)}
+        self.res.cpu = {k: 100 * (c1[k] - c0[k]) / (t_end - t_ramp) for k in c0}
+        self.res.steady_msgs, self.res.steady_time = self.res.total() - before, t_end - t_ramp
+        for t in [*tasks, sampler]:
             t.cancel()
-        self.res.wall, self.res.steady_time = t_end - t0, t_end - t_ramp
-        self.res.steady_msgs = self.res.total - before
-        stop.set()
-        await sampler
 
 
 def bench(store: str, args: argparse.Namespace) -> Result:
@@ -219,18 +226,16 @@ def bench(store: str, args: argparse.Namespace) -> Result:
         url = f"postgresql://postgres@127.0.0.1:5432/{dbname}" if dbname else f"sqlite:///{data}/cloudbay.sqlite3"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDBAY_")}
         env.update(CLOUDBAY_DATA_DIR=str(data), CLOUDBAY_DATABASE_URL=url)
+        exe = Path(sys.executable).with_name("cloudbay")
+        port = free_port()
+        cmd = [str(exe) if exe.exists() else "cloudbay", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning"]
         proc: subprocess.Popen[bytes] | None = None
         try:
-            t = time.perf_counter()
             whitelist(url, data, ids)
-            print(f"[{store}] whitelisted {len(ids)} chargers in {time.perf_counter() - t:.1f}s", flush=True)
-            port = free_port()
-            exe = Path(sys.executable).with_name("cloudbay")
-            cmd = [str(exe) if exe.exists() else "cloudbay", "serve", "--host", "127.0.0.1", "--port", str(port),
-                   "--log-level", "warning"]
             with open(data / "server.log", "wb") as log:
                 proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-            print(f"[{store}] server PID {proc.pid} on port {port}", flush=True)
+            print(f"[{store}] {len(ids)} chargers whitelisted; server PID {proc.pid} on port {port}", flush=True)
             wait_healthy(proc, port)
             res.rss_idle_mib = rss_mib(proc.pid)
             asyncio.run(Load(res, port, args.heartbeats_per_charger).run(ids, args.seconds, proc.pid))
@@ -240,14 +245,13 @@ def bench(store: str, args: argparse.Namespace) -> Result:
             if proc is not None:
                 res.server_exit = proc.poll()
                 if res.server_exit is None:
-                    proc.send_signal(signal.SIGTERM)
+                    proc.terminate()
                     try:
                         proc.wait(10)
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         proc.wait(5)
-                log_path = data / "server.log"
-                res.stderr_tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+                res.log_tail = "\n".join((data / "server.log").read_text(errors="replace").splitlines()[-15:])
             if dbname:
                 try:
                     drop_database(dbname)
@@ -257,21 +261,22 @@ def bench(store: str, args: argparse.Namespace) -> Result:
 
 
 def report(r: Result) -> None:
+    everything = [x for v in r.latencies.values() for x in v]
     print(f"\n=== {r.store}: {r.chargers} chargers ===")
     print(f"connections held at peak : {r.peak_open}")
-    print(f"ramp (connect+boot+status, batches of {RAMP_BATCH}): {r.ramp:.1f}s; whole run {r.wall:.1f}s")
-    print(f"total messages           : {r.total}  ({r.total / r.wall if r.wall else 0:.0f} msg/s over the whole run)")
-    print(f"steady state             : {r.steady_msgs} msgs in {r.steady_time:.1f}s = "
-          f"{r.steady_msgs / r.steady_time if r.steady_time else 0:.0f} msg/s")
-    everything = [x for v in r.latencies.values() for x in v]
+    print(f"ramp (connect + boot + status, batches of {RAMP_BATCH}): {r.ramp:.1f}s")
+    print(f"total messages           : {r.total()} (ramp + heartbeat window)")
+    print(f"heartbeat window         : {r.steady_msgs} msgs in {r.steady_time:.1f}s = {r.rate():.0f} msg/s")
     for action, vals in [*sorted(r.latencies.items()), ("overall", everything)]:
         print(f"  {action:<20} n={len(vals):<8} p50={pct(vals, 0.5):7.2f} ms  p99={pct(vals, 0.99):7.2f} ms")
-    print(f"server RSS               : idle {r.rss_idle_mib:.1f} MiB, peak {r.rss_peak_mib:.1f} MiB")
+    print(f"CPU in heartbeat window  : server {r.cpu['server']:.0f}%, client {r.cpu['client']:.0f}%, machine "
+          f"{r.cpu['machine']:.0f}% of {100 * (os.cpu_count() or 1)}% (the rest: PostgreSQL, other)")
+    print(f"server RSS (VmRSS)       : idle {r.rss_idle_mib:.1f} MiB, peak {r.rss_peak_mib:.1f} MiB")
     print(f"errors                   : {sum(r.errors.values())} {dict(r.errors) if r.errors else ''}")
     if r.server_exit is not None:
         print(f"!! server exited on its own with code {r.server_exit}")
     if r.errors or r.server_exit is not None:
-        print("server log tail:\n" + (r.stderr_tail or "(empty)"))
+        print("server log tail:\n" + (r.log_tail or "(empty)"))
 
 
 def main() -> None:
@@ -282,20 +287,18 @@ def main() -> None:
     p.add_argument("--heartbeats-per-charger", type=int, default=0, help="stop each charger after N (0 = no cap)")
     args = p.parse_args()
     raise_nofile(4 * args.chargers + 256)
-    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
-    results = [bench(s, args) for s in stores]
+    results = [bench(s, args) for s in (["sqlite", "postgres"] if args.store == "both" else [args.store])]
     for r in results:
         report(r)
-    print(f"\nNOTE: client and server share this machine ({os.cpu_count()} CPUs); all {args.chargers} clients run in "
-          "one asyncio process (client-side schema validation skipped), so the client is itself a bottleneck.")
-    head = f"{'store':<9}{'peak conns':>11}{'msgs':>9}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
-    print("\n" + head + f"{'HB p99':>8}{'boot p99':>9}{'RSS MiB':>9}{'errors':>8}")
+    print(f"\nNOTE: clients and server share this machine ({os.cpu_count()} CPUs); all {args.chargers} clients run in "
+          "one asyncio process (client-side schema validation skipped), so the client is itself a limit.")
+    print(f"\n{'store':<9}{'peak conns':>11}{'msgs':>9}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'HB p99':>8}"
+          f"{'boot p99':>9}{'RSS MiB':>9}{'errors':>8}")
     for r in results:
         every = [x for v in r.latencies.values() for x in v]
-        rate = r.steady_msgs / r.steady_time if r.steady_time else 0
-        print(f"{r.store:<9}{r.peak_open:>11}{r.total:>9}{rate:>8.0f}{pct(every, 0.5):>8.2f}{pct(every, 0.99):>8.2f}"
-              f"{pct(r.latencies['Heartbeat'], 0.99):>8.2f}{pct(r.latencies['BootNotification'], 0.99):>9.2f}"
-              f"{r.rss_peak_mib:>9.1f}{sum(r.errors.values()):>8}")
+        print(f"{r.store:<9}{r.peak_open:>11}{r.total():>9}{r.rate():>8.0f}{pct(every, 0.5):>8.2f}"
+              f"{pct(every, 0.99):>8.2f}{pct(r.latencies['Heartbeat'], 0.99):>8.2f}"
+              f"{pct(r.latencies['BootNotification'], 0.99):>9.2f}{r.rss_peak_mib:>9.1f}{sum(r.errors.values()):>8}")
 
 
 if __name__ == "__main__":

@@ -115,8 +115,12 @@ class Station(ChargePoint):
     async def boot(self, firmware: str = "1.0.0") -> Any:
         return await self.call(
             call.BootNotification(
-                charging_station={"model": "CB-Home", "vendor_name": "CloudBay", "firmware_version": firmware,
-                                  "serial_number": self.id},
+                charging_station={
+                    "model": "CB-Home",
+                    "vendor_name": "CloudBay",
+                    "firmware_version": firmware,
+                    "serial_number": self.id,
+                },
                 reason="PowerUp",
             ),
             suppress=False,

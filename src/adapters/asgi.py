@@ -100,7 +100,9 @@ async def problem_handler(request: Request, exc: Exception) -> Response:
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     titles = {404: "Not Found", 405: "Method Not Allowed"}
-    problem = Problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), exc.detail, headers=exc.headers)
+    problem = Problem(
+        exc.status_code, titles.get(exc.status_code, "HTTP error"), exc.detail, headers=dict(exc.headers or {})
+    )
     return problem.response(request.url.path)
 
 
@@ -111,9 +113,7 @@ async def service_error_handler(request: Request, exc: Exception) -> Response:
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return Problem(500, "Internal Server Error", "the request failed; nothing was changed").response(
-        request.url.path
-    )
+    return Problem(500, "Internal Server Error", "the request failed; nothing was changed").response(request.url.path)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:

@@ -123,9 +123,15 @@ class TokenIssuer:
         ttl = self.settings.token_ttl_seconds if ttl_seconds is None else ttl_seconds
         now, role_set = int(time.time()), {Role(r) for r in roles}
         claims: dict[str, Any] = {
-            "iss": self.settings.issuer, "sub": subject, "aud": audience or self.settings.audience,
-            "iat": now, "nbf": now, "exp": now + ttl, "jti": str(uuid.uuid4()),
-            "roles": sorted(r.value for r in role_set), "scope": _scope(role_set),
+            "iss": self.settings.issuer,
+            "sub": subject,
+            "aud": audience or self.settings.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": str(uuid.uuid4()),
+            "roles": sorted(r.value for r in role_set),
+            "scope": _scope(role_set),
         }
         return jwt.encode(claims, self.key.private_key, algorithm="ES256", headers={"kid": self.key.kid})
 
@@ -144,7 +150,7 @@ def _roles_from(claims: Mapping[str, Any]) -> frozenset[Role]:
             names.extend(source)
     scope = claims.get("scope")
     if isinstance(scope, str):
-        names.extend(s[len(SCOPE_PREFIX):] for s in scope.split() if s.startswith(SCOPE_PREFIX))
+        names.extend(s[len(SCOPE_PREFIX) :] for s in scope.split() if s.startswith(SCOPE_PREFIX))
     known = {r.value: r for r in Role}
     return frozenset(known[n] for n in names if isinstance(n, str) and n in known)
 
@@ -193,8 +199,13 @@ class TokenVerifier:
                 raise _unauthorized("algorithm not allowed")
             key, algorithms = self._key_for(token, header)
             claims = jwt.decode(
-                token, key, algorithms=algorithms, audience=self.settings.audience, issuer=self.settings.issuer,
-                leeway=self.settings.leeway_seconds, options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=self.settings.leeway_seconds,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
         except jwt.MissingRequiredClaimError as e:
             raise _unauthorized(f"missing claim {e.claim}") from None

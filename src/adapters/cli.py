@@ -15,11 +15,13 @@ from adapters.runtime import all_projections, build_app
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.user import InvalidEmail, UserRole
 from projections.db import ReadModelDB
-from projections.follower import catch_up, reset
+from projections.follower import catch_up, reset, tracked_position
 from services.platform import ChargerAlreadyWhitelisted, UnknownUser, UserAlreadyExists
 from services.settings import Settings, SettingsError
 
-app = typer.Typer(help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True)
+app = typer.Typer(
+    help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True
+)
 chargers = typer.Typer(help="Whitelist and list chargers.", no_args_is_help=True)
 users = typer.Typer(help="Manage operators and users.", no_args_is_help=True)
 app.add_typer(chargers, name="chargers")
@@ -82,7 +84,9 @@ def chargers_list() -> None:
         from projections.fleet import FleetQueries
 
         for row in FleetQueries(db).list_chargers(presence=None, status=None, family=None, after=None, limit=10_000):
-            console.print(f"{row['station_id']}\t{row['presence']}\t{row['hardware_family']}\t{row['firmware_version'] or '-'}")
+            console.print(
+                f"{row['station_id']}\t{row['presence']}\t{row['hardware_family']}\t{row['firmware_version'] or '-'}"
+            )
     except Exception as e:
         raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
     finally:
@@ -132,28 +136,36 @@ def replay(
     es_app = build_app(s)
     db = ReadModelDB(s.store)
     head = es_app.recorder.max_notification_id() or 0
-    summary = {}
+    summary: dict[str, dict[str, int]] = {}
     try:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=err, disable=as_json,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=as_json,
         ) as progress:
             for projection in all_projections():
                 task = progress.add_task(f"rebuilding {projection.name}", total=head)
                 reset(db, projection)
-                done = 0
+                applied = 0
                 while n := catch_up(es_app, db, projection):
-                    done += n
-                    progress.update(task, completed=min(done, head))
+                    applied += n
+                    with db.transaction() as tx:
+                        position = tracked_position(tx, projection.name)
+                    progress.update(task, completed=min(position, head))
+                with db.transaction() as tx:
+                    position = tracked_position(tx, projection.name)
                 progress.update(task, completed=head)
-                summary[projection.name] = done
+                summary[projection.name] = {"events": applied, "position": position}
     finally:
         db.close()
         es_app.close()
     if as_json:
-        typer.echo(json.dumps({"events": head, "projections": summary}))
+        typer.echo(json.dumps({"head": head, "projections": summary}))
     else:
-        console.print(f"rebuilt {', '.join(summary)} from {head} events")
+        console.print(f"rebuilt {', '.join(summary)} up to position {head}")
 
 
 if __name__ == "__main__":

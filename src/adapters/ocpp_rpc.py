@@ -43,14 +43,26 @@ LOGGER = logging.getLogger("cloudbay.ocpp")
 OCPP_VERSION = "2.0.1"
 MAX_ID_LENGTH = 36
 UNKNOWN_ID = "-1"
-OCPP201_ERROR_CODES: frozenset[str] = frozenset({
-    "FormatViolation", "GenericError", "InternalError", "MessageTypeNotSupported",
-    "NotImplemented", "NotSupported", "OccurrenceConstraintViolation",
-    "PropertyConstraintViolation", "ProtocolError", "RpcFrameworkError",
-    "SecurityError", "TypeConstraintViolation",
-})
-_LEGACY_CODES = {"OccurenceConstraintViolation": "OccurrenceConstraintViolation",
-                 "FormationViolation": "FormatViolation"}
+OCPP201_ERROR_CODES: frozenset[str] = frozenset(
+    {
+        "FormatViolation",
+        "GenericError",
+        "InternalError",
+        "MessageTypeNotSupported",
+        "NotImplemented",
+        "NotSupported",
+        "OccurrenceConstraintViolation",
+        "PropertyConstraintViolation",
+        "ProtocolError",
+        "RpcFrameworkError",
+        "SecurityError",
+        "TypeConstraintViolation",
+    }
+)
+_LEGACY_CODES = {
+    "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+    "FormationViolation": "FormatViolation",
+}
 _DESCRIPTIONS = {
     "RpcFrameworkError": "Message is not a valid OCPP-J RPC frame",
     "MessageTypeNotSupported": "Message type number is not supported",
@@ -63,12 +75,27 @@ _DESCRIPTIONS = {
     "InternalError": "An internal error occurred while processing the request",
 }
 _SCHEMA_CODES = {
-    "required": "OccurrenceConstraintViolation", "minItems": "OccurrenceConstraintViolation",
-    "maxItems": "OccurrenceConstraintViolation", "additionalProperties": "FormatViolation",
-    "type": "TypeConstraintViolation", "maxLength": "TypeConstraintViolation",
-    **dict.fromkeys(("enum", "const", "minimum", "maximum", "exclusiveMinimum",
-                     "exclusiveMaximum", "multipleOf", "minLength", "pattern", "format"),
-                    "PropertyConstraintViolation"),
+    "required": "OccurrenceConstraintViolation",
+    "minItems": "OccurrenceConstraintViolation",
+    "maxItems": "OccurrenceConstraintViolation",
+    "additionalProperties": "FormatViolation",
+    "type": "TypeConstraintViolation",
+    "maxLength": "TypeConstraintViolation",
+    **dict.fromkeys(
+        (
+            "enum",
+            "const",
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "multipleOf",
+            "minLength",
+            "pattern",
+            "format",
+        ),
+        "PropertyConstraintViolation",
+    ),
 }
 _ACTIONS: frozenset[str] = frozenset(a.value for a in Action)
 _MAX_CAUSE = 200
@@ -136,13 +163,17 @@ class SpecChargePoint(ChargePoint):
         uid = _readable_id(frame)
         kind = frame[0]
         if type(kind) is not int or kind not in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
-            return await self._frame_error(UNKNOWN_ID if uid is None else uid, "MessageTypeNotSupported",
-                                           f"Message type {kind!r} is not supported"[:_MAX_CAUSE])
+            return await self._frame_error(
+                UNKNOWN_ID if uid is None else uid,
+                "MessageTypeNotSupported",
+                f"Message type {kind!r} is not supported"[:_MAX_CAUSE],
+            )
         if kind != MessageType.Call:
             return self._route_response(frame, uid)
         if uid is None:
-            return await self._frame_error(UNKNOWN_ID, "RpcFrameworkError",
-                                           f"Message id must be a string of at most {MAX_ID_LENGTH} characters")
+            return await self._frame_error(
+                UNKNOWN_ID, "RpcFrameworkError", f"Message id must be a string of at most {MAX_ID_LENGTH} characters"
+            )
         if len(frame) != 4 or not isinstance(frame[2], str):
             return await self._frame_error(uid, "RpcFrameworkError", "CALL must be [2, id, action, payload]")
         cached = self._answers.get(uid)
@@ -173,8 +204,13 @@ class SpecChargePoint(ChargePoint):
         response: CallResult | CallError | None = None
         if frame[0] == MessageType.CallResult and len(frame) == 3 and isinstance(frame[2], dict):
             response = CallResult(uid, frame[2])
-        elif (frame[0] == MessageType.CallError and len(frame) == 5 and isinstance(frame[2], str)
-              and isinstance(frame[3], str) and isinstance(frame[4], dict)):
+        elif (
+            frame[0] == MessageType.CallError
+            and len(frame) == 5
+            and isinstance(frame[2], str)
+            and isinstance(frame[3], str)
+            and isinstance(frame[4], dict)
+        ):
             response = CallError(uid, frame[2], frame[3], frame[4])
         if uid is None or response is None:
             LOGGER.warning("%s: dropping malformed response frame for message %r", self.id, uid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ocpp.exceptions import PropertyConstraintViolationError
@@ -29,11 +29,11 @@ DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def ocpp_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: str, field: str) -> datetime:
@@ -45,7 +45,7 @@ def parse_time(value: str, field: str) -> datetime:
             description=f"{field} is not an RFC 3339 date-time", details={"field": field, "value": str(value)}
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
@@ -72,7 +72,7 @@ class StationSession(SpecChargePoint):
         self.data_transfer_handlers = data_transfer_handlers or {}
         self.last_seen = utcnow()
 
-    async def route_message(self, raw_msg: str) -> None:
+    async def route_message(self, raw_msg: str | bytes) -> None:
         self.last_seen = utcnow()
         await super().route_message(raw_msg)
 
@@ -128,9 +128,7 @@ class StationSession(SpecChargePoint):
         return call_result.NotifyEvent()
 
     @on(Action.data_transfer)
-    async def on_data_transfer(
-        self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any
-    ) -> Any:
+    async def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any) -> Any:
         handler = self.data_transfer_handlers.get(vendor_id)
         if handler is None:
             status, answer = DataTransferStatusEnumType.unknown_vendor_id.value, None

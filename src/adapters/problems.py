@@ -43,6 +43,4 @@ class Problem(Exception):
         return body
 
     def response(self, instance: str | None = None) -> JSONResponse:
-        return JSONResponse(
-            self.body(instance), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON
-        )
+        return JSONResponse(self.body(instance), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON)

@@ -92,7 +92,9 @@ async def list_chargers(request: Request) -> Response:
         after=q.get("after"),
         limit=limit + 1,
     )
-    links: dict[str, Any] = {"self": {"href": str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")}}
+    links: dict[str, Any] = {
+        "self": {"href": str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")}
+    }
     if len(rows) > limit:
         rows = rows[:limit]
         params = {k: v for k, v in q.items() if k != "after"}
@@ -113,6 +115,13 @@ async def whitelist_charger(request: Request) -> Response:
         raise Problem(409, "Conflict", str(e)) from None
     await runtime.run(runtime.wait_for_read_models)
     row = await runtime.run(runtime.fleet.get_charger, charger.station_id)
+    if row is None:  # the read model lags more than the wait allowed; answer from the aggregate
+        row = {
+            "station_id": charger.station_id,
+            "hardware_family": charger.hardware_family,
+            "presence": "offline",
+            "last_seen": None,
+        }
     location = f"{API}/chargers/{charger.station_id}"
     return JSONResponse(present_charger(runtime, row), status_code=201, headers={"Location": location})
 
@@ -132,9 +141,7 @@ def _json_default(value: Any) -> Any:
 
 
 def present_event(event: Any) -> dict[str, Any]:
-    data = {
-        k: v for k, v in event.__dict__.items() if k not in ("originator_id", "originator_version", "timestamp")
-    }
+    data = {k: v for k, v in event.__dict__.items() if k not in ("originator_id", "originator_version", "timestamp")}
     return {
         "version": event.originator_version,
         "type": type(event).__qualname__,
@@ -155,7 +162,10 @@ async def charger_events(request: Request) -> Response:
         {
             "station_id": station_id,
             "items": [present_event(e) for e in events],
-            "_links": {"self": {"href": f"{API}/chargers/{station_id}/events"}, "charger": charger_links(station_id)["self"]},
+            "_links": {
+                "self": {"href": f"{API}/chargers/{station_id}/events"},
+                "charger": charger_links(station_id)["self"],
+            },
         }
     )
 

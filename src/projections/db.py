@@ -34,9 +34,7 @@ class ReadModelDB:
             from psycopg_pool import ConnectionPool
 
             conninfo = make_conninfo(**settings.postgres_params())
-            self._pool = ConnectionPool(
-                conninfo, min_size=1, max_size=8, kwargs={"row_factory": dict_row}, open=True
-            )
+            self._pool = ConnectionPool(conninfo, min_size=1, max_size=8, kwargs={"row_factory": dict_row}, open=True)
         else:
             path = ":memory:" if self.kind == "memory" else str(settings.sqlite_read_model_path)
             if self.kind == "sqlite":

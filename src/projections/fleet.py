@@ -7,7 +7,6 @@ from functools import singledispatchmethod
 from typing import Any
 
 from cloudbay_domain.charger import Charger
-
 from projections.db import ReadModelDB, Tx
 
 CHARGER_COLUMNS = (
@@ -55,8 +54,7 @@ class FleetProjection:
     def _touch(self, tx: Tx, event: Charger.Event, **columns: Any) -> None:
         sets = ", ".join(f"{name} = %s" for name in columns)
         tx.execute(
-            f"UPDATE rm_chargers SET {sets}{', ' if sets else ''}last_seen = %s, version = %s "
-            "WHERE charger_id = %s",
+            f"UPDATE rm_chargers SET {sets}{', ' if sets else ''}last_seen = %s, version = %s WHERE charger_id = %s",
             (*columns.values(), iso(event.timestamp), event.originator_version, str(event.originator_id)),
         )
 
@@ -65,8 +63,13 @@ class FleetProjection:
         tx.execute(
             "INSERT INTO rm_chargers (station_id, charger_id, hardware_family, presence, whitelisted_at, version)"
             " VALUES (%s, %s, %s, 'offline', %s, %s)",
-            (event.station_id, str(event.originator_id), event.hardware_family, iso(event.timestamp),
-             event.originator_version),
+            (
+                event.station_id,
+                str(event.originator_id),
+                event.hardware_family,
+                iso(event.timestamp),
+                event.originator_version,
+            ),
         )
 
     @apply.register
@@ -83,8 +86,14 @@ class FleetProjection:
             "UPDATE rm_chargers SET boot_count = boot_count + 1 WHERE charger_id = %s", (str(event.originator_id),)
         )
         self._touch(
-            tx, event, last_boot_at=iso(event.reported_at), boot_reason=event.reason, vendor=event.vendor,
-            model=event.model, serial_number=event.serial_number, firmware_version=event.firmware_version,
+            tx,
+            event,
+            last_boot_at=iso(event.reported_at),
+            boot_reason=event.reason,
+            vendor=event.vendor,
+            model=event.model,
+            serial_number=event.serial_number,
+            firmware_version=event.firmware_version,
         )
 
     @apply.register
@@ -94,8 +103,14 @@ class FleetProjection:
             " SELECT station_id, %s, %s, %s, %s, %s FROM rm_chargers WHERE charger_id = %s"
             " ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET status = excluded.status,"
             " reported_at = excluded.reported_at, before_boot = excluded.before_boot",
-            (event.evse_id, event.connector_id, event.status, iso(event.reported_at), int(event.before_boot),
-             str(event.originator_id)),
+            (
+                event.evse_id,
+                event.connector_id,
+                event.status,
+                iso(event.reported_at),
+                int(event.before_boot),
+                str(event.originator_id),
+            ),
         )
         self._touch(tx, event)
 
@@ -133,16 +148,13 @@ class FleetQueries:
             where.append("c.hardware_family = %s")
             params.append(family)
         if status:
-            where.append(
-                "EXISTS (SELECT 1 FROM rm_connectors k WHERE k.station_id = c.station_id AND k.status = %s)"
-            )
+            where.append("EXISTS (SELECT 1 FROM rm_connectors k WHERE k.station_id = c.station_id AND k.status = %s)")
             params.append(status)
         if after:
             where.append("c.station_id > %s")
             params.append(after)
         rows = self.db.query(
-            f"SELECT {CHARGER_COLUMNS} FROM rm_chargers c WHERE {' AND '.join(where)}"
-            " ORDER BY c.station_id LIMIT %s",
+            f"SELECT {CHARGER_COLUMNS} FROM rm_chargers c WHERE {' AND '.join(where)} ORDER BY c.station_id LIMIT %s",
             (*params, limit),
         )
         return self._with_connectors(rows)
@@ -162,9 +174,7 @@ class FleetQueries:
         )
         by_station: dict[str, list[dict[str, Any]]] = {}
         for c in connectors:
-            by_station.setdefault(c.pop("station_id"), []).append(
-                {**c, "before_boot": bool(c["before_boot"])}
-            )
+            by_station.setdefault(c.pop("station_id"), []).append({**c, "before_boot": bool(c["before_boot"])})
         for r in rows:
             r["connectors"] = by_station.get(r["station_id"], [])
         return rows
@@ -173,7 +183,5 @@ class FleetQueries:
         """Every row of the read model, in a stable order (to compare live with rebuilt)."""
         return {
             "chargers": self.db.query(f"SELECT {CHARGER_COLUMNS} FROM rm_chargers ORDER BY station_id"),
-            "connectors": self.db.query(
-                "SELECT * FROM rm_connectors ORDER BY station_id, evse_id, connector_id"
-            ),
+            "connectors": self.db.query("SELECT * FROM rm_connectors ORDER BY station_id, evse_id, connector_id"),
         }

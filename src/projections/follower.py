@@ -44,10 +44,21 @@ def _track(tx: Tx, name: str, position: int) -> None:
     )
 
 
+def _claim(tx: Tx, db: ReadModelDB, name: str) -> int:
+    """The tracked position, locked until the transaction ends: two nodes never apply the same batch."""
+    lock = " FOR UPDATE" if db.kind == "postgres" else ""  # SQLite transactions are already exclusive
+    rows = tx.fetchall(f"SELECT position FROM rm_tracking WHERE projection = %s{lock}", (name,))
+    return int(rows[0]["position"]) if rows else 0
+
+
 def prepare(db: ReadModelDB, projection: Projection) -> None:
     with db.transaction() as tx:
         tx.execute(TRACKING_DDL)
         projection.create_tables(tx)
+        tx.execute(
+            "INSERT INTO rm_tracking (projection, position) VALUES (%s, 0) ON CONFLICT (projection) DO NOTHING",
+            (projection.name,),
+        )
 
 
 def reset(db: ReadModelDB, projection: Projection) -> None:
@@ -57,12 +68,13 @@ def reset(db: ReadModelDB, projection: Projection) -> None:
         projection.drop_tables(tx)
         tx.execute("DELETE FROM rm_tracking WHERE projection = %s", (projection.name,))
         projection.create_tables(tx)
+        tx.execute("INSERT INTO rm_tracking (projection, position) VALUES (%s, 0)", (projection.name,))
 
 
 def catch_up(app: Application[UUID], db: ReadModelDB, projection: Projection, limit: int = BATCH_SIZE) -> int:
     """Apply the next batch of events after the tracked position. Returns how many were applied."""
     with db.transaction() as tx:
-        position = tracked_position(tx, projection.name)
+        position = _claim(tx, db, projection.name)
         notifications = app.recorder.select_notifications(start=position + 1, limit=limit)
         for notification in notifications:
             projection.apply(app.mapper.to_domain_event(notification), tx, notification.id)

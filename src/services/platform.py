@@ -79,7 +79,7 @@ class CloudBay(Application[UUID]):
             if attempt:
                 time.sleep(random.uniform(0, 0.002 * attempt))  # jitter: let the winner's writes settle
             try:
-                aggregate = self.repository.get(aggregate_id)
+                aggregate: Any = self.repository.get(aggregate_id)
             except AggregateNotFoundError:
                 raise missing from None
             result = command(aggregate)
@@ -151,9 +151,7 @@ class CloudBay(Application[UUID]):
         to_be_continued: bool,
         event_data: list[dict[str, Any]],
     ) -> None:
-        self._update_charger(
-            station_id, lambda c: c.report_events(generated_at, seq_no, to_be_continued, event_data)
-        )
+        self._update_charger(station_id, lambda c: c.report_events(generated_at, seq_no, to_be_continued, event_data))
 
     def record_data_transfer(
         self, station_id: str, vendor_id: str, message_id: str | None, data: Any, answered: str

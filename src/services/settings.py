@@ -38,7 +38,9 @@ class StoreSettings:
     def sqlite_path(self) -> Path:
         path = self.url[len("sqlite:///") :]
         if not path:
-            raise SettingsError("CLOUDBAY_DATABASE_URL: sqlite URL needs a file path, e.g. sqlite:///var/cloudbay.sqlite3")
+            raise SettingsError(
+                "CLOUDBAY_DATABASE_URL: sqlite URL needs a file path, e.g. sqlite:///var/cloudbay.sqlite3"
+            )
         return Path(path)
 
     @property

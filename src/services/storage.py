@@ -11,10 +11,11 @@ def ensure_database(store: StoreSettings) -> None:
         return
     import psycopg
     from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
     params = store.postgres_params()
     admin = {**params, "dbname": "postgres"}
-    with psycopg.connect(autocommit=True, connect_timeout=10, **admin) as conn:
+    with psycopg.connect(make_conninfo(**admin), autocommit=True, connect_timeout=10) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (params["dbname"],)).fetchone()
         if not exists:
             try:
@@ -29,7 +30,10 @@ def drop_database(store: StoreSettings) -> None:
         return
     import psycopg
     from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
     params = store.postgres_params()
-    with psycopg.connect(autocommit=True, connect_timeout=10, **{**params, "dbname": "postgres"}) as conn:
+    with psycopg.connect(
+        make_conninfo(**{**params, "dbname": "postgres"}), autocommit=True, connect_timeout=10
+    ) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(params["dbname"])))

@@ -32,11 +32,17 @@ def test_boot_status_events_and_data_transfer_are_recorded(server: LiveServer) -
                 call.NotifyEvent(
                     generated_at="2026-11-25T10:00:00Z",
                     seq_no=0,
-                    event_data=[{
-                        "eventId": 1, "timestamp": "2026-11-25T10:00:00Z", "trigger": "Periodic",
-                        "actualValue": "230.1", "eventNotificationType": "HardWiredMonitor",
-                        "component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Voltage"},
-                    }],
+                    event_data=[
+                        {
+                            "eventId": 1,
+                            "timestamp": "2026-11-25T10:00:00Z",
+                            "trigger": "Periodic",
+                            "actualValue": "230.1",
+                            "eventNotificationType": "HardWiredMonitor",
+                            "component": {"name": "EVSE", "evse": {"id": 1}},
+                            "variable": {"name": "Voltage"},
+                        }
+                    ],
                 ),
                 suppress=False,
             )
@@ -49,8 +55,13 @@ def test_boot_status_events_and_data_transfer_are_recorded(server: LiveServer) -
     assert transfer.status == "UnknownVendorId"
     wait_until(lambda: event_types(server, "CB-100")[-1] == "Charger.Disconnected")
     assert event_types(server, "CB-100") == [
-        "Charger.Whitelisted", "Charger.Connected", "Charger.Booted", "Charger.ConnectorStatusChanged",
-        "Charger.ConnectorStatusChanged", "Charger.PeriodicEventsReported", "Charger.DataTransferred",
+        "Charger.Whitelisted",
+        "Charger.Connected",
+        "Charger.Booted",
+        "Charger.ConnectorStatusChanged",
+        "Charger.ConnectorStatusChanged",
+        "Charger.PeriodicEventsReported",
+        "Charger.DataTransferred",
         "Charger.Disconnected",
     ]  # no event per heartbeat
     server.settle()
@@ -60,7 +71,8 @@ def test_boot_status_events_and_data_transfer_are_recorded(server: LiveServer) -
     assert charger["firmware_version"] == "2.4.1" and charger["vendor"] == "CloudBay"
     assert charger["boot_count"] == 1 and charger["periodic_event_reports"] == 1 and charger["data_transfers"] == 1
     assert [(c["evse_id"], c["connector_id"], c["status"]) for c in charger["connectors"]] == [
-        (1, 1, "Available"), (1, 2, "Occupied"),
+        (1, 1, "Available"),
+        (1, 2, "Occupied"),
     ]
 
 
@@ -130,16 +142,30 @@ BAD_FRAMES = [
     ('[2, "m1", "Heartbeat"]', "RpcFrameworkError", "m1"),
     ('[7, "m2", "Heartbeat", {}]', "MessageTypeNotSupported", "m2"),
     ('[2, "m3", "Teleport", {}]', "NotImplemented", "m3"),
-    ('[2, "m4", "Get15118EVCertificate", {"iso15118SchemaVersion": "x", "action": "Install", "exiRequest": "y"}]',
-     "NotSupported", "m4"),
+    (
+        '[2, "m4", "Get15118EVCertificate", {"iso15118SchemaVersion": "x", "action": "Install", "exiRequest": "y"}]',
+        "NotSupported",
+        "m4",
+    ),
     ('[2, "m5", "BootNotification", {"reason": "PowerUp"}]', "OccurrenceConstraintViolation", "m5"),
-    ('[2, "m6", "BootNotification", {"reason": "Sneezed", "chargingStation": {"model": "M", "vendorName": "V"}}]',
-     "PropertyConstraintViolation", "m6"),
-    ('[2, "m7", "StatusNotification", {"timestamp": "2026-11-25T10:00:00Z", "connectorStatus": "Available",'
-     ' "evseId": "one", "connectorId": 1}]', "TypeConstraintViolation", "m7"),
+    (
+        '[2, "m6", "BootNotification", {"reason": "Sneezed", "chargingStation": {"model": "M", "vendorName": "V"}}]',
+        "PropertyConstraintViolation",
+        "m6",
+    ),
+    (
+        '[2, "m7", "StatusNotification", {"timestamp": "2026-11-25T10:00:00Z", "connectorStatus": "Available",'
+        ' "evseId": "one", "connectorId": 1}]',
+        "TypeConstraintViolation",
+        "m7",
+    ),
     ('[2, "m8", "Heartbeat", {"surprise": 1}]', "FormatViolation", "m8"),
-    ('[2, "m9", "StatusNotification", {"timestamp": "yesterday", "connectorStatus": "Available",'
-     ' "evseId": 1, "connectorId": 1}]', "PropertyConstraintViolation", "m9"),
+    (
+        '[2, "m9", "StatusNotification", {"timestamp": "yesterday", "connectorStatus": "Available",'
+        ' "evseId": 1, "connectorId": 1}]',
+        "PropertyConstraintViolation",
+        "m9",
+    ),
     ('[2, "m10", "Heartbeat", []]', "FormatViolation", "m10"),
 ]
 
@@ -168,8 +194,14 @@ def test_bad_input_gets_the_right_callerror_and_stores_nothing(
 
 def test_a_repeated_message_id_is_answered_again_and_stored_once(server: LiveServer) -> None:
     server.whitelist("CB-105")
-    frame = json.dumps([2, "dup-1", "StatusNotification", {
-        "timestamp": "2026-11-25T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}])
+    frame = json.dumps(
+        [
+            2,
+            "dup-1",
+            "StatusNotification",
+            {"timestamp": "2026-11-25T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1},
+        ]
+    )
 
     async def scenario() -> tuple[list[Any], list[Any]]:
         async with raw_socket(server, "CB-105") as ws:
@@ -210,8 +242,9 @@ def test_presence_comes_from_the_session_while_connected(server: LiveServer) -> 
             await cp.boot()
             await cp.call(call.Heartbeat(), suppress=False)
             await asyncio.to_thread(server.settle)
-            async with httpx.AsyncClient(base_url=server.base_url, headers={
-                    "Authorization": f"Bearer {server.token()}"}) as http:
+            async with httpx.AsyncClient(
+                base_url=server.base_url, headers={"Authorization": f"Bearer {server.token()}"}
+            ) as http:
                 online = (await http.get("/api/v1/chargers?presence=online")).json()
             return online
 

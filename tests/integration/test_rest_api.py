@@ -98,9 +98,18 @@ def test_no_token_bad_tokens_and_wrong_role(server: LiveServer) -> None:
         other_key = ec.generate_private_key(ec.SECP256R1())
         now = int(time.time())
         forged = jwt.encode(
-            {"iss": server.settings.oauth_issuer, "aud": server.settings.oauth_audience, "sub": "mallory",
-             "iat": now, "nbf": now, "exp": now + 600, "roles": ["operator"]},
-            other_key, algorithm="ES256", headers={"kid": server.runtime.signing_key.kid},
+            {
+                "iss": server.settings.oauth_issuer,
+                "aud": server.settings.oauth_audience,
+                "sub": "mallory",
+                "iat": now,
+                "nbf": now,
+                "exp": now + 600,
+                "roles": ["operator"],
+            },
+            other_key,
+            algorithm="ES256",
+            headers={"kid": server.runtime.signing_key.kid},
         )
         for token in (expired, wrong_audience, forged, "not-a-jwt"):
             response = anonymous.get("/api/v1/chargers", headers={"Authorization": f"Bearer {token}"})
@@ -121,13 +130,16 @@ def test_client_credentials_grant_over_http(server: LiveServer) -> None:
     server.app.register_user("ops@example.com", UserRole.OPERATOR, hash_secret("s3cret"))
     with server.http(role=None) as http:
         basic = base64.b64encode(b"ops@example.com:s3cret").decode()
-        granted = http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                            headers={"Authorization": f"Basic {basic}"})
+        granted = http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+        )
         assert granted.status_code == 200 and granted.headers["cache-control"] == "no-store"
         token = granted.json()["access_token"]
         assert http.get("/api/v1/chargers", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-        wrong = http.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "ops@example.com",
-                                                "client_secret": "nope"})
+        wrong = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "ops@example.com", "client_secret": "nope"},
+        )
         assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
         assert http.post("/oauth/token", json={"grant_type": "client_credentials"}).status_code == 400
         jwks = http.get("/.well-known/jwks.json").json()

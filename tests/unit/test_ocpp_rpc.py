@@ -190,8 +190,11 @@ def test_payload_that_is_not_an_object_is_format_violation(payload: Any) -> None
         ("BootNotification", {"chargingStation": BOOT["chargingStation"]}, "OccurrenceConstraintViolation"),
         ("Heartbeat", {"foo": 1}, "FormatViolation"),
         ("BootNotification", {**BOOT, "reason": 5}, "TypeConstraintViolation"),
-        ("BootNotification", {**BOOT, "chargingStation": {"model": "M" * 21, "vendorName": "V"}},
-         "TypeConstraintViolation"),
+        (
+            "BootNotification",
+            {**BOOT, "chargingStation": {"model": "M" * 21, "vendorName": "V"}},
+            "TypeConstraintViolation",
+        ),
         ("BootNotification", {**BOOT, "reason": "Bogus"}, "PropertyConstraintViolation"),
     ],
 )
@@ -219,8 +222,10 @@ def test_other_schema_keywords(
 
 
 def test_legacy_occurrence_spelling_is_never_sent() -> None:
-    _, sent = drive([2, "a", "BootNotification", {"reason": "PowerUp"}], [2, "b", "Authorize", {
-        "idToken": {"idToken": "occurrence", "type": "Central"}}])
+    _, sent = drive(
+        [2, "a", "BootNotification", {"reason": "PowerUp"}],
+        [2, "b", "Authorize", {"idToken": {"idToken": "occurrence", "type": "Central"}}],
+    )
     assert [frame[2] for frame in sent] == ["OccurrenceConstraintViolation"] * 2
 
 
@@ -306,7 +311,9 @@ def test_answer_cache_is_bounded() -> None:
 
 
 def get_variables() -> call.GetVariables:
-    data = GetVariableDataType(component=ComponentType(name="OCPPCommCtrlr"), variable=VariableType(name="HeartbeatInterval"))
+    data = GetVariableDataType(
+        component=ComponentType(name="OCPPCommCtrlr"), variable=VariableType(name="HeartbeatInterval")
+    )
     return call.GetVariables(get_variable_data=[data])
 
 
@@ -323,10 +330,16 @@ async def csms_call(answer: list[Any]) -> tuple[Any, SpecChargePoint]:
 
 
 def test_csms_initiated_call_gets_its_call_result() -> None:
-    result_payload = {"getVariableResult": [{
-        "attributeStatus": "Accepted", "attributeValue": "300",
-        "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
-    }]}
+    result_payload = {
+        "getVariableResult": [
+            {
+                "attributeStatus": "Accepted",
+                "attributeValue": "300",
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": "HeartbeatInterval"},
+            }
+        ]
+    }
     result, cp = asyncio.run(csms_call([3, "csms-1", result_payload]))
     assert isinstance(result, call_result.GetVariables)
     assert result.get_variable_result[0]["attribute_value"] == "300"
@@ -341,8 +354,15 @@ def test_csms_initiated_call_gets_its_call_error() -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    [[3, "x", {}], [3, "x"], [3, "x", []], [3, 5, {}], [4, "x", "GenericError", "d"], [4, "x", "GenericError", "d", []],
-     [4, "x", 1, "d", {}]],
+    [
+        [3, "x", {}],
+        [3, "x"],
+        [3, "x", []],
+        [3, 5, {}],
+        [4, "x", "GenericError", "d"],
+        [4, "x", "GenericError", "d", []],
+        [4, "x", 1, "d", {}],
+    ],
 )
 def test_unsolicited_or_broken_responses_are_dropped_unanswered(frame: list[Any]) -> None:
     cp, sent = drive(frame)
