@@ -1,10 +1,7 @@
-"""Load benchmark: N chargers connect, boot, report status once, then send heartbeats back-to-back.
+"""Load benchmark: N chargers connect, boot, report one status, then send heartbeats back-to-back.
 
-    python3 benchmarks/boot_heartbeat.py [--chargers 500] [--seconds 20] [--store sqlite|postgres|both]
-                                         [--heartbeats-per-charger N]
-
-Per store: a fresh data dir (and a fresh PostgreSQL database, dropped afterwards), `cloudbay serve` as a subprocess,
-one asyncio client process on the same machine. Traffic goes to 127.0.0.1 only; the server is stopped by its PID.
+Per store: a fresh data dir (and PostgreSQL database, dropped afterwards), `cloudbay serve` as a subprocess, one
+asyncio client process on the same machine. Traffic goes to 127.0.0.1 only; the server is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -24,15 +21,24 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import ChargePoint, call
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
+from adapters.runtime import build_app
+from services.settings import Settings, StoreSettings
+
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RAMP_BATCH = 50
 CALL_TIMEOUT = 10.0
+OCPP201 = Subprotocol("ocpp2.0.1")
+BOOT = call.BootNotification(charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp")
+STATUS = call.StatusNotification(
+    timestamp="2026-11-25T10:00:00Z", connector_status="Available", evse_id=1, connector_id=1
+)
 
 
 @dataclass
@@ -82,35 +88,23 @@ def cpu_seconds(pid: int | None) -> float:
         return 0.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def raise_nofile(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard < 0 else min(needed, hard), hard))
+def describe(e: Exception) -> str:
+    if isinstance(e, InvalidStatus):
+        return f"handshake rejected HTTP {e.response.status_code}"
+    if isinstance(e, ConnectionClosed):
+        return f"connection closed ({e.rcvd.code if e.rcvd else 'no close frame'})"
+    if isinstance(e, TimeoutError):
+        return "connect timeout"
+    return "connection refused" if isinstance(e, ConnectionRefusedError) else f"{type(e).__name__}: {e}"
 
 
 def whitelist(url: str, data_dir: Path, ids: list[str]) -> None:
-    from adapters.runtime import build_app
-    from services.settings import Settings, StoreSettings
-
     app = build_app(Settings(store=StoreSettings(url), data_dir=data_dir))
     try:
         for sid in ids:
             app.whitelist_charger(sid, "bench")
     finally:
         app.close()
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_healthy(proc: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
@@ -139,11 +133,8 @@ class Load:
         t0 = time.perf_counter()
         try:
             reply = await cp.call(payload, suppress=False, skip_schema_validation=True)
-        except TimeoutError:
-            self.res.errors[f"timeout {action}"] += 1
-            return None
-        except OCPPError as e:
-            self.res.errors[f"CALLERROR {action}: {type(e).__name__}"] += 1
+        except (TimeoutError, OCPPError) as e:  # no reply in CALL_TIMEOUT, or a CALLERROR reply
+            self.res.errors[f"{action}: {type(e).__name__}"] += 1
             return None
         self.res.latencies[action].append(time.perf_counter() - t0)
         return reply
@@ -151,19 +142,16 @@ class Load:
     async def charger(self, sid: str, ready: asyncio.Event) -> None:
         uri = f"ws://127.0.0.1:{self.port}/ocpp/{sid}"
         try:
-            async with connect(uri, subprotocols=[Subprotocol("ocpp2.0.1")], open_timeout=CALL_TIMEOUT,
-                               ping_interval=None, close_timeout=2) as ws:
+            async with connect(uri, subprotocols=[OCPP201], open_timeout=CALL_TIMEOUT, ping_interval=None) as ws:
                 self.open += 1
                 self.res.peak_open = max(self.res.peak_open, self.open)
                 cp = ChargePoint(sid, ws, response_timeout=CALL_TIMEOUT)
                 reader = asyncio.create_task(cp.start())
                 try:
-                    boot = await self.timed(cp, "BootNotification", call.BootNotification(
-                        charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp"))
+                    boot = await self.timed(cp, "BootNotification", BOOT)
                     if boot is not None and getattr(boot, "status", None) != "Accepted":
                         self.res.errors[f"boot {getattr(boot, 'status', '?')}"] += 1
-                    await self.timed(cp, "StatusNotification", call.StatusNotification(
-                        timestamp="2026-11-25T10:00:00Z", connector_status="Available", evse_id=1, connector_id=1))
+                    await self.timed(cp, "StatusNotification", STATUS)
                     ready.set()
                     await self.go.wait()
                     sent = 0
@@ -174,16 +162,8 @@ class Load:
                 finally:
                     self.open -= 1
                     reader.cancel()
-        except ConnectionRefusedError:
-            self.res.errors["connection refused"] += 1
-        except InvalidStatus as e:
-            self.res.errors[f"handshake rejected HTTP {e.response.status_code}"] += 1
-        except TimeoutError:
-            self.res.errors["connect timeout"] += 1
-        except ConnectionClosed as e:
-            self.res.errors[f"connection closed ({e.rcvd.code if e.rcvd else 'no close frame'})"] += 1
-        except OSError as e:
-            self.res.errors[f"OSError {e.errno}"] += 1
+        except Exception as e:  # refused, rejected, timed out, dropped: counted, never hidden
+            self.res.errors[describe(e)] += 1
         finally:
             ready.set()
 
@@ -205,13 +185,14 @@ class Load:
                 self.res.errors["ramp batch not ready in time"] += 1
         t_ramp = time.perf_counter()
         self.res.ramp, before = t_ramp - t0, self.res.total()
-        c0 = {"server": cpu_seconds(pid), "client": time.process_time(), "machine": cpu_seconds(None)}
+        c0 = (cpu_seconds(pid), time.process_time(), cpu_seconds(None))
         self.deadline = t_ramp + seconds
         self.go.set()
         await asyncio.wait(tasks, timeout=seconds + 3 * CALL_TIMEOUT)
         t_end = time.perf_counter()
-        c1 = {"server": cpu_seconds(pid), "client": time.process_time(), "machine": cpu_seconds(None)}
-        self.res.cpu = {k: 100 * (c1[k] - c0[k]) / (t_end - t_ramp) for k in c0}
+        c1 = (cpu_seconds(pid), time.process_time(), cpu_seconds(None))
+        names = ("server", "client", "machine")
+        self.res.cpu = {k: 100 * (b - a) / (t_end - t_ramp) for k, a, b in zip(names, c0, c1, strict=True)}
         self.res.steady_msgs, self.res.steady_time = self.res.total() - before, t_end - t_ramp
         for t in [*tasks, sampler]:
             t.cancel()
@@ -226,10 +207,11 @@ def bench(store: str, args: argparse.Namespace) -> Result:
         url = f"postgresql://postgres@127.0.0.1:5432/{dbname}" if dbname else f"sqlite:///{data}/cloudbay.sqlite3"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDBAY_")}
         env.update(CLOUDBAY_DATA_DIR=str(data), CLOUDBAY_DATABASE_URL=url)
-        exe = Path(sys.executable).with_name("cloudbay")
-        port = free_port()
-        cmd = [str(exe) if exe.exists() else "cloudbay", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning"]
+        exe = str(Path(sys.executable).with_name("cloudbay"))  # the console script of this interpreter
+        with socket.socket() as sock:  # a free port
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        cmd = [exe, *f"serve --host 127.0.0.1 --port {port} --log-level warning".split()]
         proc: subprocess.Popen[bytes] | None = None
         try:
             whitelist(url, data, ids)
@@ -254,7 +236,8 @@ def bench(store: str, args: argparse.Namespace) -> Result:
                 res.log_tail = "\n".join((data / "server.log").read_text(errors="replace").splitlines()[-15:])
             if dbname:
                 try:
-                    drop_database(dbname)
+                    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
                 except Exception as e:
                     print(f"[{store}] could not drop database {dbname}: {e}", flush=True)
     return res
@@ -269,8 +252,10 @@ def report(r: Result) -> None:
     print(f"heartbeat window         : {r.steady_msgs} msgs in {r.steady_time:.1f}s = {r.rate():.0f} msg/s")
     for action, vals in [*sorted(r.latencies.items()), ("overall", everything)]:
         print(f"  {action:<20} n={len(vals):<8} p50={pct(vals, 0.5):7.2f} ms  p99={pct(vals, 0.99):7.2f} ms")
-    print(f"CPU in heartbeat window  : server {r.cpu['server']:.0f}%, client {r.cpu['client']:.0f}%, machine "
-          f"{r.cpu['machine']:.0f}% of {100 * (os.cpu_count() or 1)}% (the rest: PostgreSQL, other)")
+    print(
+        f"CPU in heartbeat window  : server {r.cpu['server']:.0f}%, client {r.cpu['client']:.0f}%, machine "
+        f"{r.cpu['machine']:.0f}% of {100 * (os.cpu_count() or 1)}% (the rest: PostgreSQL, other)"
+    )
     print(f"server RSS (VmRSS)       : idle {r.rss_idle_mib:.1f} MiB, peak {r.rss_peak_mib:.1f} MiB")
     print(f"errors                   : {sum(r.errors.values())} {dict(r.errors) if r.errors else ''}")
     if r.server_exit is not None:
@@ -286,19 +271,27 @@ def main() -> None:
     p.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--heartbeats-per-charger", type=int, default=0, help="stop each charger after N (0 = no cap)")
     args = p.parse_args()
-    raise_nofile(4 * args.chargers + 256)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 2 sockets per charger plus the server's files
+    if soft < (want := 4 * args.chargers + 256):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard < 0 else min(want, hard), hard))
     results = [bench(s, args) for s in (["sqlite", "postgres"] if args.store == "both" else [args.store])]
     for r in results:
         report(r)
-    print(f"\nNOTE: clients and server share this machine ({os.cpu_count()} CPUs); all {args.chargers} clients run in "
-          "one asyncio process (client-side schema validation skipped), so the client is itself a limit.")
-    print(f"\n{'store':<9}{'peak conns':>11}{'msgs':>9}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'HB p99':>8}"
-          f"{'boot p99':>9}{'RSS MiB':>9}{'errors':>8}")
+    print(
+        f"\nNOTE: clients and server share this machine ({os.cpu_count()} CPUs); all {args.chargers} clients run in "
+        "one asyncio process (client-side schema validation skipped), so the client is itself a limit."
+    )
+    print(
+        f"\n{'store':<9}{'peak conns':>11}{'msgs':>9}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'HB p99':>8}"
+        f"{'boot p99':>9}{'RSS MiB':>9}{'errors':>8}"
+    )
     for r in results:
         every = [x for v in r.latencies.values() for x in v]
-        print(f"{r.store:<9}{r.peak_open:>11}{r.total():>9}{r.rate():>8.0f}{pct(every, 0.5):>8.2f}"
-              f"{pct(every, 0.99):>8.2f}{pct(r.latencies['Heartbeat'], 0.99):>8.2f}"
-              f"{pct(r.latencies['BootNotification'], 0.99):>9.2f}{r.rss_peak_mib:>9.1f}{sum(r.errors.values()):>8}")
+        print(
+            f"{r.store:<9}{r.peak_open:>11}{r.total():>9}{r.rate():>8.0f}{pct(every, 0.5):>8.2f}"
+            f"{pct(every, 0.99):>8.2f}{pct(r.latencies['Heartbeat'], 0.99):>8.2f}"
+            f"{pct(r.latencies['BootNotification'], 0.99):>9.2f}{r.rss_peak_mib:>9.1f}{sum(r.errors.values()):>8}"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -221,14 +222,20 @@ class Charger(Aggregate):
     class DataTransferred(Aggregate.Event):
         vendor_id: str
         message_id: str | None
-        data: Any
+        data_json: str  # vendor data kept opaque: no payload can collide with the event store's own encoding
         answered: str
+
+        @property
+        def data(self) -> Any:
+            return json.loads(self.data_json)
 
     def transfer_data(self, vendor_id: str, message_id: str | None, data: Any, answered: str) -> None:
         """Record a DataTransfer (P01) from the charger with the status it was answered."""
         self.check_online()
-        self._data_transferred(vendor_id=vendor_id, message_id=message_id, data=data, answered=answered)
+        self._data_transferred(
+            vendor_id=vendor_id, message_id=message_id, data_json=json.dumps(data), answered=answered
+        )
 
     @event(DataTransferred)
-    def _data_transferred(self, vendor_id: str, message_id: str | None, data: Any, answered: str) -> None:
+    def _data_transferred(self, vendor_id: str, message_id: str | None, data_json: str, answered: str) -> None:
         self.data_transfer_count += 1

@@ -24,7 +24,13 @@ class UserRole(str, enum.Enum):
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email or len(email) > 254:
+    if (
+        not local
+        or "." not in domain
+        or "@" in domain
+        or len(email) > 254
+        or any(c.isspace() or not c.isprintable() for c in email)
+    ):
         raise InvalidEmail(f"not an e-mail address: {email!r}")
     return email
 

@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Recording
 
 from cloudbay_domain.charger import Charger, ConnectorStatus
-from cloudbay_domain.user import User, UserRole, normalise_email
+from cloudbay_domain.user import User, UserError, UserRole, normalise_email
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -178,7 +178,7 @@ class CloudBay(Application[UUID]):
         try:
             email = normalise_email(email)
             user: User = self.repository.get(User.create_id(email))
-        except (AggregateNotFoundError, ValueError):
+        except (AggregateNotFoundError, UserError):
             raise UnknownUser(f"no user {email}") from None
         return user
 

@@ -36,7 +36,7 @@ class StoreSettings:
 
     @property
     def sqlite_path(self) -> Path:
-        path = self.url[len("sqlite:///") :]
+        path = self.url[len("sqlite:///") :] if self.url.startswith("sqlite:///") else ""
         if not path:
             raise SettingsError(
                 "CLOUDBAY_DATABASE_URL: sqlite URL needs a file path, e.g. sqlite:///var/cloudbay.sqlite3"
@@ -50,7 +50,7 @@ class StoreSettings:
 
     def postgres_params(self) -> dict[str, str]:
         parts = urlsplit(self.url)
-        dbname = parts.path.lstrip("/")
+        dbname = unquote(parts.path.lstrip("/"))
         if not dbname:
             raise SettingsError("CLOUDBAY_DATABASE_URL: postgresql URL needs a database name")
         return {
@@ -107,12 +107,15 @@ class Settings:
         data_dir = Path(env.get("CLOUDBAY_DATA_DIR", "var"))
         url = env.get("CLOUDBAY_DATABASE_URL") or f"sqlite:///{data_dir / 'cloudbay.sqlite3'}"
         store = StoreSettings(url)
-        store.kind  # noqa: B018 - fail early on a bad scheme
+        if store.kind == "sqlite":
+            store.sqlite_path  # noqa: B018 - fail early on a malformed URL
         try:
             heartbeat = int(env.get("CLOUDBAY_HEARTBEAT_INTERVAL", "300"))
             timeout = float(env.get("CLOUDBAY_OCPP_CALL_TIMEOUT", "30"))
         except ValueError as e:
             raise SettingsError(str(e)) from None
+        if heartbeat < 1 or timeout <= 0:
+            raise SettingsError("CLOUDBAY_HEARTBEAT_INTERVAL and CLOUDBAY_OCPP_CALL_TIMEOUT must be positive")
         return cls(
             store=store,
             data_dir=data_dir,

@@ -124,4 +124,3 @@ def test_adapter_rule_on_sample_sources(tmp_path: Path, source: str) -> None:
     module.write_text(source, encoding="utf-8")
 
     assert [top(name) for _, name in imported(module, tmp_path)] == ["adapters"]
-

@@ -154,12 +154,6 @@ def test_unknown_user_is_reported(app: CloudBay) -> None:
         app.get_user("bob@example.com")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidEmail,
-    reason="BUG: get_user catches ValueError, but InvalidEmail is not a ValueError, so a malformed "
-    "client_id escapes the token endpoint's UnknownUser handler",
-)
 def test_a_malformed_email_is_an_unknown_user(app: CloudBay) -> None:
     with pytest.raises(UnknownUser):
         app.get_user("not-an-email")
