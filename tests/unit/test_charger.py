@@ -599,7 +599,7 @@ class AppMachine(RuleBasedStateMachine):
     @initialize()
     def whitelist(self) -> None:
         for station_id in ("CB-0001", "CB-0002"):
-            self.written(lambda: self.app.whitelist_charger(station_id, "home"))
+            self.written(lambda sid=station_id: self.app.whitelist_charger(sid, "home"))
             self.models[station_id] = ChargerModel()
 
     @rule(station_id=STATIONS)
@@ -710,7 +710,7 @@ class AppMachine(RuleBasedStateMachine):
     def notification_ids_strictly_increase(self) -> None:
         notifications = self.app.recorder.select_notifications(1, 10000)
         ids = [n.id for n in notifications]
-        assert all(a < b for a, b in zip(ids, ids[1:]))
+        assert all(a < b for a, b in zip(ids, ids[1:], strict=False))
         assert len(ids) == head(self.app)
         versions = sum(self.app.get_charger(s).version for s in self.models)
         assert len(ids) == versions
