@@ -84,6 +84,10 @@ class Charger(Aggregate):
         self.connectors: dict[str, ConnectorStatus] = {}  # "evse/connector" -> status
         self.periodic_event_count = 0
         self.data_transfer_count = 0
+        self.rfid_required = True
+        self.local_list_version = 0
+        self.remote_starts: dict[int, dict[str, Any]] = {}  # remoteStartId -> who asked, for which EVSE
+        self.meter_value_reports = 0
 
     @classmethod
     def whitelist(cls, station_id: str, hardware_family: str) -> Charger:
@@ -239,3 +243,78 @@ class Charger(Aggregate):
     @event(DataTransferred)
     def _data_transferred(self, vendor_id: str, message_id: str | None, data_json: str, answered: str) -> None:
         self.data_transfer_count += 1
+
+    # --- configuration and CSMS-initiated exchanges ------------------------------------------
+
+    class RfidRequirementChanged(Aggregate.Event):
+        rfid_required: bool
+
+    def require_rfid(self, required: bool) -> bool:
+        """Switch "RFID required" on or off. Returns False (nothing recorded) when already so."""
+        if self.rfid_required == required:
+            return False
+        self._rfid_requirement_changed(rfid_required=required)
+        return True
+
+    @event(RfidRequirementChanged)
+    def _rfid_requirement_changed(self, rfid_required: bool) -> None:
+        self.rfid_required = rfid_required
+
+    class RemoteStartRequested(Aggregate.Event):
+        remote_start_id: int
+        user: str
+        evse_id: int | None
+        id_token: str
+        answer: str
+
+    def next_remote_start_id(self) -> int:
+        return max(self.remote_starts, default=0) + 1
+
+    def request_remote_start(
+        self, remote_start_id: int, user: str, evse_id: int | None, id_token: str, answer: str
+    ) -> None:
+        """Record a RequestStartTransaction sent from the app and the charger's answer."""
+        self._remote_start_requested(
+            remote_start_id=remote_start_id, user=user, evse_id=evse_id, id_token=id_token, answer=answer
+        )
+
+    @event(RemoteStartRequested)
+    def _remote_start_requested(
+        self, remote_start_id: int, user: str, evse_id: int | None, id_token: str, answer: str
+    ) -> None:
+        self.remote_starts[remote_start_id] = {"user": user, "evse_id": evse_id, "id_token": id_token, "answer": answer}
+
+    class RemoteStopRequested(Aggregate.Event):
+        transaction_id: str
+        user: str
+        answer: str
+
+    @event(RemoteStopRequested)
+    def request_remote_stop(self, transaction_id: str, user: str, answer: str) -> None:
+        """Record a RequestStopTransaction sent from the app and the charger's answer."""
+
+    class LocalListSent(Aggregate.Event):
+        list_version: int
+        update_type: str
+        answer: str
+
+    def send_local_list(self, list_version: int, update_type: str, answer: str) -> None:
+        """Record a SendLocalList and its answer; an Accepted one is the list the charger now holds."""
+        self._local_list_sent(list_version=list_version, update_type=update_type, answer=answer)
+
+    @event(LocalListSent)
+    def _local_list_sent(self, list_version: int, update_type: str, answer: str) -> None:
+        if answer == "Accepted":
+            self.local_list_version = list_version
+
+    class MeterValuesReported(Aggregate.Event):
+        evse_id: int
+        samples: list[dict[str, Any]]
+
+    def report_meter_values(self, evse_id: int, samples: list[dict[str, Any]]) -> None:
+        """Meter values (J03) outside any transaction: kept on the charger."""
+        self._meter_values_reported(evse_id=evse_id, samples=samples)
+
+    @event(MeterValuesReported)
+    def _meter_values_reported(self, evse_id: int, samples: list[dict[str, Any]]) -> None:
+        self.meter_value_reports += 1

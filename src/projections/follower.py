@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -71,15 +72,29 @@ def reset(db: ReadModelDB, projection: Projection) -> None:
         tx.execute("INSERT INTO rm_tracking (projection, position) VALUES (%s, 0)", (projection.name,))
 
 
-def catch_up(app: Application[UUID], db: ReadModelDB, projection: Projection, limit: int = BATCH_SIZE) -> int:
-    """Apply the next batch of events after the tracked position. Returns how many were applied."""
+def catch_up(
+    app: Application[UUID],
+    db: ReadModelDB,
+    projection: Projection,
+    limit: int = BATCH_SIZE,
+    applied: list[tuple[int, Any]] | None = None,
+) -> int:
+    """Apply the next batch of events after the tracked position. Returns how many were applied.
+
+    With ``applied`` given, the (position, event) pairs of the batch are appended to it once committed.
+    """
+    batch = []
     with db.transaction() as tx:
         position = _claim(tx, db, projection.name)
         notifications = app.recorder.select_notifications(start=position + 1, limit=limit)
         for notification in notifications:
-            projection.apply(app.mapper.to_domain_event(notification), tx, notification.id)
+            event = app.mapper.to_domain_event(notification)
+            projection.apply(event, tx, notification.id)
+            batch.append((notification.id, event))
         if notifications:
             _track(tx, projection.name, notifications[-1].id)
+    if applied is not None:
+        applied.extend(batch)
     return len(notifications)
 
 
@@ -98,6 +113,11 @@ class Follower:
         self._stop = threading.Event()
         self._caught_up = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"follower-{projection.name}", daemon=True)
+        self._subscribers: list[Callable[[list[tuple[int, Any]]], None]] = []
+
+    def subscribe(self, callback: Callable[[list[tuple[int, Any]]], None]) -> None:
+        """Call ``callback`` (in the follower's thread) with each committed batch of (position, event)."""
+        self._subscribers.append(callback)
 
     def start(self) -> None:
         prepare(self.db, self.projection)
@@ -129,9 +149,16 @@ class Follower:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                while catch_up(self.app, self.db, self.projection):
+                applied: list[tuple[int, Any]] = []
+                while catch_up(self.app, self.db, self.projection, applied=applied):
                     with self._caught_up:
                         self._caught_up.notify_all()
+                    for callback in self._subscribers:
+                        try:
+                            callback(applied)
+                        except Exception:  # a subscriber's failure must not stop the read model
+                            log.exception("subscriber of projection %s failed", self.projection.name)
+                    applied = []
                 if self.failure:
                     log.warning("projection %s resumed", self.projection.name)
                 self.failure = None

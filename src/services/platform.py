@@ -19,15 +19,13 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from cloudbay_domain.charger import Charger, ConnectorStatus
 from cloudbay_domain.user import User, UserError, UserRole, normalise_email
+from services.charging import ChargingService
+from services.errors import ServiceError
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 MAX_CONFLICT_RETRIES = 8
-
-
-class ServiceError(Exception):
-    """An application-level refusal, raised before anything is written."""
 
 
 class ChargerNotWhitelisted(ServiceError):
@@ -50,7 +48,7 @@ class ConcurrentUpdate(ServiceError):
     """Lost the optimistic-concurrency race too many times in a row: nothing was written."""
 
 
-class CloudBay(Application[UUID]):
+class CloudBay(ChargingService, Application[UUID]):
     """Every aggregate of the platform lives in this application's one event log."""
 
     name = "CloudBay"

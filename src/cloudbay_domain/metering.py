@@ -1,0 +1,264 @@
+"""The arithmetic of OCPP 2.0.1 meter values (use cases J02/J03): read, normalise, summarise. No I/O.
+
+Reading (:func:`parse_meter_values`), one :class:`Sample` per SampledValue, at its MeterValue's timestamp:
+  * Timestamps are read with ``datetime.fromisoformat``; naive ones are taken as UTC; all become UTC.
+  * ``value`` must be a finite JSON number (not bool, not a string); ``multiplier`` an int (default 0).
+    Anything else raises :class:`MeterValueError`. ``sampledValue``/``unitOfMeasure`` are read too.
+  * Defaults: measurand ``Energy.Active.Import.Register``; location Outlet (``None`` is stored, read as
+    Outlet). An absent unit is the spec's ``Wh`` for energy measurands; for other measurands it is read
+    as the measurand's own base unit (W, var, VA, A, V, Percent, Hz), else ``Wh`` as the spec says.
+  * Normalisation: SI value = value x 10^multiplier in the unit. Energy measurands (``Energy.*``) are
+    converted to Wh (varh, VAh for Reactive, Apparent ones) from Wh or kWh (varh/kvarh, VAh/kVAh); power
+    measurands (``Power.*`` but Power.Factor) to W (var, VA) from W or kW (var/kvar, VA/kVA). Units are
+    case-sensitive, spelt as in OCPP's UnitOfMeasure list. Any other unit on an energy or power measurand
+    is kept with ``known_unit=False`` and ``value == raw_value``, and counts in no energy/power figure.
+    Other measurands get value x 10^multiplier, their unit unchecked. Scaling is done in decimal on the
+    number as sent and rounded once, so 1.234 kWh is exactly 1234.0 Wh.
+
+Summarising (:func:`summarise`):
+  1. The result depends only on the set of samples: exact duplicates are dropped, order does not matter.
+  2. Only readings at one location are used: Outlet if any, else Inlet, else the alphabetically first.
+  3. The register is ``Energy.Active.Import.Register`` with phase None (the total). Without any total,
+     the per-phase registers are summed per timestamp, from the first phase family present among
+     L1/L2/L3, L1-N/L2-N/L3-N, L1-L2/L2-L3/L3-L1 (N never counts); a timestamp counts only where every
+     phase of that family seen anywhere is present (the largest reading of a phase at one timestamp).
+  4. Readings are sorted by (timestamp, value); equal (timestamp, value) pairs count once.
+  5. A reading below its predecessor is a register reset (reboot, per-transaction register): counted in
+     ``register_resets``, it starts a new segment; no energy is invented for the step. ``energy_wh`` =
+     sum of (segment last - first) = sum of max(0, delta) >= 0: last - first for a non-decreasing
+     series, 0 for a single reading; missing samples just mean larger deltas.
+  6. ``first/last_register_wh`` and ``first/last_at`` are the first and last readings of that series
+     (the interval ``energy_wh`` covers); ``register_samples`` is its length.
+  7. Power: ``Power.Active.Import`` in W, chosen as in 2-4 (total, else summed phases); ``max_power_w``
+     is the largest, ``last_power_w`` the last in (timestamp, value) order.
+  8. ``unknown_unit_samples``: distinct samples with ``known_unit=False``, whatever their measurand.
+
+:func:`charging_split` splits [start, end] into seconds in ``Charging`` and seconds in any other
+ChargingStateEnumType state, from state changes in any order; before the first change the EV is taken
+as not charging; changes outside the interval only set the state at its edges; of simultaneous
+changes, Charging wins. An empty or inverted interval gives (0.0, 0.0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER_ACTIVE_IMPORT = "Power.Active.Import"
+CHARGING = "Charging"
+_PHASE_FAMILIES = (("L1", "L2", "L3"), ("L1-N", "L2-N", "L3-N"), ("L1-L2", "L2-L3", "L3-L1"))
+_LOCATION_PREFERENCE = ("Outlet", "Inlet")
+_OTHER_UNITS = {"Current": "A", "Voltage": "V", "SoC": "Percent", "Frequency": "Hz"}
+
+
+class MeterValueError(ValueError):
+    """A meter value that cannot be read (bad timestamp, value not a finite number)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    timestamp: datetime  # tz-aware UTC
+    measurand: str
+    value: float  # normalised (Wh, W, var, A, V, Percent...); equals raw_value when the unit is unknown
+    unit: str  # as sent, after defaults
+    multiplier: int
+    raw_value: float
+    phase: str | None = None
+    context: str | None = None
+    location: str | None = None
+    known_unit: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timestamp"] = self.timestamp.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sample:
+        return cls(
+            timestamp=_timestamp(data["timestamp"]),
+            measurand=str(data["measurand"]),
+            value=float(data["value"]),
+            unit=str(data["unit"]),
+            multiplier=int(data["multiplier"]),
+            raw_value=float(data["raw_value"]),
+            phase=data.get("phase"),
+            context=data.get("context"),
+            location=data.get("location"),
+            known_unit=bool(data.get("known_unit", True)),
+        )
+
+
+@dataclass(frozen=True)
+class EnergySummary:
+    energy_wh: float
+    first_register_wh: float | None
+    last_register_wh: float | None
+    register_resets: int
+    register_samples: int
+    first_at: datetime | None
+    last_at: datetime | None
+    max_power_w: float | None
+    last_power_w: float | None
+    unknown_unit_samples: int
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _timestamp(raw: Any) -> datetime:
+    try:
+        return _utc(raw if isinstance(raw, datetime) else datetime.fromisoformat(raw))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MeterValueError(f"bad timestamp {raw!r}") from exc
+
+
+def _base_unit(measurand: str) -> str | None:
+    """W, var or VA for power measurands, Wh, varh or VAh for energy ones, None for the rest."""
+    family, _, rest = measurand.partition(".")
+    if family not in ("Energy", "Power") or measurand == "Power.Factor":
+        return None
+    base = "var" if rest.startswith("Reactive") else "VA" if rest.startswith("Apparent") else "W"
+    return base + "h" if family == "Energy" else base
+
+
+def _scaled(raw: int | float, exponent: int) -> float:
+    try:
+        exact = Decimal(raw) if isinstance(raw, int) else Decimal(repr(raw))
+        result = float(exact.scaleb(exponent))
+    except ArithmeticError as exc:
+        raise MeterValueError(f"value {raw!r} x 10^{exponent} is out of range") from exc
+    if not math.isfinite(result):
+        raise MeterValueError(f"value {raw!r} x 10^{exponent} is out of range")
+    return result
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MeterValueError(f"{key} must be a string, not {value!r}")
+    return value
+
+
+def _sample(timestamp: datetime, sampled: Any) -> Sample:
+    if not isinstance(sampled, dict):
+        raise MeterValueError(f"a sampled value must be an object, not {sampled!r}")
+    raw = sampled.get("value")
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or (isinstance(raw, float) and not math.isfinite(raw)):
+        raise MeterValueError(f"value {raw!r} is not a finite number")
+    measurand = _text(sampled, "measurand") or ENERGY_REGISTER
+    uom = sampled.get("unit_of_measure", sampled.get("unitOfMeasure")) or {}
+    if not isinstance(uom, dict):
+        raise MeterValueError(f"unit_of_measure must be an object, not {uom!r}")
+    base = _base_unit(measurand)
+    unit = _text(uom, "unit") or base or _OTHER_UNITS.get(measurand.partition(".")[0], "Wh")
+    multiplier = uom.get("multiplier", 0)
+    if isinstance(multiplier, bool) or not isinstance(multiplier, int):
+        raise MeterValueError(f"multiplier {multiplier!r} is not an integer")
+    known = base is None or unit in (base, "k" + base)
+    exponent = multiplier + (3 if base is not None and unit == "k" + base else 0)
+    raw_value = _scaled(raw, 0)
+    return Sample(
+        timestamp=timestamp,
+        measurand=measurand,
+        value=_scaled(raw, exponent) if known else raw_value,
+        unit=unit,
+        multiplier=multiplier,
+        raw_value=raw_value,
+        phase=_text(sampled, "phase"),
+        context=_text(sampled, "context"),
+        location=_text(sampled, "location"),
+        known_unit=known,
+    )
+
+
+def parse_meter_values(meter_values: list[dict[str, Any]]) -> list[Sample]:
+    """Every SampledValue of a MeterValue list (J02/J03 payload) as a Sample; MeterValueError if unreadable."""
+    if not isinstance(meter_values, list | tuple):
+        raise MeterValueError("meter values must be a list")
+    samples: list[Sample] = []
+    for meter_value in meter_values:
+        if not isinstance(meter_value, dict):
+            raise MeterValueError(f"a meter value must be an object, not {meter_value!r}")
+        timestamp = _timestamp(meter_value.get("timestamp"))
+        sampled_values = meter_value.get("sampled_value", meter_value.get("sampledValue"))
+        if not isinstance(sampled_values, list | tuple):
+            raise MeterValueError("sampled_value must be a list")
+        samples.extend(_sample(timestamp, sampled) for sampled in sampled_values)
+    return samples
+
+
+def _phase_sums(samples: list[Sample]) -> set[tuple[datetime, float]]:
+    present = {sample.phase for sample in samples}
+    family = next((set(f) for f in _PHASE_FAMILIES if present & set(f)), set())
+    seen = sorted(family & present)
+    readings: dict[datetime, dict[str, float]] = {}
+    for sample in samples:
+        if sample.phase is not None and sample.phase in family:
+            at = readings.setdefault(sample.timestamp, {})
+            at[sample.phase] = max(at.get(sample.phase, sample.value), sample.value)
+    return {(t, math.fsum(r[p] for p in seen)) for t, r in readings.items() if len(r) == len(seen)}
+
+
+def _series(samples: set[Sample], measurand: str) -> list[tuple[datetime, float]]:
+    """The total of one measurand over time, sorted by (timestamp, value), per rules 2-4."""
+    relevant = [s for s in samples if s.measurand == measurand and s.known_unit]
+    if not relevant:
+        return []
+    locations = {s.location or "Outlet" for s in relevant}
+    location = next((loc for loc in _LOCATION_PREFERENCE if loc in locations), min(locations))
+    relevant = [s for s in relevant if (s.location or "Outlet") == location]
+    totals = {(s.timestamp, s.value) for s in relevant if s.phase is None}
+    return sorted(totals or _phase_sums(relevant))
+
+
+def summarise(samples: Iterable[Sample]) -> EnergySummary:
+    """Energy, register resets and power of a transaction's samples (rules in the module docstring)."""
+    distinct = set(samples)
+    register = _series(distinct, ENERGY_REGISTER)
+    power = [value for _, value in _series(distinct, POWER_ACTIVE_IMPORT)]
+    spans: list[float] = []
+    resets = segment_start = 0
+    for index in range(1, len(register)):
+        if register[index][1] < register[index - 1][1]:
+            spans.append(register[index - 1][1] - register[segment_start][1])
+            resets, segment_start = resets + 1, index
+    if register:
+        spans.append(register[-1][1] - register[segment_start][1])
+    return EnergySummary(
+        energy_wh=max(0.0, math.fsum(spans)),
+        first_register_wh=register[0][1] if register else None,
+        last_register_wh=register[-1][1] if register else None,
+        register_resets=resets,
+        register_samples=len(register),
+        first_at=register[0][0] if register else None,
+        last_at=register[-1][0] if register else None,
+        max_power_w=max(power) if power else None,
+        last_power_w=power[-1] if power else None,
+        unknown_unit_samples=sum(1 for sample in distinct if not sample.known_unit),
+    )
+
+
+def charging_split(
+    state_changes: Iterable[tuple[datetime, str]], start: datetime, end: datetime
+) -> tuple[float, float]:
+    """(seconds Charging, seconds not Charging) between start and end, from ChargingStateEnumType changes."""
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        return 0.0, 0.0
+    changes = sorted((_utc(at), state == CHARGING) for at, state in state_changes)
+    charging, is_charging, since = timedelta(0), False, start
+    for at, now_charging in changes:
+        at = min(max(at, start), end)
+        if is_charging:
+            charging += at - since
+        is_charging, since = now_charging, at
+    if is_charging:
+        charging += end - since
+    return charging.total_seconds(), (end - start - charging).total_seconds()
