@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from adapters import rest
+from adapters import rest, rest_charging, rest_history
 from adapters.auth import OAuthError, Role, client_credentials_grant
 from adapters.ocpp_endpoint import ocpp_endpoint
 from adapters.problems import Problem
@@ -137,6 +137,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         Route("/.well-known/openid-configuration", openid_configuration),
         WebSocketRoute("/ocpp/{station_id}", ocpp_endpoint),
         *rest.routes,
+        *rest_charging.routes,
+        *rest_history.routes,
     ]
     return Starlette(
         routes=routes,
