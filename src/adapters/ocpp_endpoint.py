@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import PlainTextResponse
@@ -54,6 +55,13 @@ class SessionRegistry:
 
     def __init__(self) -> None:
         self.sessions: dict[str, tuple[StationSession, WebSocket]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a CSMS-initiated exchange in the background, keeping a reference until it is done."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def get(self, station_id: str) -> StationSession | None:
         entry = self.sessions.get(station_id)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.routing import on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStatusEnumType
 
+from adapters.ocpp_charging import ChargingHandlers
 from adapters.ocpp_rpc import SpecChargePoint
+from adapters.ocpp_time import ocpp_time, parse_time, utcnow
 from cloudbay_domain.charger import ConnectorStatus
 from services.platform import CloudBay
 
@@ -28,28 +28,7 @@ Runner = Callable[..., Awaitable[Any]]
 DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def ocpp_time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(value: str, field: str) -> datetime:
-    """OCPP date-time (RFC 3339). The schema does not check the format, so we do."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise PropertyConstraintViolationError(
-            description=f"{field} is not an RFC 3339 date-time", details={"field": field, "value": str(value)}
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-class StationSession(SpecChargePoint):
+class StationSession(ChargingHandlers, SpecChargePoint):
     """One open OCPP 2.0.1 connection of a whitelisted charger."""
 
     def __init__(
@@ -71,6 +50,7 @@ class StationSession(SpecChargePoint):
         self.heartbeat_interval = heartbeat_interval
         self.data_transfer_handlers = data_transfer_handlers or {}
         self.last_seen = utcnow()
+        self.active_transactions: dict[int, str] = {}
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         self.last_seen = utcnow()

@@ -265,24 +265,22 @@ class Charger(Aggregate):
         user: str
         evse_id: int | None
         id_token: str
-        answer: str
-
-    def next_remote_start_id(self) -> int:
-        return max(self.remote_starts, default=0) + 1
-
-    def request_remote_start(
-        self, remote_start_id: int, user: str, evse_id: int | None, id_token: str, answer: str
-    ) -> None:
-        """Record a RequestStartTransaction sent from the app and the charger's answer."""
-        self._remote_start_requested(
-            remote_start_id=remote_start_id, user=user, evse_id=evse_id, id_token=id_token, answer=answer
-        )
 
     @event(RemoteStartRequested)
-    def _remote_start_requested(
-        self, remote_start_id: int, user: str, evse_id: int | None, id_token: str, answer: str
-    ) -> None:
-        self.remote_starts[remote_start_id] = {"user": user, "evse_id": evse_id, "id_token": id_token, "answer": answer}
+    def request_remote_start(self, remote_start_id: int, user: str, evse_id: int | None, id_token: str) -> None:
+        """Record a RequestStartTransaction from the app, before it is sent (the charger may report first)."""
+        self.remote_starts[remote_start_id] = {"user": user, "evse_id": evse_id, "id_token": id_token, "answer": None}
+
+    class RemoteStartAnswered(Aggregate.Event):
+        remote_start_id: int
+        answer: str
+        transaction_id: str | None
+
+    @event(RemoteStartAnswered)
+    def answer_remote_start(self, remote_start_id: int, answer: str, transaction_id: str | None) -> None:
+        """The charger's answer (Accepted, Rejected) or what happened instead (Timeout, an error code)."""
+        if remote_start_id in self.remote_starts:
+            self.remote_starts[remote_start_id]["answer"] = answer
 
     class RemoteStopRequested(Aggregate.Event):
         transaction_id: str

@@ -1,41 +1,38 @@
 """The arithmetic of OCPP 2.0.1 meter values (use cases J02/J03): read, normalise, summarise. No I/O.
 
-Reading (:func:`parse_meter_values`), one :class:`Sample` per SampledValue, at its MeterValue's timestamp:
-  * Timestamps are read with ``datetime.fromisoformat``; naive ones are taken as UTC; all become UTC.
-  * ``value`` must be a finite JSON number (not bool, not a string); ``multiplier`` an int (default 0).
-    Anything else raises :class:`MeterValueError`. ``sampledValue``/``unitOfMeasure`` are read too.
-  * Defaults: measurand ``Energy.Active.Import.Register``; location Outlet (``None`` is stored, read as
-    Outlet). An absent unit is the spec's ``Wh`` for energy measurands; for other measurands it is read
-    as the measurand's own base unit (W, var, VA, A, V, Percent, Hz), else ``Wh`` as the spec says.
-  * Normalisation: SI value = value x 10^multiplier in the unit. Energy measurands (``Energy.*``) are
-    converted to Wh (varh, VAh for Reactive, Apparent ones) from Wh or kWh (varh/kvarh, VAh/kVAh); power
-    measurands (``Power.*`` but Power.Factor) to W (var, VA) from W or kW (var/kvar, VA/kVA). Units are
-    case-sensitive, spelt as in OCPP's UnitOfMeasure list. Any other unit on an energy or power measurand
-    is kept with ``known_unit=False`` and ``value == raw_value``, and counts in no energy/power figure.
-    Other measurands get value x 10^multiplier, their unit unchecked. Scaling is done in decimal on the
-    number as sent and rounded once, so 1.234 kWh is exactly 1234.0 Wh.
+Reading (:func:`parse_meter_values`): one :class:`Sample` per SampledValue, at its MeterValue's timestamp.
+  * Timestamps are read with ``datetime.fromisoformat``; naive ones are taken as UTC; all become UTC. ``value`` must
+    be a finite JSON number (not bool or string), ``multiplier`` an int (default 0); anything unreadable raises
+    :class:`MeterValueError`. camelCase keys (``sampledValue``, ``unitOfMeasure``) are read too.
+  * Defaults: measurand ``Energy.Active.Import.Register``; location Outlet (stored as None). An absent unit is the
+    spec's ``Wh`` for energy measurands; for others it is read as the measurand's base unit (W, var, VA, A, V,
+    Percent, Hz), else ``Wh`` as the spec says.
+  * Normalisation: value x 10^multiplier in the unit. Energy measurands (``Energy.*``) become Wh (varh, VAh for
+    Reactive, Apparent ones) from Wh or kWh (varh/kvarh, VAh/kVAh); power measurands (``Power.*`` but Power.Factor)
+    become W (var, VA) from W or kW (var/kvar, VA/kVA). Units are case-sensitive, as in OCPP's UnitOfMeasure list.
+    Any other unit on an energy or power measurand is kept with ``known_unit=False`` and ``value == raw_value``, and
+    counts in no energy or power figure. Other measurands: value x 10^multiplier, unit unchecked. Scaling is done in
+    decimal on the number as sent and rounded once, so 1.234 kWh is exactly 1234.0 Wh.
 
 Summarising (:func:`summarise`):
   1. The result depends only on the set of samples: exact duplicates are dropped, order does not matter.
-  2. Only readings at one location are used: Outlet if any, else Inlet, else the alphabetically first.
-  3. The register is ``Energy.Active.Import.Register`` with phase None (the total). Without any total,
-     the per-phase registers are summed per timestamp, from the first phase family present among
-     L1/L2/L3, L1-N/L2-N/L3-N, L1-L2/L2-L3/L3-L1 (N never counts); a timestamp counts only where every
-     phase of that family seen anywhere is present (the largest reading of a phase at one timestamp).
+  2. Only readings at one location count: Outlet if any, else Inlet, else the alphabetically first.
+  3. The register is ``Energy.Active.Import.Register`` with phase None (the total). Without any total, per-phase
+     registers are summed per timestamp, from the first family present of L1/L2/L3, L1-N/L2-N/L3-N,
+     L1-L2/L2-L3/L3-L1 (N never counts), at timestamps where every phase of the family seen anywhere is present
+     (taking a phase's largest reading at that timestamp).
   4. Readings are sorted by (timestamp, value); equal (timestamp, value) pairs count once.
-  5. A reading below its predecessor is a register reset (reboot, per-transaction register): counted in
-     ``register_resets``, it starts a new segment; no energy is invented for the step. ``energy_wh`` =
-     sum of (segment last - first) = sum of max(0, delta) >= 0: last - first for a non-decreasing
-     series, 0 for a single reading; missing samples just mean larger deltas.
-  6. ``first/last_register_wh`` and ``first/last_at`` are the first and last readings of that series
-     (the interval ``energy_wh`` covers); ``register_samples`` is its length.
-  7. Power: ``Power.Active.Import`` in W, chosen as in 2-4 (total, else summed phases); ``max_power_w``
-     is the largest, ``last_power_w`` the last in (timestamp, value) order.
+  5. A reading below its predecessor is a register reset (reboot, per-transaction register): it counts in
+     ``register_resets`` and starts a new segment; no energy is invented for the step. ``energy_wh`` = sum of
+     (segment last - segment first) = sum of max(0, delta) >= 0: last - first for a non-decreasing series, 0 for a
+     single reading; missing samples just mean larger deltas.
+  6. ``first/last_register_wh`` and ``first/last_at``: the first and last readings of that series (the interval
+     ``energy_wh`` covers); ``register_samples``: its length.
+  7. Power: ``Power.Active.Import`` in W, chosen as in 2-4; ``max_power_w`` the largest, ``last_power_w`` the last.
   8. ``unknown_unit_samples``: distinct samples with ``known_unit=False``, whatever their measurand.
 
-:func:`charging_split` splits [start, end] into seconds in ``Charging`` and seconds in any other
-ChargingStateEnumType state, from state changes in any order; before the first change the EV is taken
-as not charging; changes outside the interval only set the state at its edges; of simultaneous
+:func:`charging_split`: seconds of [start, end] in ``Charging`` and in any other state, from changes in any order;
+not charging before the first change; changes outside the interval only set the state at its edges; of simultaneous
 changes, Charging wins. An empty or inverted interval gives (0.0, 0.0).
 """
 
@@ -130,13 +127,12 @@ def _base_unit(measurand: str) -> str | None:
 
 def _scaled(raw: int | float, exponent: int) -> float:
     try:
-        exact = Decimal(raw) if isinstance(raw, int) else Decimal(repr(raw))
-        result = float(exact.scaleb(exponent))
-    except ArithmeticError as exc:
-        raise MeterValueError(f"value {raw!r} x 10^{exponent} is out of range") from exc
-    if not math.isfinite(result):
-        raise MeterValueError(f"value {raw!r} x 10^{exponent} is out of range")
-    return result
+        result = float((Decimal(raw) if isinstance(raw, int) else Decimal(repr(raw))).scaleb(exponent))
+        if math.isfinite(result):
+            return result
+    except ArithmeticError:
+        pass
+    raise MeterValueError(f"value {raw!r} x 10^{exponent} is out of range")
 
 
 def _text(data: dict[str, Any], key: str) -> str | None:

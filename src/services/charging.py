@@ -230,17 +230,14 @@ class ChargingService:
         return secrets.randbelow(2**31 - 1) + 1
 
     def record_remote_start(
-        self,
-        station_id: str,
-        remote_start_id: int,
-        user: str,
-        evse_id: int | None,
-        id_token: str,
-        answer: str,
+        self, station_id: str, remote_start_id: int, user: str, evse_id: int | None, id_token: str
     ) -> None:
-        self._update_charger(
-            station_id, lambda c: c.request_remote_start(remote_start_id, user, evse_id, id_token, answer)
-        )
+        self._update_charger(station_id, lambda c: c.request_remote_start(remote_start_id, user, evse_id, id_token))
+
+    def record_remote_start_answer(
+        self, station_id: str, remote_start_id: int, answer: str, transaction_id: str | None
+    ) -> None:
+        self._update_charger(station_id, lambda c: c.answer_remote_start(remote_start_id, answer, transaction_id))
 
     def record_remote_stop(self, station_id: str, transaction_id: str, user: str, answer: str) -> None:
         self._update_charger(station_id, lambda c: c.request_remote_stop(transaction_id, user, answer))

@@ -141,7 +141,10 @@ def test_an_unknown_unit_is_kept_but_excluded_and_counted() -> None:
         [
             mv(0, sv(1000)),
             mv(
-                60, sv(5, "kwh"), sv(9, "MW", measurand=POWER), sv(2, "Wh", measurand="Energy.Reactive.Import.Register")
+                60,
+                sv(5, "kwh", 2),
+                sv(9, "MW", measurand=POWER),
+                sv(2, "Wh", measurand="Energy.Reactive.Import.Register"),
             ),
             mv(120, sv(1500), sv(7, "kW", measurand=POWER)),
         ]

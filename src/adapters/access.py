@@ -1,0 +1,34 @@
+"""Who may do what with chargers, transactions and id tokens: every rule in one place.
+
+Ownership of chargers comes later; until then any signed-in user may use any charger, and a user acts
+only on what is theirs (their transactions, their id tokens). Operators may do everything.
+"""
+
+from __future__ import annotations
+
+from adapters.auth import Principal, Role
+from adapters.problems import Problem
+
+
+def is_operator(principal: Principal) -> bool:
+    return principal.has(Role.OPERATOR)
+
+
+def may_use_charger(principal: Principal, station_id: str) -> bool:
+    """Start charging on, and watch, a charger. (Ownership will narrow this to owners, co-owners, guests.)"""
+    return is_operator(principal) or principal.has(Role.USER)
+
+
+def may_act_for(principal: Principal, user: str | None) -> bool:
+    """Stop, read or change something that belongs to ``user``."""
+    return is_operator(principal) or (user is not None and user == principal.subject)
+
+
+def check_may_use_charger(principal: Principal, station_id: str) -> None:
+    if not may_use_charger(principal, station_id):
+        raise Problem(403, "Forbidden", f"you may not use charger {station_id}")
+
+
+def check_may_act_for(principal: Principal, user: str | None, what: str) -> None:
+    if not may_act_for(principal, user):
+        raise Problem(403, "Forbidden", f"{what} is not yours")
