@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 import uvicorn
-from ocpp.v201 import ChargePoint, call
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.asgi import create_app
@@ -110,7 +112,71 @@ class LiveServer:
 
 
 class Station(ChargePoint):
-    """A simulated charger: the ``ocpp`` library's own OCPP 2.0.1 client."""
+    """A simulated charger: the ``ocpp`` library's own OCPP 2.0.1 client, answering the CSMS's calls."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received: list[tuple[str, dict[str, Any]]] = []  # CSMS-initiated calls, in order
+        self.local_list_version = 0
+        self.start_answer = "Accepted"
+        self.stop_answer = "Accepted"
+        self.answer_delay = 0.0
+
+    async def _answer(self, action: str, payload: dict[str, Any]) -> None:
+        self.received.append((action, payload))
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **kwargs: Any) -> Any:
+        await self._answer("GetLocalListVersion", kwargs)
+        return call_result.GetLocalListVersion(version_number=self.local_list_version)
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, version_number: int, update_type: str, **kwargs: Any) -> Any:
+        await self._answer("SendLocalList", {"version_number": version_number, "update_type": update_type, **kwargs})
+        self.local_list_version = version_number
+        return call_result.SendLocalList(status="Accepted")
+
+    @on(Action.request_start_transaction)
+    async def on_request_start_transaction(self, **kwargs: Any) -> Any:
+        await self._answer("RequestStartTransaction", kwargs)
+        return call_result.RequestStartTransaction(status=self.start_answer)
+
+    @on(Action.request_stop_transaction)
+    async def on_request_stop_transaction(self, **kwargs: Any) -> Any:
+        await self._answer("RequestStopTransaction", kwargs)
+        return call_result.RequestStopTransaction(status=self.stop_answer)
+
+    @on(Action.set_variables)
+    async def on_set_variables(self, set_variable_data: list[dict[str, Any]], **kwargs: Any) -> Any:
+        await self._answer("SetVariables", {"set_variable_data": set_variable_data})
+        results = [
+            {"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
+            for d in set_variable_data
+        ]
+        return call_result.SetVariables(set_variable_result=results)
+
+    async def transaction_event(self, event_type: str, tx: str, seq: int, **fields: Any) -> Any:
+        """Send a TransactionEvent; ``wh`` adds an energy register sample, ``at`` sets the timestamp."""
+        at = fields.pop("at", "2026-11-25T10:00:00Z")
+        info = {"transaction_id": tx, **fields.pop("info", {})}
+        meter = fields.pop("meter", None)
+        if "wh" in fields:
+            meter = [{"timestamp": at, "sampled_value": [{"value": fields.pop("wh")}]}]
+        return await self.call(
+            call.TransactionEvent(
+                event_type=event_type,
+                timestamp=at,
+                trigger_reason=fields.pop("trigger", "MeterValuePeriodic"),
+                seq_no=seq,
+                transaction_info=info,
+                meter_value=meter,
+                evse=fields.pop("evse", {"id": 1, "connector_id": 1}),
+                **fields,
+            ),
+            suppress=False,
+        )
 
     async def boot(self, firmware: str = "1.0.0") -> Any:
         return await self.call(
@@ -134,9 +200,11 @@ class Station(ChargePoint):
 
 
 @contextlib.asynccontextmanager
-async def station(server: LiveServer, station_id: str) -> AsyncIterator[Station]:
+async def station(server: LiveServer, station_id: str, **attributes: Any) -> AsyncIterator[Station]:
     async with connect(server.ws_url(station_id), subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
         cp = Station(station_id, ws, response_timeout=5)
+        for name, value in attributes.items():
+            setattr(cp, name, value)
         task = asyncio.create_task(cp.start())
         try:
             yield cp
