@@ -17,7 +17,7 @@ from cloudbay_domain.charger import Charger
 from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, normalise_token
 from cloudbay_domain.metering import Sample
 from cloudbay_domain.transaction import Attribution, EventType, Transaction
-from services.errors import ServiceError
+from services.errors import ConcurrentUpdate, ServiceError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from eventsourcing.application import Repository
 
 MAX_RETRIES = 8
+UNDECIDED = (None, Attribution.DEFAULT_ACCOUNT, Attribution.UNKNOWN)  # attributions later evidence may replace
 
 
 class ChargingError(ServiceError):
@@ -105,7 +106,7 @@ class ChargingService:
             except IntegrityError:
                 continue
             return token
-        raise IdTokenAlreadyRegistered(f"id token {value} kept changing; try again")
+        raise ConcurrentUpdate(f"id token {value} kept changing; try again")
 
     def change_id_token(self, value: str, action: str, *, acting_user: str, operator: bool) -> IdToken:
         """Block, unblock or remove a token: its owner or an operator may."""
@@ -124,7 +125,7 @@ class ChargingService:
             except IntegrityError:
                 continue
             return token
-        raise IdTokenAlreadyRegistered(f"id token {value} kept changing; try again")
+        raise ConcurrentUpdate(f"id token {value} kept changing; try again")
 
     def authorize(self, value: str) -> tuple[str, IdToken | None]:
         """The AuthorizationStatus for an id token presented at a charger (C01)."""
@@ -164,10 +165,10 @@ class ChargingService:
         """Record one TransactionEvent (E01-E03, E09, J02) once, and attribute the transaction."""
         token_value = normalise_token(id_token) if id_token else None
         for _ in range(MAX_RETRIES):
-            charger = self.get_charger(station_id)
             try:
                 tx: Transaction = self.repository.get(Transaction.create_id(station_id, transaction_id))
             except AggregateNotFoundError:
+                self.get_charger(station_id)  # only a whitelisted charger opens transactions
                 tx = Transaction.open(station_id, transaction_id, evse_id, connector_id)
             recorded = tx.report(
                 seq_no=seq_no,
@@ -184,17 +185,18 @@ class ChargingService:
             token_status = self.authorize(token_value)[0] if token_value else None
             if not recorded:
                 return TransactionEventResult(False, tx, token_status)
-            self._attribute(tx, charger)
+            if tx.attribution in UNDECIDED:  # the charger is loaded only while attribution is open
+                self._attribute(tx, self.get_charger(station_id))
             try:
                 self.save(tx)
             except IntegrityError:
                 continue
             return TransactionEventResult(recorded, tx, token_status)
-        raise IdTokenAlreadyRegistered(f"transaction {transaction_id} kept changing; try again")
+        raise ConcurrentUpdate(f"transaction {transaction_id} kept changing; try again")
 
     def _attribute(self, tx: Transaction, charger: Charger) -> None:
         """Decide who the transaction is charged to, once the evidence is there (first evidence wins)."""
-        if tx.attribution not in (None, Attribution.DEFAULT_ACCOUNT, Attribution.UNKNOWN):
+        if tx.attribution not in UNDECIDED:
             return
         remote = charger.remote_starts.get(tx.remote_start_id) if tx.remote_start_id is not None else None
         token_value = tx.reported_id_token

@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from cloudbay_domain.charger import Charger, ConnectorStatus
 from cloudbay_domain.user import User, UserError, UserRole, normalise_email
 from services.charging import ChargingService
-from services.errors import ServiceError
+from services.errors import ConcurrentUpdate, ServiceError
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -42,10 +42,6 @@ class UserAlreadyExists(ServiceError):
 
 class UnknownUser(ServiceError):
     pass
-
-
-class ConcurrentUpdate(ServiceError):
-    """Lost the optimistic-concurrency race too many times in a row: nothing was written."""
 
 
 class CloudBay(ChargingService, Application[UUID]):
