@@ -55,6 +55,7 @@ class ChargingHandlers:
         async def call(self, payload: Any, suppress: bool = True, unique_id: Any = None) -> Any: ...
 
     active_transactions: dict[int, str]  # evseId -> transactionId, as this session has seen them
+    local_list_lock: asyncio.Lock
 
     # --- charger → CSMS ---------------------------------------------------------------------
 
@@ -130,7 +131,15 @@ class ChargingHandlers:
             raise CallFailed(getattr(e, "code", "GenericError"), f"charger {self.id} answered an error: {e}") from None
 
     async def sync_local_list(self, ask_charger: bool = False) -> str | None:
-        """Push the full local authorization list if the charger's version is behind ours (D01)."""
+        """Push the full local authorization list if the charger's version is behind ours (D01).
+
+        One sync at a time per session, reading the list inside the lock: a sync started by an older change
+        can never overwrite the charger's list with an older version.
+        """
+        async with self.local_list_lock:
+            return await self._sync_local_list(ask_charger)
+
+    async def _sync_local_list(self, ask_charger: bool) -> str | None:
         try:
             auth_list = await self.run(self.app.local_auth_list)
             if auth_list.list_version == 0:

@@ -7,6 +7,7 @@ events are stored in the order it sent them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -51,6 +52,7 @@ class StationSession(ChargingHandlers, SpecChargePoint):
         self.data_transfer_handlers = data_transfer_handlers or {}
         self.last_seen = utcnow()
         self.active_transactions: dict[int, str] = {}
+        self.local_list_lock = asyncio.Lock()
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         self.last_seen = utcnow()

@@ -17,6 +17,7 @@ from adapters.problems import Problem
 from adapters.rest import API, authenticate, json_body, page_limit, runtime_of
 from cloudbay_domain.id_token import IdToken, IdTokenError, TokenKind, TokenStatus
 from cloudbay_domain.transaction import TransactionStatus
+from cloudbay_domain.user import UserError
 from services.charging import IdTokenAlreadyRegistered, NotYourIdToken, UnknownIdToken, UnknownTransaction
 from services.platform import ChargerNotWhitelisted
 
@@ -231,7 +232,7 @@ async def register_card(request: Request) -> Response:
         token = await runtime.run(runtime.app.register_id_token, body.id_token, body.type, user, body.kind, body.label)
     except IdTokenAlreadyRegistered as e:
         raise Problem(409, "Conflict", str(e)) from None
-    except IdTokenError as e:
+    except (IdTokenError, UserError) as e:
         raise Problem(422, "Unprocessable Content", str(e)) from None
     push_local_list(runtime)
     out = present_token(token)

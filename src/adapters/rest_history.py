@@ -1,7 +1,174 @@
-"""Placeholder: routes are added by the charging work."""
+"""Charging history over REST: transactions (listed, one by one) and energy per day or month.
+
+Answered from the ``transactions`` and ``energy`` read models; who may read what is decided by
+:func:`visible_to`. The live feed of the same transactions is ``adapters.live`` (routed here).
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import base64
+import binascii
+import json
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlencode
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from adapters.auth import Principal, Role
+from adapters.live import live_endpoint
+from adapters.problems import Problem
+from adapters.rest import API, authenticate, charger_links, page_limit, runtime_of
+from cloudbay_domain.id_token import IdTokenError, normalise_token
+from projections.energy import PERIODS
+from projections.transactions import Visibility, utc_iso
+
+
+def visible_to(principal: Principal) -> Visibility:
+    """The transactions ``principal`` may read: an operator every one, a user those charged to them.
+
+    The one authorization rule of the history (list, detail, filters). Ownership (a charger's owner seeing
+    the sessions on their charger, a fleet manager their drivers') will narrow or widen it here later.
+    """
+    if principal.has(Role.OPERATOR):
+        return Visibility(everything=True)
+    return Visibility(users=frozenset({principal.subject}))
+
+
+def transaction_links(row: dict[str, Any]) -> dict[str, Any]:
+    charger = f"{API}/chargers/{row['station_id']}"
+    links = {"self": {"href": f"{charger}/transactions/{row['transaction_id']}"}, "charger": {"href": charger}}
+    if row["status"] == "active":
+        links["stop"] = {"href": f"{charger}/transactions/{row['transaction_id']}/stop"}
+    return links
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "_links": transaction_links(row)}
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = json.dumps([row["started_at"], row["id"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        started_at, tx_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(started_at, str) and isinstance(tx_id, str):
+            return started_at, tx_id
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise Problem(400, "Bad Request", "after is not a cursor this API gave out")
+
+
+def timestamp_param(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return utc_iso(datetime.fromisoformat(raw))
+    except ValueError:
+        raise Problem(400, "Bad Request", f"{name} must be an ISO-8601 date or timestamp") from None
+
+
+def date_param(request: Request, name: str) -> date | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise Problem(400, "Bad Request", f"{name} must be a date, YYYY-MM-DD") from None
+
+
+def choice_param(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and value not in choices:
+        raise Problem(400, "Bad Request", f"{name} must be one of {', '.join(choices)}")
+    return value
+
+
+async def list_transactions(request: Request) -> Response:
+    visibility = visible_to(authenticate(request))
+    runtime = runtime_of(request)
+    q = request.query_params
+    user = q.get("user")
+    if user is not None and not visibility.allows_user(user):
+        raise Problem(403, "Forbidden", "you may list only your own transactions")
+    card = q.get("card")
+    try:
+        card = normalise_token(card) if card is not None else None
+    except IdTokenError as e:
+        raise Problem(400, "Bad Request", f"card: {e}") from None
+    limit = page_limit(request)
+    rows = await runtime.run(
+        runtime.transactions.list_transactions,
+        visibility,
+        station_id=q.get("charger"),
+        user=user,
+        id_token=card,
+        status=choice_param(request, "status", ("active", "ended")),
+        started_from=timestamp_param(request, "from"),
+        started_before=timestamp_param(request, "to"),
+        after=decode_cursor(q["after"]) if "after" in q else None,
+        limit=limit + 1,
+    )
+    links: dict[str, Any] = {
+        "self": {"href": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+    }
+    if len(rows) > limit:
+        rows = rows[:limit]
+        params = {**{k: v for k, v in q.items() if k != "after"}, "after": encode_cursor(rows[-1])}
+        links["next"] = {"href": f"{API}/transactions?{urlencode(params)}"}
+    return JSONResponse({"items": [present(r) for r in rows], "_links": links})
+
+
+async def get_transaction(request: Request) -> Response:
+    """A transaction the caller may not see is answered 404, as if it did not exist (nothing leaks)."""
+    visibility = visible_to(authenticate(request))
+    runtime = runtime_of(request)
+    station_id, transaction_id = request.path_params["station_id"], request.path_params["transaction_id"]
+    row = await runtime.run(runtime.transactions.get_transaction, visibility, station_id, transaction_id)
+    if row is None:
+        raise Problem(404, "Not Found", f"no transaction {transaction_id} on {station_id}")
+    return JSONResponse(present(row))
+
+
+def energy_range(request: Request) -> tuple[str, date | None, date | None]:
+    period = choice_param(request, "period", tuple(PERIODS)) or "day"
+    return period, date_param(request, "from"), date_param(request, "to")
+
+
+async def charger_energy(request: Request) -> Response:
+    authenticate(request, Role.OPERATOR)
+    runtime = runtime_of(request)
+    station_id = request.path_params["station_id"]
+    period, first, last = energy_range(request)
+    if await runtime.run(runtime.fleet.get_charger, station_id) is None:
+        raise Problem(404, "Not Found", f"no charger {station_id}")
+    items = await runtime.run(runtime.energy.for_charger, station_id, period, first, last)
+    links = {"self": {"href": f"{API}/chargers/{station_id}/energy"}, "charger": charger_links(station_id)["self"]}
+    return JSONResponse({"station_id": station_id, "period": period, "items": items, "_links": links})
+
+
+async def my_energy(request: Request) -> Response:
+    principal = authenticate(request)
+    runtime = runtime_of(request)
+    period, first, last = energy_range(request)
+    items = await runtime.run(runtime.energy.for_user, principal.subject, period, first, last)
+    links = {"self": {"href": f"{API}/users/me/energy"}, "transactions": {"href": f"{API}/transactions"}}
+    return JSONResponse({"user": principal.subject, "period": period, "items": items, "_links": links})
+
+
+routes: list[BaseRoute] = [
+    Route(f"{API}/transactions", list_transactions, methods=["GET"]),
+    Route(API + "/chargers/{station_id}/transactions/{transaction_id}", get_transaction, methods=["GET"]),
+    Route(API + "/chargers/{station_id}/energy", charger_energy, methods=["GET"]),
+    Route(f"{API}/users/me/energy", my_energy, methods=["GET"]),
+    WebSocketRoute(f"{API}/live", live_endpoint),
+]

@@ -10,11 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from adapters.auth import AuthSettings, SigningKey, TokenIssuer, TokenVerifier
+from adapters.live import LiveHub
 from adapters.ocpp_endpoint import SessionRegistry
 from adapters.ocpp_station import DataTransferHandler
 from projections.db import ReadModelDB
+from projections.energy import EnergyProjection, EnergyQueries
 from projections.fleet import FleetProjection, FleetQueries
 from projections.follower import Follower, Projection
+from projections.id_tokens import IdTokenQueries, IdTokensProjection
+from projections.transactions import TransactionQueries, TransactionsProjection
 from services.platform import CloudBay
 from services.settings import Settings
 from services.storage import ensure_database
@@ -26,7 +30,7 @@ STORE_WORKERS = 8
 
 
 def all_projections() -> list[Projection]:
-    return [FleetProjection()]
+    return [FleetProjection(), IdTokensProjection(), TransactionsProjection(), EnergyProjection()]
 
 
 def build_app(settings: Settings) -> CloudBay:
@@ -44,6 +48,11 @@ class Runtime:
         self.db = ReadModelDB(settings.store)
         self.followers = {p.name: Follower(self.app, self.db, p) for p in all_projections()}
         self.fleet = FleetQueries(self.db)
+        self.transactions = TransactionQueries(self.db)
+        self.energy = EnergyQueries(self.db)
+        self.live = LiveHub(self.transactions)
+        self.followers[TransactionsProjection.name].subscribe(self.live.publish)
+        self.id_tokens = IdTokenQueries(self.db)
         self.signing_key = SigningKey.load_or_create(settings.signing_key_path)
         self.auth_settings = AuthSettings(
             issuer=settings.oauth_issuer, audience=settings.oauth_audience, jwks_url=settings.oauth_jwks_url

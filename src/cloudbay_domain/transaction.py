@@ -94,7 +94,7 @@ class Transaction(Aggregate):
 
         seq_no: int
         event_type: str
-        timestamp: datetime
+        occurred_at: datetime  # the charger's clock; the event's own ``timestamp`` is when it was recorded
         trigger_reason: str
         offline: bool
         charging_state: str | None
@@ -136,7 +136,7 @@ class Transaction(Aggregate):
         self._reported(
             seq_no=seq_no,
             event_type=EventType(event_type).value,
-            timestamp=timestamp,
+            occurred_at=timestamp,
             trigger_reason=trigger_reason,
             offline=offline,
             charging_state=charging_state,
@@ -153,7 +153,7 @@ class Transaction(Aggregate):
         self,
         seq_no: int,
         event_type: str,
-        timestamp: datetime,
+        occurred_at: datetime,
         trigger_reason: str,
         offline: bool,
         charging_state: str | None,
@@ -166,7 +166,7 @@ class Transaction(Aggregate):
         self.reports[seq_no] = {
             "seq_no": seq_no,
             "event_type": event_type,
-            "timestamp": timestamp,
+            "timestamp": occurred_at,
             "trigger_reason": trigger_reason,
             "charging_state": charging_state,
             "stopped_reason": stopped_reason,

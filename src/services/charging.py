@@ -17,6 +17,7 @@ from cloudbay_domain.charger import Charger
 from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, normalise_token
 from cloudbay_domain.metering import Sample
 from cloudbay_domain.transaction import Attribution, EventType, Transaction
+from cloudbay_domain.user import normalise_email
 from services.errors import ConcurrentUpdate, ServiceError
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class ChargingService:
     def register_id_token(self, value: str, token_type: str, user: str, kind: TokenKind, label: str = "") -> IdToken:
         """Register a card (or guest token) to ``user``; the local list changes in the same save."""
         value = normalise_token(value)
+        user = normalise_email(user)
         for _ in range(MAX_RETRIES):
             try:
                 token: IdToken = self.repository.get(IdToken.create_id(value))

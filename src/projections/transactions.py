@@ -1,0 +1,250 @@
+"""The transactions history read model: one row per charging transaction.
+
+Every figure (status, energy, durations, missing seqNos...) is copied from the ``figures`` the Transaction
+aggregate stores with each ``Reported`` / ``MeterValuesRecorded`` event: the projection computes nothing, so
+a rebuild gives the same rows, whatever order the charger's messages came in. Events of one aggregate reach
+the projection in version order, so the latest figures always win.
+
+Timestamps are stored as UTC ISO-8601 text with microseconds (``2026-11-25T10:00:00.000000+00:00``): fixed
+width, so text order is time order on SQLite and PostgreSQL alike. Until a transaction's first report lands,
+``started_at`` holds the time it was opened (both are saved together, so this is rarely seen).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import singledispatchmethod
+from typing import Any
+
+from cloudbay_domain.transaction import Transaction
+from projections.db import ReadModelDB, Tx
+
+NAME = "transactions"
+COLUMNS = (
+    "tx_id, station_id, transaction_id, evse_id, connector_id, user_email, id_token, attribution,"
+    " authorization_status, status, started_at, ended_at, stopped_reason, started_seen, energy_wh, max_power_w,"
+    " last_power_w, duration_s, charging_s, idle_s, charging_state, missing_seq_nos, register_resets,"
+    " last_event_at, version"
+)
+FIGURES = (
+    "status",
+    "started_at",
+    "ended_at",
+    "stopped_reason",
+    "started_seen",
+    "energy_wh",
+    "max_power_w",
+    "last_power_w",
+    "duration_s",
+    "charging_s",
+    "idle_s",
+    "charging_state",
+    "missing_seq_nos",
+    "register_resets",
+    "last_event_at",
+)
+_TIMES = {"started_at", "ended_at", "last_event_at"}
+
+
+def utc_iso(value: str | datetime | None) -> str | None:
+    """A timestamp as fixed-width UTC ISO-8601 text (naive ones are taken as UTC)."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _column(name: str, value: Any) -> Any:
+    if name in _TIMES:
+        return utc_iso(value)
+    if name == "started_seen":
+        return int(bool(value))
+    if name == "missing_seq_nos":
+        return json.dumps(list(value or []))
+    return value
+
+
+class TransactionsProjection:
+    """Handles the Transaction events into ``rm_transactions``."""
+
+    name = NAME
+
+    def create_tables(self, tx: Tx) -> None:
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS rm_transactions ("
+            " tx_id TEXT PRIMARY KEY, station_id TEXT NOT NULL, transaction_id TEXT NOT NULL,"
+            " evse_id INTEGER, connector_id INTEGER, user_email TEXT, id_token TEXT, attribution TEXT,"
+            " authorization_status TEXT, status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,"
+            " stopped_reason TEXT, started_seen INTEGER NOT NULL, energy_wh DOUBLE PRECISION NOT NULL,"
+            " max_power_w DOUBLE PRECISION, last_power_w DOUBLE PRECISION, duration_s DOUBLE PRECISION NOT NULL,"
+            " charging_s DOUBLE PRECISION NOT NULL, idle_s DOUBLE PRECISION NOT NULL, charging_state TEXT,"
+            " missing_seq_nos TEXT NOT NULL, register_resets INTEGER NOT NULL, last_event_at TEXT,"
+            " version INTEGER NOT NULL)"
+        )
+        # One index per way the history is asked for, each in the list's order (newest first).
+        for name, lead in (("time", ""), ("station", "station_id, "), ("user", "user_email, "), ("card", "id_token, ")):
+            tx.execute(
+                f"CREATE INDEX IF NOT EXISTS rm_transactions_by_{name}"
+                f" ON rm_transactions ({lead}started_at DESC, tx_id)"
+            )
+        tx.execute("CREATE INDEX IF NOT EXISTS rm_transactions_active ON rm_transactions (station_id, status)")
+
+    def drop_tables(self, tx: Tx) -> None:
+        tx.execute("DROP TABLE IF EXISTS rm_transactions")
+
+    @singledispatchmethod
+    def apply(self, event: Any, tx: Tx, position: int) -> None:
+        """Events of other aggregates are not the history's business."""
+
+    @apply.register
+    def _(self, event: Transaction.Opened, tx: Tx, position: int) -> None:
+        tx.execute(
+            "INSERT INTO rm_transactions (tx_id, station_id, transaction_id, evse_id, connector_id, status,"
+            " started_at, started_seen, energy_wh, duration_s, charging_s, idle_s, missing_seq_nos,"
+            " register_resets, version) VALUES (%s, %s, %s, %s, %s, 'active', %s, 0, 0, 0, 0, 0, '[]', 0, %s)"
+            " ON CONFLICT (tx_id) DO NOTHING",
+            (
+                str(event.originator_id),
+                event.station_id,
+                event.transaction_id,
+                event.evse_id,
+                event.connector_id,
+                utc_iso(event.timestamp),
+                event.originator_version,
+            ),
+        )
+
+    @apply.register(Transaction.Reported)
+    @apply.register(Transaction.MeterValuesRecorded)
+    def _(self, event: Transaction.Reported | Transaction.MeterValuesRecorded, tx: Tx, position: int) -> None:
+        figures = {name: _column(name, event.figures.get(name)) for name in FIGURES} if event.figures else {}
+        self._update(tx, event, **figures)  # empty figures: meter values before any report change no total
+
+    @apply.register
+    def _(self, event: Transaction.Attributed, tx: Tx, position: int) -> None:
+        self._update(
+            tx,
+            event,
+            user_email=event.user,
+            id_token=event.id_token,
+            attribution=event.attribution,
+            authorization_status=event.authorization,
+        )
+
+    def _update(self, tx: Tx, event: Transaction.Event, **columns: Any) -> None:
+        sets = "".join(f"{name} = %s, " for name in columns)
+        tx.execute(
+            f"UPDATE rm_transactions SET {sets}version = %s WHERE tx_id = %s",
+            (*columns.values(), event.originator_version, str(event.originator_id)),
+        )
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which transactions a caller may read: every one, or those charged to one of ``users``."""
+
+    everything: bool = False
+    users: frozenset[str] = field(default_factory=frozenset)
+
+    def allows_user(self, user: str) -> bool:
+        return self.everything or user in self.users
+
+    def sql(self) -> tuple[str, list[Any]]:
+        if self.everything:
+            return "1 = 1", []
+        if not self.users:
+            return "1 = 0", []
+        return f"user_email IN ({', '.join(['%s'] * len(self.users))})", sorted(self.users)
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    """A read-model row in the API's shape (field names, booleans, lists)."""
+    row = dict(row)
+    return {
+        "id": row.pop("tx_id"),
+        "station_id": row.pop("station_id"),
+        "transaction_id": row.pop("transaction_id"),
+        "user": row.pop("user_email"),
+        "authorization": row.pop("authorization_status"),
+        **row,
+        "started_seen": bool(row["started_seen"]),
+        "missing_seq_nos": json.loads(row["missing_seq_nos"]),
+    }
+
+
+class TransactionQueries:
+    """Read-only queries over the transactions history (what the app and dashboards call)."""
+
+    def __init__(self, db: ReadModelDB) -> None:
+        self.db = db
+
+    def list_transactions(
+        self,
+        visibility: Visibility,
+        *,
+        station_id: str | None = None,
+        user: str | None = None,
+        id_token: str | None = None,
+        status: str | None = None,
+        started_from: str | None = None,
+        started_before: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Newest first, by (started_at desc, id); ``after`` is the (started_at, id) of the last row seen."""
+        visible, params = visibility.sql()
+        where = [visible]
+        for column, op, value in (
+            ("station_id", "=", station_id),
+            ("user_email", "=", user),
+            ("id_token", "=", id_token),
+            ("status", "=", status),
+            ("started_at", ">=", started_from),
+            ("started_at", "<", started_before),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} %s")
+                params.append(value)
+        if after is not None:
+            where.append("(started_at < %s OR (started_at = %s AND tx_id > %s))")
+            params.extend((after[0], after[0], after[1]))
+        rows = self.db.query(
+            f"SELECT {COLUMNS} FROM rm_transactions WHERE {' AND '.join(where)}"
+            " ORDER BY started_at DESC, tx_id LIMIT %s",
+            (*params, limit),
+        )
+        return [present(r) for r in rows]
+
+    def get_transaction(self, visibility: Visibility, station_id: str, transaction_id: str) -> dict[str, Any] | None:
+        visible, params = visibility.sql()
+        rows = self.db.query(
+            f"SELECT {COLUMNS} FROM rm_transactions WHERE tx_id = %s AND {visible}",
+            (str(Transaction.create_id(station_id, transaction_id)), *params),
+        )
+        return present(rows[0]) if rows else None
+
+    def active_snapshot(self, station_id: str) -> tuple[int, list[dict[str, Any]]]:
+        """The charger's active transactions and the read model's position, read in one statement."""
+        columns = ", ".join(f"t.{c.strip()}" for c in COLUMNS.split(","))
+        rows = self.db.query(
+            f"SELECT k.position AS tracked_position, {columns} FROM rm_tracking k LEFT JOIN rm_transactions t"
+            " ON t.station_id = %s AND t.status = 'active' WHERE k.projection = %s ORDER BY t.started_at, t.tx_id",
+            (station_id, NAME),
+        )
+        position = int(rows[0]["tracked_position"]) if rows else 0
+        return position, [present({k: v for k, v in r.items() if k != "tracked_position"}) for r in rows if r["tx_id"]]
+
+    def by_ids(self, tx_ids: set[str]) -> dict[str, dict[str, Any]]:
+        if not tx_ids:
+            return {}
+        marks = ", ".join(["%s"] * len(tx_ids))
+        rows = self.db.query(f"SELECT {COLUMNS} FROM rm_transactions WHERE tx_id IN ({marks})", sorted(tx_ids))
+        return {r["tx_id"]: present(r) for r in rows}
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of the read model, in a stable order (to compare live with rebuilt)."""
+        return {"transactions": self.db.query(f"SELECT {COLUMNS} FROM rm_transactions ORDER BY tx_id")}

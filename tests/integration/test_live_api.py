@@ -1,0 +1,141 @@
+"""The live feed over a real WebSocket against a running server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from adapters.auth import Role
+from adapters.live import SLOW_CONSUMER_CLOSE_CODE
+from cloudbay_domain.id_token import TokenKind
+from cloudbay_domain.transaction import EventType
+from tests.integration.test_history_api import report
+from tests.support import LiveServer, wait_until
+
+DRIVER = "driver@example.com"
+
+
+def live_url(server: LiveServer, query: str) -> str:
+    return f"ws://127.0.0.1:{server.port}/api/v1/live?{query}"
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return message
+
+
+def setup(server: LiveServer) -> None:
+    server.whitelist("CB-L1")
+    server.whitelist("CB-L2")
+    server.app.register_id_token("AA01", "ISO14443", DRIVER, TokenKind.RFID)
+    report(server, "CB-L1", "T0", 0, "2026-11-25T09:00:00Z", 0, token="AA01")
+    server.settle()
+
+
+def test_snapshot_then_every_event_of_the_charger_as_it_lands(server: LiveServer) -> None:
+    setup(server)
+    token = server.token()
+
+    async def scenario() -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with connect(live_url(server, "charger=CB-L1"), additional_headers=headers) as ws:
+            snapshot = await receive(ws)
+            received = [snapshot]
+            await asyncio.to_thread(report, server, "CB-L2", "X1", 0, "2026-11-25T10:00:00Z", 0)  # not watched
+            await asyncio.to_thread(report, server, "CB-L1", "T0", 1, "2026-11-25T10:00:00Z", 1500, power_w=7400)
+            received.append(await receive(ws))
+            await asyncio.to_thread(
+                report, server, "CB-L1", "T0", 2, "2026-11-25T10:30:00Z", 2500, event_type=EventType.ENDED
+            )
+            received.append(await receive(ws))
+            await asyncio.to_thread(report, server, "CB-L1", "T1", 0, "2026-11-25T11:00:00Z", 0, token="AA01")
+            received += [await receive(ws) for _ in range(3)]
+            return received
+
+    snapshot, updated, ended, *started = asyncio.run(scenario())
+    assert snapshot["type"] == "snapshot" and snapshot["station_id"] == "CB-L1"
+    assert [t["transaction_id"] for t in snapshot["transactions"]] == ["T0"] and snapshot["position"] > 0
+    assert updated == {
+        "type": "transaction",
+        "event": "Reported",
+        "station_id": "CB-L1",
+        "transaction_id": "T0",
+        "status": "active",
+        "energy_wh": 1500,
+        "power_w": 7400,
+        "charging_state": "Charging",
+        "user": DRIVER,
+        "position": updated["position"],
+    }
+    assert updated["position"] > snapshot["position"]
+    assert ended["event"] == "Reported" and ended["status"] == "ended" and ended["energy_wh"] == 2500
+    assert [m["event"] for m in started] == ["Opened", "Reported", "Attributed"]
+    assert [m["transaction_id"] for m in started] == ["T1"] * 3 and started[-1]["user"] == DRIVER
+    assert [m["position"] for m in started] == sorted(m["position"] for m in started)
+    assert server.runtime is not None
+    wait_until(lambda: server.runtime is not None and server.runtime.live.watched() == 0)  # unsubscribed on close
+
+
+def test_a_token_in_the_query_string_is_accepted_for_browsers(server: LiveServer) -> None:
+    setup(server)
+    token = server.token(DRIVER, Role.USER)
+
+    async def scenario() -> dict[str, Any]:
+        async with connect(live_url(server, f"charger=CB-L2&access_token={token}")) as ws:
+            return await receive(ws)
+
+    snapshot = asyncio.run(scenario())
+    assert snapshot["type"] == "snapshot" and snapshot["transactions"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "status"),
+    [
+        ("charger=CB-L1", {}, 401),
+        ("charger=CB-L1&access_token=forged", {}, 401),
+        ("charger=CB-L1", {"Authorization": "Basic abc"}, 401),
+        ("", None, 400),
+        ("charger=NOPE", None, 404),
+    ],
+)
+def test_refused_upgrades_are_http_problems(
+    server: LiveServer, query: str, headers: dict[str, str] | None, status: int
+) -> None:
+    setup(server)
+    if headers is None:
+        headers = {"Authorization": f"Bearer {server.token()}"}
+
+    async def scenario() -> Any:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(live_url(server, query), additional_headers=headers):
+                pass
+        return refused.value.response
+
+    response = asyncio.run(scenario())
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert json.loads(response.body)["status"] == status
+
+
+def test_a_client_that_falls_behind_is_closed_with_a_clear_code(server: LiveServer) -> None:
+    setup(server)
+    assert server.runtime is not None
+    server.runtime.live.queue_size = 2  # a new transaction is 3 events in one batch
+    token = server.token()
+
+    async def scenario() -> ConnectionClosed:
+        async with connect(live_url(server, f"charger=CB-L1&access_token={token}")) as ws:
+            await receive(ws)
+            await asyncio.to_thread(report, server, "CB-L1", "T9", 0, "2026-11-25T12:00:00Z", 0, token="AA01")
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(ws)
+            return closed.value
+
+    closed = asyncio.run(scenario())
+    assert closed.rcvd is not None and closed.rcvd.code == SLOW_CONSUMER_CLOSE_CODE
+    assert "reconnect" in closed.rcvd.reason
