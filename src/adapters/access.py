@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from adapters.auth import Principal, Role
 from adapters.problems import Problem
+from projections.transactions import Visibility
 
 
 def is_operator(principal: Principal) -> bool:
@@ -32,3 +33,16 @@ def check_may_use_charger(principal: Principal, station_id: str) -> None:
 def check_may_act_for(principal: Principal, user: str | None, what: str) -> None:
     if not may_act_for(principal, user):
         raise Problem(403, "Forbidden", f"{what} is not yours")
+
+
+def visible_to(principal: Principal) -> Visibility:
+    """The transactions ``principal`` may read (history, detail, energy): an operator every one, a user those
+    charged to them. Ownership (an owner seeing the sessions on their charger) will widen it here."""
+    if is_operator(principal):
+        return Visibility(everything=True)
+    return Visibility(users=frozenset({principal.subject}))
+
+
+def may_watch(principal: Principal, station_id: str) -> bool:
+    """Follow a charger's transactions live: whoever may use the charger."""
+    return may_use_charger(principal, station_id)

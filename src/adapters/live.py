@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from adapters.auth import Principal, bearer_token
+from adapters.access import may_watch
+from adapters.auth import bearer_token
 from adapters.problems import Problem
 from cloudbay_domain.transaction import Transaction
 from projections.transactions import TransactionQueries
@@ -42,14 +43,6 @@ log = logging.getLogger("cloudbay.live")
 SLOW_CONSUMER_CLOSE_CODE = 4429
 QUEUE_SIZE = 1000  # more than a follower batch (500 events): one batch alone never overflows a client
 OVERFLOW: dict[str, Any] = {"type": "overflow"}
-
-
-def may_watch(principal: Principal, station_id: str) -> bool:
-    """Whether ``principal`` may follow the charger live: any authenticated caller, for now.
-
-    The one rule of the live feed; ownership will narrow it to a user's own chargers later.
-    """
-    return True
 
 
 @dataclass(eq=False)

@@ -1,7 +1,7 @@
 """Charging history over REST: transactions (listed, one by one) and energy per day or month.
 
 Answered from the ``transactions`` and ``energy`` read models; who may read what is decided by
-:func:`visible_to`. The live feed of the same transactions is ``adapters.live`` (routed here).
+:func:`adapters.access.visible_to`. The live feed of the same transactions is ``adapters.live`` (routed here).
 """
 
 from __future__ import annotations
@@ -17,24 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from adapters.auth import Principal, Role
+from adapters.access import visible_to
+from adapters.auth import Role
 from adapters.live import live_endpoint
 from adapters.problems import Problem
 from adapters.rest import API, authenticate, charger_links, page_limit, runtime_of
 from cloudbay_domain.id_token import IdTokenError, normalise_token
 from projections.energy import PERIODS
-from projections.transactions import Visibility, utc_iso
-
-
-def visible_to(principal: Principal) -> Visibility:
-    """The transactions ``principal`` may read: an operator every one, a user those charged to them.
-
-    The one authorization rule of the history (list, detail, filters). Ownership (a charger's owner seeing
-    the sessions on their charger, a fleet manager their drivers') will narrow or widen it here later.
-    """
-    if principal.has(Role.OPERATOR):
-        return Visibility(everything=True)
-    return Visibility(users=frozenset({principal.subject}))
+from projections.transactions import utc_iso
 
 
 def transaction_links(row: dict[str, Any]) -> dict[str, Any]:
