@@ -91,35 +91,38 @@ class ChargingService:
         """Register a card (or guest token) to ``user``; the local list changes in the same save."""
         value = normalise_token(value)
         user = normalise_email(user)
-        for _ in range(MAX_RETRIES):
+
+        def register() -> IdToken:
             try:
                 token: IdToken = self.repository.get(IdToken.create_id(value))
             except AggregateNotFoundError:
-                token = IdToken.register(value, token_type, user, kind, label)
-            else:
-                try:
-                    token.reissue(token_type, user, kind, label)
-                except IdTokenError:
-                    raise IdTokenAlreadyRegistered(f"id token {value} is already registered") from None
-            auth_list = self._local_list()
-            auth_list.change(token)
+                return IdToken.register(value, token_type, user, kind, label)
             try:
-                self.save(token, auth_list)
-            except IntegrityError:
-                continue
+                token.reissue(token_type, user, kind, label)
+            except IdTokenError:
+                raise IdTokenAlreadyRegistered(f"id token {value} is already registered") from None
             return token
-        raise ConcurrentUpdate(f"id token {value} kept changing; try again")
+
+        return self._change_token(value, register)
 
     def change_id_token(self, value: str, action: str, *, acting_user: str, operator: bool) -> IdToken:
         """Block, unblock or remove a token: its owner or an operator may."""
-        for _ in range(MAX_RETRIES):
+
+        def change() -> IdToken:
             token = self.get_id_token(value)
             if not operator and token.user != acting_user:
                 raise NotYourIdToken(f"id token {token.value} is not yours")
-            version = token.version
             {"block": token.block, "unblock": token.unblock, "remove": token.remove}[action]()
-            if token.version == version:
-                return token  # nothing changed
+            return token
+
+        return self._change_token(value, change)
+
+    def _change_token(self, value: str, command: Callable[[], IdToken]) -> IdToken:
+        """Run a token command and save the token with the local list it changes, retrying a lost race."""
+        for _ in range(MAX_RETRIES):
+            token = command()
+            if not token.pending_events:
+                return token  # nothing changed (blocking a blocked card)
             auth_list = self._local_list()
             auth_list.change(token)
             try:
