@@ -168,5 +168,45 @@ def replay(
         console.print(f"rebuilt {', '.join(summary)} up to position {head}")
 
 
+@app.command()
+def simulate(
+    chargers: Annotated[int, typer.Option(min=1, help="how many simulated chargers")] = 1,
+    url: Annotated[str, typer.Option(help="OCPP endpoint; each charger connects to URL/<id>")] = (
+        "ws://127.0.0.1:8080/ocpp"
+    ),
+    prefix: Annotated[str, typer.Option(help="station ids are PREFIX-0001, PREFIX-0002, ...")] = "SIM",
+    transactions: Annotated[int, typer.Option(min=0, help="per charger, one after another; 0 = until --seconds")] = 1,
+    meter_interval: Annotated[float, typer.Option(min=0.0, help="seconds between meter values")] = 1.0,
+    samples: Annotated[int, typer.Option(min=0, help="TransactionEvent Updated messages per transaction")] = 5,
+    rfid: Annotated[str | None, typer.Option(help="card the chargers present (Authorize, idToken)")] = None,
+    token: Annotated[str | None, typer.Option(help="operator bearer token: whitelist, register --rfid")] = None,
+    api: Annotated[str, typer.Option(help="REST API base URL, used with --token")] = "http://127.0.0.1:8080",
+    seconds: Annotated[float | None, typer.Option(min=0.1, help="bound of the whole run")] = None,
+    linger: Annotated[bool, typer.Option(help="stay connected after the transactions (remote start/stop)")] = False,
+) -> None:
+    """Drive simulated OCPP 2.0.1 chargers against a running CSMS; exit 1 if any call failed."""
+    import asyncio
+
+    from adapters.simulator import SimConfig, run_simulation
+
+    if (transactions == 0 or linger) and seconds is None:
+        raise fail("--transactions 0 and --linger need --seconds", 2)
+    config = SimConfig(
+        url=url,
+        chargers=chargers,
+        prefix=prefix,
+        transactions=transactions,
+        meter_interval=meter_interval,
+        samples=samples,
+        rfid=rfid,
+        seconds=seconds,
+        linger=linger,
+    )
+    stats = asyncio.run(run_simulation(config, api=api, token=token))
+    typer.echo(stats.summary())
+    if stats.errors:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()
