@@ -24,13 +24,16 @@ library's ``start()`` loop does.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import is_dataclass
 from typing import Any, ClassVar
 
+import fastjsonschema
 from jsonschema.exceptions import best_match
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError
@@ -132,6 +135,22 @@ def _error_frame(uid: str, code: str, description: str, details: dict[str, Any])
     return str(CallError(uid, code, description, details).to_json())
 
 
+@functools.cache
+def _compiled(message_type: int, action: str) -> Callable[[Any], Any]:
+    """A compiled validator for one schema (fastjsonschema): ~10x faster than walking it on every message.
+
+    It is only a fast "valid?" check. Its date-time format check is stricter than the reference validator's
+    (which ignores formats), so a payload it refuses is judged again by jsonschema, and only an error found
+    there is answered; the handlers check date-times themselves.
+    """
+    return fastjsonschema.compile(get_validator(message_type, action, OCPP_VERSION).schema)
+
+
+@functools.cache
+def _wants_unique_id(function: Any) -> bool:
+    return "call_unique_id" in inspect.signature(function).parameters
+
+
 class SpecChargePoint(ChargePoint):
     """CSMS side of one charger connection with a spec-conformant RPC layer."""
 
@@ -220,7 +239,13 @@ class SpecChargePoint(ChargePoint):
             self._response_queue.put_nowait(response)
 
     def _validate(self, message_type: int, action: str, payload: dict[str, Any]) -> None:
-        error = best_match(get_validator(message_type, action, OCPP_VERSION).iter_errors(payload))
+        validator = get_validator(message_type, action, OCPP_VERSION)
+        try:
+            _compiled(message_type, action)(payload)
+            return  # the fast path: a compiled validator, no error object built
+        except fastjsonschema.JsonSchemaException:
+            pass  # find the precise error (and its OCPP code) with the reference implementation
+        error = best_match(validator.iter_errors(payload))
         if error is not None:
             path = "/".join(str(p) for p in error.absolute_path)
             cause = f"{path}: {error.message}" if path else error.message
@@ -271,7 +296,7 @@ class SpecChargePoint(ChargePoint):
 
     @staticmethod
     def _invoke(handler: Any, kwargs: dict[str, Any], uid: str) -> Any:
-        if "call_unique_id" in inspect.signature(handler).parameters:
+        if _wants_unique_id(getattr(handler, "__func__", handler)):
             return handler(**kwargs, call_unique_id=uid)
         return handler(**kwargs)
 

@@ -70,6 +70,9 @@ class Sample:
     location: str | None = None
     known_unit: bool = True
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Sample:
+        return self  # immutable: copies of an aggregate (the store's cache makes one per command) share it
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["timestamp"] = self.timestamp.isoformat()

@@ -190,8 +190,8 @@ class ChargingService:
             token_status = self.authorize(token_value)[0] if token_value else None
             if not recorded:
                 return TransactionEventResult(False, tx, token_status)
-            if tx.attribution in UNDECIDED:  # the charger is loaded only while attribution is open
-                self._attribute(tx, self.get_charger(station_id))
+            if tx.attribution in UNDECIDED:
+                self._attribute(tx, lambda: self.get_charger(station_id))
             try:
                 self.save(tx)
             except IntegrityError:
@@ -199,11 +199,15 @@ class ChargingService:
             return TransactionEventResult(recorded, tx, token_status)
         raise ConcurrentUpdate(f"transaction {transaction_id} kept changing; try again")
 
-    def _attribute(self, tx: Transaction, charger: Charger) -> None:
-        """Decide who the transaction is charged to, once the evidence is there (first evidence wins)."""
+    def _attribute(self, tx: Transaction, charger: Callable[[], Charger]) -> None:
+        """Decide who the transaction is charged to, once the evidence is there (first evidence wins).
+
+        The charger is loaded only when its remote starts or its RFID setting are the evidence; the RFID setting
+        is read once, when the transaction's first message arrives.
+        """
         if tx.attribution not in UNDECIDED:
             return
-        remote = charger.remote_starts.get(tx.remote_start_id) if tx.remote_start_id is not None else None
+        remote = charger().remote_starts.get(tx.remote_start_id) if tx.remote_start_id is not None else None
         token_value = tx.reported_id_token
         if remote is not None:
             tx.attribute(remote["user"], remote["id_token"], Attribution.APP.value, "Accepted")
@@ -214,7 +218,7 @@ class ChargingService:
                 tx.attribute(token.user, token.value, kind.value, status)
             elif tx.attribution is None:
                 tx.attribute(None, token_value, Attribution.UNKNOWN.value, status)
-        elif tx.attribution is None and not charger.rfid_required:
+        elif tx.attribution is None and len(tx.reports) == 1 and not charger().rfid_required:
             tx.attribute(None, None, Attribution.DEFAULT_ACCOUNT.value, "Accepted")
 
     def record_meter_values(
