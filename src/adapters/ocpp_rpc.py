@@ -151,6 +151,21 @@ def _wants_unique_id(function: Any) -> bool:
     return "call_unique_id" in inspect.signature(function).parameters
 
 
+@functools.cache
+def _snake_key(key: str) -> str:
+    """The library's camelCase -> snake_case key translation, computed once per distinct key."""
+    return next(iter(camel_to_snake_case({key: None})))
+
+
+def _snake_case(data: Any) -> Any:
+    """``camel_to_snake_case`` with the key translation cached: the same result, a fraction of the regex work."""
+    if isinstance(data, dict):
+        return {_snake_key(k): _snake_case(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_snake_case(v) for v in data]
+    return data
+
+
 class SpecChargePoint(ChargePoint):
     """CSMS side of one charger connection with a spec-conformant RPC layer."""
 
@@ -267,7 +282,7 @@ class SpecChargePoint(ChargePoint):
         kwargs: dict[str, Any] = {}
         ok = False
         try:
-            kwargs = camel_to_snake_case(msg.payload)
+            kwargs = _snake_case(msg.payload)
             result = self._invoke(handlers["_on_action"], kwargs, msg.unique_id)
             if inspect.isawaitable(result):
                 result = await result

@@ -21,6 +21,7 @@ from projections.db import ReadModelDB, Tx
 log = logging.getLogger("cloudbay.projections")
 
 BATCH_SIZE = 500
+COALESCE_SECONDS = 0.02
 TRACKING_DDL = "CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
 
 
@@ -168,4 +169,5 @@ class Follower:
                 self._stop.wait(2.0)
                 continue
             self._wake.wait(self.poll_interval)
+            self._stop.wait(COALESCE_SECONDS)  # let a burst of saves gather into one batch
             self._wake.clear()
