@@ -122,7 +122,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = runtime is None
-        app.state.runtime = runtime or Runtime(settings or Settings.from_env())
+        if runtime is None:
+            chosen = settings or Settings.from_env()
+            app.state.runtime = Runtime(chosen, projections_here=chosen.projections == "inline")
+        else:
+            app.state.runtime = runtime
         try:
             yield
         finally:

@@ -48,17 +48,45 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "0.0.0.0",
     port: Annotated[int, typer.Option(help="TCP port")] = 8080,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    projections: Annotated[
+        str, typer.Option(help="process: read models kept by a `cloudbay project` child; inline: in this process")
+    ] = "process",
 ) -> None:
     """Run the platform: OCPP WebSocket endpoint, REST API, projections."""
+    import dataclasses
+
     import uvicorn
 
     from adapters.asgi import create_app
+    from adapters.projector import ProjectorProcess
 
+    if projections not in ("process", "inline"):
+        raise fail("--projections must be 'process' or 'inline'", 2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # our RPC layer logs protocol errors itself
-    uvicorn.run(
-        create_app(settings()), host=host, port=port, log_level=log_level, ws="websockets-sansio", ws_ping_interval=30
-    )
+    chosen = dataclasses.replace(settings(), projections=projections)
+    projector = ProjectorProcess(log_level) if projections == "process" else None
+    if projector is not None:
+        projector.start()
+    try:
+        uvicorn.run(
+            create_app(chosen), host=host, port=port, log_level=log_level, ws="websockets-sansio", ws_ping_interval=30
+        )
+    finally:
+        if projector is not None:
+            projector.stop()
+
+
+@app.command()
+def project(
+    parent: Annotated[int | None, typer.Option(help="stop when this process is gone")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Keep the read models up to date (started by `cloudbay serve`; run it alone to project elsewhere)."""
+    from adapters.projector import run_projector
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_projector(settings(), parent_pid=parent)
 
 
 @chargers.command("add")

@@ -42,11 +42,12 @@ def build_app(settings: Settings) -> CloudBay:
 class Runtime:
     """Everything a running node holds. Built in the ASGI lifespan (or by a CLI command)."""
 
-    def __init__(self, settings: Settings, *, start_followers: bool = True) -> None:
+    def __init__(self, settings: Settings, *, start_followers: bool = True, projections_here: bool = True) -> None:
+        """``projections_here=False``: the read models are kept by a ``cloudbay project`` process."""
         self.settings = settings
         self.app = build_app(settings)
         self.db = ReadModelDB(settings.store)
-        self.followers = {p.name: Follower(self.app, self.db, p) for p in all_projections()}
+        self.followers = {p.name: Follower(self.app, self.db, p, applies=projections_here) for p in all_projections()}
         self.fleet = FleetQueries(self.db)
         self.transactions = TransactionQueries(self.db)
         self.energy = EnergyQueries(self.db)

@@ -47,14 +47,16 @@ class ReadModelDB:
             self._sqlite = conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
+        """One transaction. ``write=False`` on SQLite takes no write lock, so reads never wait for a writer
+        in another process (the projector)."""
         if self._pool is not None:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 yield _PgTx(cur)
         else:
             assert self._sqlite is not None
             with self._lock:
-                self._sqlite.execute("BEGIN IMMEDIATE")
+                self._sqlite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield _SqliteTx(self._sqlite)
                 except BaseException:
@@ -63,7 +65,7 @@ class ReadModelDB:
                 self._sqlite.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             return tx.fetchall(sql, params)
 
     def ping(self) -> None:

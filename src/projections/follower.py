@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -23,6 +24,7 @@ log = logging.getLogger("cloudbay.projections")
 BATCH_SIZE = 500
 COALESCE_SECONDS = 0.02
 TRACKING_DDL = "CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+STATUS_DDL = "CREATE TABLE IF NOT EXISTS rm_status (projection TEXT PRIMARY KEY, failure TEXT, updated_at TEXT)"
 
 
 class Projection(Protocol):
@@ -56,6 +58,7 @@ def _claim(tx: Tx, db: ReadModelDB, name: str) -> int:
 def prepare(db: ReadModelDB, projection: Projection) -> None:
     with db.transaction() as tx:
         tx.execute(TRACKING_DDL)
+        tx.execute(STATUS_DDL)
         projection.create_tables(tx)
         tx.execute(
             "INSERT INTO rm_tracking (projection, position) VALUES (%s, 0) ON CONFLICT (projection) DO NOTHING",
@@ -99,22 +102,56 @@ def catch_up(
     return len(notifications)
 
 
+def record_failure(db: ReadModelDB, name: str, failure: str | None) -> None:
+    """Say (for /readyz, in any process) that a projection stopped, or that it resumed."""
+    with db.transaction() as tx:
+        tx.execute(STATUS_DDL)
+        tx.execute(
+            "INSERT INTO rm_status (projection, failure, updated_at) VALUES (%s, %s, %s) ON CONFLICT (projection)"
+            " DO UPDATE SET failure = excluded.failure, updated_at = excluded.updated_at",
+            (name, failure, datetime.now(UTC).isoformat()),
+        )
+
+
+def recorded_failure(db: ReadModelDB, name: str) -> str | None:
+    rows = db.query("SELECT failure FROM rm_status WHERE projection = %s", (name,))
+    return rows[0]["failure"] if rows else None
+
+
 class Follower:
-    """A background thread keeping one projection caught up with the event log."""
+    """A background thread keeping one projection caught up with the event log.
+
+    With ``applies=False`` the projection is kept by another process (``cloudbay project``): this follower
+    only watches its tracked position, tails the event log up to it for its subscribers (the live feed), and
+    reads the failure that process recorded. Either way, ``position``, ``wait_for``, ``failure`` and
+    ``subscribe`` mean the same.
+    """
 
     def __init__(
-        self, app: Application[UUID], db: ReadModelDB, projection: Projection, poll_interval: float = 0.5
+        self,
+        app: Application[UUID],
+        db: ReadModelDB,
+        projection: Projection,
+        poll_interval: float = 0.5,
+        *,
+        applies: bool = True,
     ) -> None:
         self.app = app
         self.db = db
         self.projection = projection
-        self.poll_interval = poll_interval
-        self.failure: str | None = None
+        self.poll_interval = poll_interval if applies else min(poll_interval, 0.1)
+        self.applies = applies
+        self._failure: str | None = None  # of this process's follower; a watcher reads the projector's
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._caught_up = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"follower-{projection.name}", daemon=True)
         self._subscribers: list[Callable[[list[tuple[int, Any]]], None]] = []
+
+    @property
+    def failure(self) -> str | None:
+        """Why the projection stopped applying events, or None while it is healthy."""
+        return self._failure if self.applies else recorded_failure(self.db, self.projection.name)
 
     def subscribe(self, callback: Callable[[list[tuple[int, Any]]], None]) -> None:
         """Call ``callback`` (in the follower's thread) with each committed batch of (position, event)."""
@@ -122,18 +159,22 @@ class Follower:
 
     def start(self) -> None:
         prepare(self.db, self.projection)
-        add_listener = getattr(self.app, "add_listener", None)
-        if add_listener is not None:
-            add_listener(self._wake.set)
+        if self.applies:
+            add_listener = getattr(self.app, "add_listener", None)
+            if add_listener is not None:
+                add_listener(self._wake.set)
+        elif not self._subscribers:
+            return  # a watcher without subscribers has nothing to do between questions
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def position(self) -> int:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             return tracked_position(tx, self.projection.name)
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:
@@ -147,25 +188,51 @@ class Follower:
                 self._caught_up.wait(min(remaining, 0.1))
         return True
 
+    def _publish(self, applied: list[tuple[int, Any]]) -> None:
+        with self._caught_up:
+            self._caught_up.notify_all()
+        for callback in self._subscribers:
+            try:
+                callback(applied)
+            except Exception:  # a subscriber's failure must not stop the read model
+                log.exception("subscriber of projection %s failed", self.projection.name)
+
+    def _watch(self) -> None:
+        seen = self.position()
+        while not self._stop.is_set():
+            try:
+                position = self.position()
+                while seen < position:
+                    batch = self.app.recorder.select_notifications(start=seen + 1, limit=BATCH_SIZE, stop=position)
+                    if not batch:
+                        break
+                    self._publish([(n.id, self.app.mapper.to_domain_event(n)) for n in batch])
+                    seen = batch[-1].id
+                seen = max(seen, position)
+            except Exception:
+                log.exception("watching projection %s failed; retrying", self.projection.name)
+            self._stop.wait(self.poll_interval)
+
     def _run(self) -> None:
+        if not self.applies:
+            return self._watch()
         while not self._stop.is_set():
             try:
                 applied: list[tuple[int, Any]] = []
                 while catch_up(self.app, self.db, self.projection, applied=applied):
-                    with self._caught_up:
-                        self._caught_up.notify_all()
-                    for callback in self._subscribers:
-                        try:
-                            callback(applied)
-                        except Exception:  # a subscriber's failure must not stop the read model
-                            log.exception("subscriber of projection %s failed", self.projection.name)
+                    self._publish(applied)
                     applied = []
-                if self.failure:
+                if self._failure:
                     log.warning("projection %s resumed", self.projection.name)
-                self.failure = None
+                    self._failure = None
+                    record_failure(self.db, self.projection.name, None)
             except Exception as e:  # stop applying, say so, retry from the tracked position
-                self.failure = f"{type(e).__name__}: {e}"
+                self._failure = f"{type(e).__name__}: {e}"
                 log.exception("projection %s stopped; will retry from its tracked position", self.projection.name)
+                try:
+                    record_failure(self.db, self.projection.name, self._failure)
+                except Exception:
+                    log.exception("could not record the failure of projection %s", self.projection.name)
                 self._stop.wait(2.0)
                 continue
             self._wake.wait(self.poll_interval)

@@ -96,6 +96,7 @@ class Settings:
     heartbeat_interval: int = 300
     node: str = field(default_factory=socket.gethostname)
     ocpp_call_timeout: float = 30.0
+    projections: str = "inline"  # "inline": read models kept in this process; "process": by `cloudbay project`
 
     @property
     def signing_key_path(self) -> Path:
@@ -114,6 +115,9 @@ class Settings:
             timeout = float(env.get("CLOUDBAY_OCPP_CALL_TIMEOUT", "30"))
         except ValueError as e:
             raise SettingsError(str(e)) from None
+        projections = env.get("CLOUDBAY_PROJECTIONS", "inline")
+        if projections not in ("inline", "process"):
+            raise SettingsError("CLOUDBAY_PROJECTIONS must be 'inline' or 'process'")
         if heartbeat < 1 or timeout <= 0:
             raise SettingsError("CLOUDBAY_HEARTBEAT_INTERVAL and CLOUDBAY_OCPP_CALL_TIMEOUT must be positive")
         return cls(
@@ -125,4 +129,5 @@ class Settings:
             heartbeat_interval=heartbeat,
             node=env.get("CLOUDBAY_NODE") or socket.gethostname(),
             ocpp_call_timeout=timeout,
+            projections=projections,
         )
