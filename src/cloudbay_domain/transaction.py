@@ -257,7 +257,7 @@ class Transaction(Aggregate):
             "duration_s": (until - start_at).total_seconds(),
             "charging_s": charging_s,
             "idle_s": idle_s,
-            "energy_wh": summary.energy_wh,
+            "energy_wh": round(summary.energy_wh, 3),  # mWh: float sums carry noise below that
             "max_power_w": summary.max_power_w,
             "last_power_w": summary.last_power_w,
             "register_resets": summary.register_resets,
