@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -133,3 +134,59 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "CLOUDBAY_DATABASE_URL": "mysql://nope", "CLOUDBAY_DATA_DIR": str(tmp_path)}
     done = cloudbay(env, "chargers", "add", "CB-1", check=False)
     assert done.returncode == 2 and "unsupported scheme" in done.stderr
+
+
+def test_live_feed_and_read_models_with_the_projector_process(env: dict[str, str], served: str) -> None:
+    """`cloudbay serve` keeps read models in a child process; the live feed tails what it has applied."""
+    cloudbay(env, "chargers", "add", "CB-901")
+    cloudbay(env, "users", "add", "ops@example.com", "--role", "operator")
+    token = cloudbay(env, "token", "ops@example.com").stdout.strip()
+    ws_base = served.replace("http", "ws")
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with connect(f"{ws_base}/api/v1/live?charger=CB-901&access_token={token}") as live:
+            snapshot = json.loads(await asyncio.wait_for(live.recv(), 10))
+            async with connect(f"{ws_base}/ocpp/CB-901", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+                cp = ChargePoint("CB-901", ws, response_timeout=5)
+                task = asyncio.create_task(cp.start())
+                await cp.call(
+                    call.TransactionEvent(
+                        event_type="Started",
+                        timestamp="2026-11-25T10:00:00Z",
+                        trigger_reason="CablePluggedIn",
+                        seq_no=0,
+                        transaction_info={"transaction_id": "tx-live"},
+                        meter_value=[{"timestamp": "2026-11-25T10:00:00Z", "sampled_value": [{"value": 100}]}],
+                    ),
+                    suppress=False,
+                )
+                await cp.call(
+                    call.TransactionEvent(
+                        event_type="Updated",
+                        timestamp="2026-11-25T10:05:00Z",
+                        trigger_reason="MeterValuePeriodic",
+                        seq_no=1,
+                        transaction_info={"transaction_id": "tx-live"},
+                        meter_value=[{"timestamp": "2026-11-25T10:05:00Z", "sampled_value": [{"value": 900}]}],
+                    ),
+                    suppress=False,
+                )
+                task.cancel()
+            messages = [snapshot]
+            while not messages[-1].get("energy_wh"):
+                messages.append(json.loads(await asyncio.wait_for(live.recv(), 10)))
+            return messages
+
+    messages = asyncio.run(scenario())
+    assert messages[0]["type"] == "snapshot" and messages[0]["transactions"] == []
+    assert messages[-1]["transaction_id"] == "tx-live" and messages[-1]["energy_wh"] == 800
+    with httpx.Client(base_url=served, headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
+        rows = http.get("/api/v1/transactions?charger=CB-901").json()["items"]
+        assert rows[0]["energy_wh"] == 800  # the live message came after the read model had it
+        ready = http.get("/readyz").json()
+        assert ready["status"] == "ready" and set(ready["read_models"]) == {
+            "fleet",
+            "id_tokens",
+            "transactions",
+            "energy",
+        }
