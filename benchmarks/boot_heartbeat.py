@@ -225,22 +225,32 @@ def bench(store: str, args: argparse.Namespace) -> Result:
             res.errors[f"benchmark aborted: {type(e).__name__}: {e}"] += 1
         finally:
             if proc is not None:
-                res.server_exit = proc.poll()
-                if res.server_exit is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(5)
+                res.server_exit = stop(proc)
                 res.log_tail = "\n".join((data / "server.log").read_text(errors="replace").splitlines()[-15:])
             if dbname:
-                try:
-                    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
-                        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-                except Exception as e:
-                    print(f"[{store}] could not drop database {dbname}: {e}", flush=True)
+                drop_bench_database(store, dbname)
     return res
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int | None:
+    """Stop a server this benchmark started, by its PID; its exit code if it had exited on its own."""
+    exited = proc.poll()
+    if exited is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return exited
+
+
+def drop_bench_database(store: str, dbname: str) -> None:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    except Exception as e:
+        print(f"[{store}] could not drop database {dbname}: {e}", flush=True)
 
 
 def report(r: Result) -> None:

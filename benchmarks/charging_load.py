@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from boot_heartbeat import PG_ADMIN_URL, cpu_seconds, pct, rss_mib, wait_healthy, whitelist
+from boot_heartbeat import cpu_seconds, drop_bench_database, pct, rss_mib, stop, wait_healthy, whitelist
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action
@@ -265,19 +265,6 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def stop(proc: subprocess.Popen[bytes]) -> int | None:
-    """Stop a server this benchmark started, by its PID; its exit code if it had exited on its own."""
-    exited = proc.poll()
-    if exited is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return exited
-
-
 def bench(store: str, args: argparse.Namespace) -> Result:
     """`cloudbay serve` on a fresh store (store = sqlite or postgres), or the bare CSMS (store = bare)."""
     res, dbname = Result(store), f"cloudbay_load_{secrets.token_hex(4)}" if store == "postgres" else ""
@@ -321,11 +308,7 @@ def bench(store: str, args: argparse.Namespace) -> Result:
                 res.server_exit = stop(proc)
                 res.log_tail = "\n".join((data / "server.log").read_text(errors="replace").splitlines()[-15:])
             if dbname:
-                try:
-                    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
-                        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-                except Exception as e:
-                    print(f"[{store}] could not drop database {dbname}: {e}", flush=True)
+                drop_bench_database(store, dbname)
     return res
 
 
