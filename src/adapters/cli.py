@@ -178,8 +178,11 @@ def replay(
                 task = progress.add_task(f"rebuilding {projection.name}", total=head)
                 reset(db, projection)
                 applied = 0
-                while n := catch_up(es_app, db, projection):
-                    applied += n
+                while True:
+                    events: list[tuple[int, object]] = []
+                    if not catch_up(es_app, db, projection, applied=events):
+                        break
+                    applied += len(events)
                     with db.transaction() as tx:
                         position = tracked_position(tx, projection.name)
                     progress.update(task, completed=min(position, head))

@@ -7,6 +7,7 @@ notification log from its tracked position, and is woken at once when this proce
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.utils import get_topic
 
 from projections.db import ReadModelDB, Tx
 
@@ -76,6 +78,18 @@ def reset(db: ReadModelDB, projection: Projection) -> None:
         tx.execute("INSERT INTO rm_tracking (projection, position) VALUES (%s, 0)", (projection.name,))
 
 
+@functools.cache
+def handled_topics(projection_class: type) -> tuple[str, ...]:
+    """The topics of the event classes a projection's ``apply`` is registered for (empty: every event).
+
+    The store filters on them, so a projection never reads or decodes another aggregate's events.
+    Projections register concrete event classes (a base class would not match its subclasses' topics).
+    """
+    method = projection_class.__dict__.get("apply")
+    registry = getattr(getattr(method, "dispatcher", None), "registry", {})
+    return tuple(sorted(get_topic(cls) for cls in registry if cls is not object))
+
+
 def catch_up(
     app: Application[UUID],
     db: ReadModelDB,
@@ -83,23 +97,29 @@ def catch_up(
     limit: int = BATCH_SIZE,
     applied: list[tuple[int, Any]] | None = None,
 ) -> int:
-    """Apply the next batch of events after the tracked position. Returns how many were applied.
-
-    With ``applied`` given, the (position, event) pairs of the batch are appended to it once committed.
+    """Apply the next batch of events after the tracked position. Returns how far the position moved
+    (0: caught up). With ``applied`` given, the (position, event) pairs applied are appended to it once
+    committed.
     """
     batch = []
     with db.transaction() as tx:
         position = _claim(tx, db, projection.name)
-        notifications = app.recorder.select_notifications(start=position + 1, limit=limit)
+        head = app.recorder.max_notification_id() or 0
+        if head <= position:
+            return 0
+        notifications = app.recorder.select_notifications(
+            start=position + 1, limit=limit, stop=head, topics=handled_topics(type(projection))
+        )
         for notification in notifications:
             event = app.mapper.to_domain_event(notification)
             projection.apply(event, tx, notification.id)
             batch.append((notification.id, event))
-        if notifications:
-            _track(tx, projection.name, notifications[-1].id)
+        # a short batch means nothing else of interest up to the head: the position moves to the head
+        new_position = notifications[-1].id if len(notifications) == limit else head
+        _track(tx, projection.name, new_position)
     if applied is not None:
         applied.extend(batch)
-    return len(notifications)
+    return new_position - position
 
 
 def record_failure(db: ReadModelDB, name: str, failure: str | None) -> None:
@@ -203,10 +223,13 @@ class Follower:
             try:
                 position = self.position()
                 while seen < position:
-                    batch = self.app.recorder.select_notifications(start=seen + 1, limit=BATCH_SIZE, stop=position)
-                    if not batch:
+                    batch = self.app.recorder.select_notifications(
+                        start=seen + 1, limit=BATCH_SIZE, stop=position, topics=handled_topics(type(self.projection))
+                    )
+                    if batch:
+                        self._publish([(n.id, self.app.mapper.to_domain_event(n)) for n in batch])
+                    if len(batch) < BATCH_SIZE:
                         break
-                    self._publish([(n.id, self.app.mapper.to_domain_event(n)) for n in batch])
                     seen = batch[-1].id
                 seen = max(seen, position)
             except Exception:
