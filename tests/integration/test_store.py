@@ -147,3 +147,28 @@ def test_rebuild_in_process_matches_incremental_batches(store_url: str, tmp_path
     finally:
         db.close()
         app.close()
+
+
+def test_a_failing_projection_stops_says_so_and_resumes_from_its_position(server: LiveServer) -> None:
+    """An operator drops a read-model table by mistake: the fleet projection stops on the next event,
+    /readyz says why, and once the table is back it resumes from its tracked position, losing nothing."""
+    from projections.fleet import FleetProjection
+
+    assert server.runtime is not None
+    server.whitelist("CB-990")
+    server.settle()
+    with server.runtime.db.transaction() as tx:
+        tx.execute("DROP TABLE rm_connectors")
+    server.app.charger_connected("CB-990", "s1", "node")
+    server.app.record_connector_status("CB-990", 1, 1, ConnectorStatus.FAULTED, datetime.now(UTC))
+    with server.http(role=None) as http:
+        wait_until(lambda: http.get("/readyz").status_code == 503, timeout=10)
+        failure = http.get("/readyz").json()["read_models"]["fleet"]["failure"]
+        assert failure and "rm_connectors" in failure
+        with server.runtime.db.transaction() as tx:
+            FleetProjection().create_tables(tx)
+        wait_until(lambda: http.get("/readyz").status_code == 200, timeout=10)
+    server.settle()
+    with server.http() as http:
+        charger = http.get("/api/v1/chargers/CB-990").json()
+    assert charger["presence"] == "online" and charger["connectors"][0]["status"] == "Faulted"
