@@ -102,7 +102,6 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
         await refuse(websocket, 404, f"station {station_id} is not whitelisted")
         return
 
-    await websocket.accept(subprotocol=SUBPROTOCOL)
     session = StationSession(
         station_id,
         StarletteConnection(websocket),
@@ -113,11 +112,18 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
         data_transfer_handlers=runtime.data_transfer_handlers,
         response_timeout=runtime.settings.ocpp_call_timeout,
     )
-    await runtime.run(runtime.app.charger_connected, station_id, session.session_id, runtime.settings.node)
-    await runtime.sessions.replace(session, websocket)
-    log.info("station %s connected (session %s)", station_id, session.session_id)
+    # recorded before the upgrade completes: a session the platform could not record is never opened
+    try:
+        await runtime.run(runtime.app.charger_connected, station_id, session.session_id, runtime.settings.node)
+    except Exception:
+        log.exception("could not record the connection of %s", station_id)
+        await refuse(websocket, 503, "the platform cannot record this connection now; retry later")
+        return
     reason = "closed"
     try:
+        await websocket.accept(subprotocol=SUBPROTOCOL)
+        await runtime.sessions.replace(session, websocket)
+        log.info("station %s connected (session %s)", station_id, session.session_id)
         await session.start()
     except WebSocketDisconnect as e:
         reason = f"closed by charger (code {e.code})"
