@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
+from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -160,3 +163,28 @@ def test_unknown_route_and_method_are_problems(server: LiveServer) -> None:
         wrong_method = http.delete("/api/v1/chargers")
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
     assert wrong_method.status_code == 405 and wrong_method.headers["content-type"] == PROBLEM
+
+
+def test_tokens_from_an_external_issuer_are_accepted(
+    store_url: str, tmp_path: Path, jwks_url: str, rsa_key: Any
+) -> None:
+    """Keycloak/Cognito style: the platform as a resource server of another issuer, keys fetched from its JWKS."""
+    issuer = "https://id.example.com/realms/cloudbay"
+    server = LiveServer(store_url, tmp_path / "data", oauth_issuer=issuer, oauth_jwks_url=jwks_url).start()
+    try:
+        now = int(time.time())
+        claims = {"iss": issuer, "aud": "cloudbay-api", "sub": "kc-ops", "iat": now, "nbf": now, "exp": now + 300}
+        operator = jwt.encode(
+            {**claims, "realm_access": {"roles": ["operator"]}}, rsa_key, algorithm="RS256", headers={"kid": "ext-1"}
+        )
+        user = jwt.encode({**claims, "cognito:groups": ["user"]}, rsa_key, algorithm="RS256", headers={"kid": "ext-1"})
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            assert http.get("/api/v1/chargers", headers={"Authorization": f"Bearer {operator}"}).status_code == 200
+            assert http.get("/api/v1/chargers", headers={"Authorization": f"Bearer {user}"}).status_code == 403
+            other_issuer = jwt.encode(
+                {**claims, "iss": "https://elsewhere.example.com"}, rsa_key, algorithm="RS256", headers={"kid": "ext-1"}
+            )
+            refused = http.get("/api/v1/chargers", headers={"Authorization": f"Bearer {other_issuer}"})
+            assert refused.status_code == 401 and refused.headers["content-type"] == PROBLEM
+    finally:
+        server.stop()
