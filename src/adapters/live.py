@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from adapters.access import may_watch
 from adapters.auth import bearer_token
 from adapters.problems import Problem
+from adapters.rest import verify_token
 from cloudbay_domain.transaction import Transaction
 from projections.transactions import TransactionQueries
 
@@ -144,7 +145,7 @@ def _token(websocket: WebSocket) -> str:
 
 async def _admit(websocket: WebSocket, runtime: Runtime) -> str:
     """The station id the caller may watch, or a Problem to refuse the upgrade with."""
-    principal = runtime.verifier.verify(_token(websocket))
+    principal = await verify_token(runtime, _token(websocket))
     station_id = websocket.query_params.get("charger")
     if not station_id:
         raise Problem(400, "Bad Request", "charger (a station id) is required")

@@ -28,12 +28,19 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def authenticate(request: Request, *roles: Role) -> Principal:
+async def authenticate(request: Request, *roles: Role) -> Principal:
     """Who is calling, from the bearer token; with ``roles``, also whether they may."""
-    principal = runtime_of(request).verifier.verify(bearer_token(request.headers))
+    principal = await verify_token(runtime_of(request), bearer_token(request.headers))
     if roles:
         require(principal, *roles)
     return principal
+
+
+async def verify_token(runtime: Runtime, token: str) -> Principal:
+    """Verify a bearer token. An external issuer's keys may have to be fetched: then off the event loop."""
+    if runtime.settings.oauth_jwks_url:
+        return await runtime.run(runtime.verifier.verify, token)
+    return runtime.verifier.verify(token)
 
 
 async def json_body(request: Request, model: type[BaseModel]) -> Any:
@@ -77,7 +84,7 @@ def present_charger(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_chargers(request: Request) -> Response:
-    authenticate(request, Role.OPERATOR)
+    await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
     q = request.query_params
     presence = q.get("presence")
@@ -104,7 +111,7 @@ async def list_chargers(request: Request) -> Response:
 
 
 async def whitelist_charger(request: Request) -> Response:
-    authenticate(request, Role.OPERATOR)
+    await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
     body: WhitelistRequest = await json_body(request, WhitelistRequest)
     try:
@@ -127,7 +134,7 @@ async def whitelist_charger(request: Request) -> Response:
 
 
 async def get_charger(request: Request) -> Response:
-    authenticate(request, Role.OPERATOR)
+    await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     row = await runtime.run(runtime.fleet.get_charger, station_id)
@@ -151,7 +158,7 @@ def present_event(event: Any) -> dict[str, Any]:
 
 
 async def charger_events(request: Request) -> Response:
-    authenticate(request, Role.OPERATOR)
+    await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     try:

@@ -56,7 +56,7 @@ class StartRequest(BaseModel):
 
 
 async def start_transaction(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     body: StartRequest = await json_body(request, StartRequest)
@@ -106,7 +106,7 @@ async def start_transaction(request: Request) -> Response:
 
 
 async def stop_transaction(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     runtime = runtime_of(request)
     station_id, transaction_id = request.path_params["station_id"], request.path_params["transaction_id"]
     try:
@@ -148,7 +148,7 @@ class SettingsRequest(BaseModel):
 
 
 async def put_settings(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     body: SettingsRequest = await json_body(request, SettingsRequest)
@@ -223,7 +223,7 @@ def push_local_list(runtime: Runtime) -> None:
 
 
 async def register_card(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     runtime = runtime_of(request)
     body: CardRequest = await json_body(request, CardRequest)
     user = body.user or principal.subject
@@ -240,14 +240,14 @@ async def register_card(request: Request) -> Response:
 
 
 async def get_card(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     token = await load_token(runtime_of(request), request.path_params["value"])
     check_may_act_for(principal, token.user, f"id token {token.value}")
     return JSONResponse(present_token(token))
 
 
 async def list_cards(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     runtime = runtime_of(request)
     user = request.query_params.get("user") or (None if is_operator(principal) else principal.subject)
     check_may_act_for(principal, user if user else None, "the card list of every user")
@@ -267,7 +267,7 @@ async def list_cards(request: Request) -> Response:
 
 def change_card(action: str) -> Any:
     async def endpoint(request: Request) -> Response:
-        principal = authenticate(request)
+        principal = await authenticate(request)
         runtime = runtime_of(request)
         try:
             token = await runtime.run(

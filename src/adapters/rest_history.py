@@ -84,7 +84,7 @@ def choice_param(request: Request, name: str, choices: tuple[str, ...]) -> str |
 
 
 async def list_transactions(request: Request) -> Response:
-    visibility = visible_to(authenticate(request))
+    visibility = visible_to(await authenticate(request))
     runtime = runtime_of(request)
     q = request.query_params
     user = q.get("user")
@@ -120,7 +120,7 @@ async def list_transactions(request: Request) -> Response:
 
 async def get_transaction(request: Request) -> Response:
     """A transaction the caller may not see is answered 404, as if it did not exist (nothing leaks)."""
-    visibility = visible_to(authenticate(request))
+    visibility = visible_to(await authenticate(request))
     runtime = runtime_of(request)
     station_id, transaction_id = request.path_params["station_id"], request.path_params["transaction_id"]
     row = await runtime.run(runtime.transactions.get_transaction, visibility, station_id, transaction_id)
@@ -135,7 +135,7 @@ def energy_range(request: Request) -> tuple[str, date | None, date | None]:
 
 
 async def charger_energy(request: Request) -> Response:
-    authenticate(request, Role.OPERATOR)
+    await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     period, first, last = energy_range(request)
@@ -147,7 +147,7 @@ async def charger_energy(request: Request) -> Response:
 
 
 async def my_energy(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     runtime = runtime_of(request)
     period, first, last = energy_range(request)
     items = await runtime.run(runtime.energy.for_user, principal.subject, period, first, last)
