@@ -24,7 +24,7 @@ from services.settings import Settings
 
 log = logging.getLogger("cloudbay.projector")
 
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.15  # each poll is a transaction per projection: fewer, larger batches cost less CPU
 RESTART_BACKOFF_SECONDS = 2.0
 
 
