@@ -5,9 +5,7 @@ Adapters (OCPP, REST, CLI) call these methods; they never touch aggregates or th
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,11 +19,12 @@ from cloudbay_domain.charger import Charger, ConnectorStatus
 from cloudbay_domain.user import User, UserError, UserRole, normalise_email
 from services.charging import ChargingService
 from services.errors import ConcurrentUpdate, ServiceError
+from services.group_commit import MAX_CONFLICT_RETRIES, GroupCommitter, UnitOfWork
+
+__all__ = ["MAX_CONFLICT_RETRIES", "CloudBay", "ConcurrentUpdate", "ServiceError"]
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
-
-MAX_CONFLICT_RETRIES = 8
 
 
 class ChargerNotWhitelisted(ServiceError):
@@ -51,6 +50,7 @@ class CloudBay(ChargingService, Application[UUID]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
+        self.committer = GroupCommitter(self)
         self._listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
 
@@ -68,21 +68,21 @@ class CloudBay(ChargingService, Application[UUID]):
     # --- load, command, save ------------------------------------------------------------
 
     def _update(self, aggregate_id: UUID, command: Callable[[Any], R], missing: ServiceError) -> R:
-        """Run ``command`` on a fresh copy of the aggregate and save; on a lost race, reload and retry."""
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            if attempt:
-                time.sleep(random.uniform(0, 0.002 * attempt))  # jitter: let the winner's writes settle
+        """Run ``command`` on a fresh copy of the aggregate and save it (in the next group commit); on a lost
+        race, reload and retry; after ``MAX_CONFLICT_RETRIES`` lost races, ``ConcurrentUpdate``."""
+
+        def run(unit: UnitOfWork) -> R:
             try:
-                aggregate: Any = self.repository.get(aggregate_id)
+                aggregate = unit.get(aggregate_id)
             except AggregateNotFoundError:
                 raise missing from None
-            result = command(aggregate)
-            try:
-                self.save(aggregate)
-            except IntegrityError:
-                continue
-            return result
-        raise ConcurrentUpdate(f"aggregate {aggregate_id} kept changing; try again")
+            return command(aggregate)
+
+        return self.committer.execute(run)
+
+    def close(self) -> None:
+        self.committer.stop()
+        super().close()
 
     # --- chargers ---------------------------------------------------------------------
 
