@@ -19,7 +19,7 @@ from cloudbay_domain.metering import Sample
 from cloudbay_domain.transaction import Attribution, EventType, Transaction
 from cloudbay_domain.user import normalise_email
 from services.errors import ConcurrentUpdate, ServiceError
-from services.group_commit import GroupCommitter, UnitOfWork
+from services.group_commit import GroupCommitter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -172,13 +172,12 @@ class ChargingService:
         """Record one TransactionEvent (E01-E03, E09, J02) once, and attribute the transaction."""
         token_value = normalise_token(id_token) if id_token else None
 
-        def run(unit: UnitOfWork) -> TransactionEventResult:
+        for _ in range(MAX_RETRIES):
             try:
-                tx: Transaction = unit.get(Transaction.create_id(station_id, transaction_id))
+                tx: Transaction = self.repository.get(Transaction.create_id(station_id, transaction_id))
             except AggregateNotFoundError:
                 self.get_charger(station_id)  # only a whitelisted charger opens transactions
                 tx = Transaction.open(station_id, transaction_id, evse_id, connector_id)
-                unit.add(tx)
             recorded = tx.report(
                 seq_no=seq_no,
                 event_type=event_type,
@@ -192,11 +191,16 @@ class ChargingService:
                 samples=samples,
             )
             token_status = self.authorize(token_value)[0] if token_value else None
-            if recorded and tx.attribution in UNDECIDED:
+            if not recorded:
+                return TransactionEventResult(False, tx, token_status)
+            if tx.attribution in UNDECIDED:
                 self._attribute(tx, lambda: self.get_charger(station_id))
+            try:
+                self.committer.save(tx)
+            except IntegrityError:
+                continue
             return TransactionEventResult(recorded, tx, token_status)
-
-        return self.committer.execute(run)
+        raise ConcurrentUpdate(f"transaction {transaction_id} kept changing; try again")
 
     def _attribute(self, tx: Transaction, charger: Callable[[], Charger]) -> None:
         """Decide who the transaction is charged to, once the evidence is there (first evidence wins).

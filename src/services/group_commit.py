@@ -1,86 +1,58 @@
-"""Group commit: commands from many chargers run one after another and are saved in one ``save()``.
+"""Group commit: the saves of many chargers' commands written in one ``save()``.
 
 Every save is a transaction with a commit (and, on PostgreSQL, a table lock that keeps notification ids in
-order), so its cost is paid per save, not per event. One writer thread takes the commands queued while the
-previous batch was being written, runs each against a shared unit of work (a command sees the changes of the
-commands before it), and saves every changed aggregate at once. If any command of a batch refuses, or the
-batch loses an optimistic-concurrency race, nothing of the batch is written and each command runs again
-alone, with its own retries: a refusal reaches only its caller, and nothing is ever half-applied.
+order), so its cost is paid per save, not per event. Commands still load and decide in their own threads, in
+parallel; only the write is handed to one writer thread, which takes every save queued while the previous
+batch was being written and records their events together. If the batch loses an optimistic-concurrency
+race, nothing of it is written and each caller's events are saved again alone: only the callers that really
+conflict get the ``IntegrityError`` (and reload and retry), and nothing is ever half-applied.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
-from services.errors import ConcurrentUpdate
-
 log = logging.getLogger("cloudbay.store")
 
-R = TypeVar("R")
 MAX_BATCH = 100
-MAX_CONFLICT_RETRIES = 8
 
 
-class UnitOfWork:
-    """The aggregates one batch (or one command) has loaded or created, in the state the commands left them."""
-
-    def __init__(self, app: Application[UUID]) -> None:
-        self.app = app
-        self.aggregates: dict[UUID, Any] = {}
-
-    def get(self, aggregate_id: UUID) -> Any:
-        """The aggregate as earlier commands of this unit left it (raises ``AggregateNotFoundError``)."""
-        if aggregate_id not in self.aggregates:
-            self.aggregates[aggregate_id] = self.app.repository.get(aggregate_id)
-        return self.aggregates[aggregate_id]
-
-    def add(self, aggregate: Any) -> None:
-        self.aggregates[aggregate.id] = aggregate
-
-    def changed(self) -> list[Any]:
-        return [a for a in self.aggregates.values() if a.pending_events]
-
-
-Command = Callable[[UnitOfWork], Any]
-
-
-class _Item(Generic[R]):
-    def __init__(self, command: Callable[[UnitOfWork], R]) -> None:
-        self.command = command
-        self.future: Future[R] = Future()
+class _Save:
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+        self.done: Future[None] = Future()
 
 
 class GroupCommitter:
-    """Runs commands in one writer thread and saves them in batches through ``app.save``."""
+    """One writer thread saving, in batches, what ``save`` is given."""
 
     def __init__(self, app: Application[UUID], max_batch: int = MAX_BATCH) -> None:
         self.app = app
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Item[Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Save | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def execute(self, command: Callable[[UnitOfWork], R]) -> R:
-        """Run ``command`` in the next batch and return its result once saved (or raise its error)."""
-        if threading.current_thread() is self._thread:  # a command issuing a command: run it right here
-            item: _Item[R] = _Item(command)
-            self._alone(item)
-            return item.future.result()
+    def save(self, *aggregates: Any) -> None:
+        """Save the aggregates' pending events in the next batch; raise ``IntegrityError`` on a conflict."""
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        if not events:
+            return
+        if threading.current_thread() is self._thread:
+            self.app.save(*events)
+            return
         self._ensure_started()
-        item = _Item(command)
+        item = _Save(events)
         self._queue.put(item)
-        return item.future.result()
+        item.done.result()
 
     def stop(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -108,49 +80,26 @@ class GroupCommitter:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(more)
-            try:
-                self._commit(batch)
-            except BaseException as e:  # never leave a caller waiting
-                log.exception("group commit failed")
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(e)
+            self._write(batch)
 
-    def _commit(self, batch: list[_Item[Any]]) -> None:
-        if len(batch) == 1:
-            return self._alone(batch[0])
-        unit = UnitOfWork(self.app)
-        try:
-            results = [item.command(unit) for item in batch]
-            changed = unit.changed()
-            if changed:
-                self.app.save(*changed)
-        except Exception:  # a refusal or a lost race: each command again, alone
-            for item in batch:
-                self._alone(item)
-            return
-        for item, result in zip(batch, results, strict=True):
-            item.future.set_result(result)
-
-    def _alone(self, item: _Item[Any]) -> None:
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            if attempt:
-                time.sleep(random.uniform(0, 0.002 * attempt))  # jitter: let the winner's writes settle
-            unit = UnitOfWork(self.app)
+    def _write(self, batch: list[_Save]) -> None:
+        if len(batch) > 1:
             try:
-                result = item.command(unit)
-            except Exception as e:
-                item.future.set_exception(e)
-                return
-            changed = unit.changed()
-            try:
-                if changed:
-                    self.app.save(*changed)
+                self.app.save(*(event for item in batch for event in item.events))
             except IntegrityError:
-                continue
-            except Exception as e:
-                item.future.set_exception(e)
+                pass  # someone conflicts: find out who, saving each alone
+            except BaseException as e:
+                for item in batch:
+                    item.done.set_exception(e)
                 return
-            item.future.set_result(result)
-            return
-        item.future.set_exception(ConcurrentUpdate("the aggregate kept changing; try again"))
+            else:
+                for item in batch:
+                    item.done.set_result(None)
+                return
+        for item in batch:
+            try:
+                self.app.save(*item.events)
+            except BaseException as e:  # IntegrityError: that caller reloads and retries
+                item.done.set_exception(e)
+            else:
+                item.done.set_result(None)

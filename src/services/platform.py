@@ -5,7 +5,9 @@ Adapters (OCPP, REST, CLI) call these methods; they never touch aggregates or th
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,7 +21,9 @@ from cloudbay_domain.charger import Charger, ConnectorStatus
 from cloudbay_domain.user import User, UserError, UserRole, normalise_email
 from services.charging import ChargingService
 from services.errors import ConcurrentUpdate, ServiceError
-from services.group_commit import MAX_CONFLICT_RETRIES, GroupCommitter, UnitOfWork
+from services.group_commit import GroupCommitter
+
+MAX_CONFLICT_RETRIES = 8
 
 __all__ = ["MAX_CONFLICT_RETRIES", "CloudBay", "ConcurrentUpdate", "ServiceError"]
 
@@ -70,15 +74,20 @@ class CloudBay(ChargingService, Application[UUID]):
     def _update(self, aggregate_id: UUID, command: Callable[[Any], R], missing: ServiceError) -> R:
         """Run ``command`` on a fresh copy of the aggregate and save it (in the next group commit); on a lost
         race, reload and retry; after ``MAX_CONFLICT_RETRIES`` lost races, ``ConcurrentUpdate``."""
-
-        def run(unit: UnitOfWork) -> R:
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * attempt))  # jitter: let the winner's writes settle
             try:
-                aggregate = unit.get(aggregate_id)
+                aggregate: Any = self.repository.get(aggregate_id)
             except AggregateNotFoundError:
                 raise missing from None
-            return command(aggregate)
-
-        return self.committer.execute(run)
+            result = command(aggregate)
+            try:
+                self.committer.save(aggregate)
+            except IntegrityError:
+                continue
+            return result
+        raise ConcurrentUpdate(f"aggregate {aggregate_id} kept changing; try again")
 
     def close(self) -> None:
         self.committer.stop()

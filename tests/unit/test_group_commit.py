@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from cloudbay_domain.charger import Charger, ConnectorStatus
 from services.platform import ChargerNotWhitelisted, CloudBay
@@ -54,9 +55,26 @@ def test_concurrent_commands_are_saved_together_and_each_gets_its_answer(app: An
     assert sum(1 for n in range(30) if n % 4 < 3) == sum(len(app.get_charger(f"CB-{s}").connectors) for s in range(3))
 
 
-def test_a_command_inside_a_command_runs_in_place(app: Any) -> None:
-    def outer(unit: Any) -> int:
-        inner: int = app.committer.execute(lambda u: 7)
-        return inner + 1
+def test_of_two_stale_copies_saved_at_once_one_lands_and_the_other_conflicts(app: Any) -> None:
+    copies = [app.repository.get(Charger.create_id("CB-0")) for _ in range(2)]
+    for n, copy in enumerate(copies):
+        copy.change_connector_status(1, 1, [ConnectorStatus.FAULTED, ConnectorStatus.RESERVED][n], AT)
+    head = app.recorder.max_notification_id()
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
 
-    assert app.committer.execute(outer) == 8
+    def save(copy: Any) -> None:
+        start.wait()
+        try:
+            app.committer.save(copy)
+            outcomes.append("saved")
+        except IntegrityError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=save, args=(c,)) for c in copies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "saved"]
+    assert app.recorder.max_notification_id() == head + 1  # the loser wrote nothing
