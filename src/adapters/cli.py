@@ -70,7 +70,13 @@ def serve(
         projector.start()
     try:
         uvicorn.run(
-            create_app(chosen), host=host, port=port, log_level=log_level, ws="websockets-sansio", ws_ping_interval=30
+            create_app(chosen),
+            host=host,
+            port=port,
+            log_level=log_level,
+            ws="websockets-sansio",
+            ws_ping_interval=30,
+            ws_per_message_deflate=False,  # OCPP frames are small: compression costs more CPU than it saves
         )
     finally:
         if projector is not None:
