@@ -81,7 +81,7 @@ async def bare_server(port: int) -> None:
         with suppress(Exception):
             await BareCSMS(ws.request.path.rsplit("/", 1)[-1] if ws.request else "?", ws).start()
 
-    async with serve(session, "127.0.0.1", port, subprotocols=[OCPP201], ping_interval=None):
+    async with serve(session, "127.0.0.1", port, subprotocols=[OCPP201], ping_interval=None, compression=None):
         await asyncio.Future()
 
 
