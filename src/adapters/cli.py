@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -49,8 +50,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8080,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     projections: Annotated[
-        str, typer.Option(help="process: read models kept by a `cloudbay project` child; inline: in this process")
-    ] = "process",
+        str | None,
+        typer.Option(
+            help="process: read models kept by a `cloudbay project` child; inline: in this process"
+            " [default: CLOUDBAY_PROJECTIONS, else process]"
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: OCPP WebSocket endpoint, REST API, projections."""
     import dataclasses
@@ -60,6 +65,7 @@ def serve(
     from adapters.asgi import create_app
     from adapters.projector import ProjectorProcess
 
+    projections = projections or os.environ.get("CLOUDBAY_PROJECTIONS") or "process"
     if projections not in ("process", "inline"):
         raise fail("--projections must be 'process' or 'inline'", 2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
