@@ -190,11 +190,12 @@ class ChargingService:
                 id_token=token_value,
                 samples=samples,
             )
-            token_status = self.authorize(token_value)[0] if token_value else None
+            authorized = {token_value: self.authorize(token_value)} if token_value else {}
+            token_status = authorized[token_value][0] if token_value else None
             if not recorded:
                 return TransactionEventResult(False, tx, token_status)
             if tx.attribution in UNDECIDED:
-                self._attribute(tx, lambda: self.get_charger(station_id))
+                self._attribute(tx, lambda: self.get_charger(station_id), authorized)
             try:
                 self.committer.save(tx)
             except IntegrityError:
@@ -202,7 +203,12 @@ class ChargingService:
             return TransactionEventResult(recorded, tx, token_status)
         raise ConcurrentUpdate(f"transaction {transaction_id} kept changing; try again")
 
-    def _attribute(self, tx: Transaction, charger: Callable[[], Charger]) -> None:
+    def _attribute(
+        self,
+        tx: Transaction,
+        charger: Callable[[], Charger],
+        authorized: dict[str, tuple[str, IdToken | None]] | None = None,
+    ) -> None:
         """Decide who the transaction is charged to, once the evidence is there (first evidence wins).
 
         The charger is loaded only when its remote starts or its RFID setting are the evidence; the RFID setting
@@ -215,7 +221,7 @@ class ChargingService:
         if remote is not None:
             tx.attribute(remote["user"], remote["id_token"], Attribution.APP.value, "Accepted")
         elif token_value:
-            status, token = self.authorize(token_value)
+            status, token = (authorized or {}).get(token_value) or self.authorize(token_value)
             if token is not None:
                 kind = Attribution.GUEST if token.kind is TokenKind.GUEST else Attribution.CARD
                 tx.attribute(token.user, token.value, kind.value, status)
