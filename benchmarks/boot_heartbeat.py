@@ -28,8 +28,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from adapters.runtime import build_app
-from services.settings import Settings, StoreSettings
+from adapters.wiring import build_app
+from adapters.settings import Settings, StoreSettings
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RAMP_BATCH = 50

@@ -1,7 +1,7 @@
 """Charging load: K simulated chargers run transactions back to back (meter values every interval) for S seconds.
 
 Per store: a fresh data dir (and PostgreSQL database, dropped afterwards), `cloudbay serve` as a subprocess, an
-operator token from `cloudbay users add` + `cloudbay token`, the chargers of `adapters.simulator` in this process.
+operator token from `cloudbay users add` + `cloudbay token`, the chargers of `cloudbay_sim.simulator` in this process.
 Then the same load against the ceiling: a bare `ocpp` 2.0.1 CSMS that answers and stores nothing (this file with
 `--bare-server PORT`, a subprocess too). Traffic goes to 127.0.0.1 only; each server is stopped by its PID.
 
@@ -39,8 +39,8 @@ from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action
 from websockets.asyncio.server import ServerConnection, serve
 
-from adapters.simulator import OCPP201, SimConfig, Simulation, now_iso
-from services.settings import StoreSettings
+from cloudbay_sim.simulator import OCPP201, SimConfig, Simulation, now_iso
+from adapters.settings import StoreSettings
 
 PERSISTED = ("TransactionEvent", "StatusNotification", "MeterValues")
 PROBES, POLL, DRAIN = 4, 0.02, 5.0  # chargers polled for projection lag, poll period, wait after the window

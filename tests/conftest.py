@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from services.settings import StoreSettings
-from services.storage import drop_database, ensure_database
+from adapters.settings import StoreSettings
+from adapters.storage import drop_database, ensure_database
 from tests.support import LiveServer
 
 PG_BASE = os.environ.get("CLOUDBAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")

@@ -19,12 +19,12 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 
-from adapters.asgi import create_app
+from adapters.http.app import create_app
 from adapters.auth import Role
-from adapters.runtime import Runtime
+from adapters.wiring import Runtime
 from cloudbay_domain.user import UserRole
 from services.platform import UnknownUser
-from services.settings import Settings, StoreSettings
+from adapters.settings import Settings, StoreSettings
 
 WS_IMPL = "websockets-sansio"
 

@@ -7,7 +7,7 @@ only on what is theirs (their transactions, their id tokens). Operators may do e
 from __future__ import annotations
 
 from adapters.auth import Principal, Role
-from adapters.problems import Problem
+from adapters.http.problems import Problem
 from projections.transactions import Visibility
 
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm
 
-from adapters.problems import Problem
+from adapters.http.problems import Problem
 
 REALM = "cloudbay"
 SCOPE_PREFIX = "cloudbay:"

@@ -17,10 +17,10 @@ import threading
 import time
 from types import FrameType
 
-from adapters.runtime import all_projections, build_app
+from adapters.wiring import all_projections, build_app
 from projections.db import ReadModelDB
 from projections.follower import Follower
-from services.settings import Settings
+from adapters.settings import Settings
 
 log = logging.getLogger("cloudbay.projector")
 
@@ -72,7 +72,7 @@ class ProjectorProcess:
         command = [
             sys.executable,
             "-m",
-            "adapters.cli",
+            "adapters.cli.main",
             "project",
             "--parent",
             str(os.getpid()),

@@ -10,9 +10,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
-
-from services.settings import StoreSettings
 
 
 class Tx(Protocol):
@@ -20,10 +19,20 @@ class Tx(Protocol):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
 
+class Location(Protocol):
+    """Where read models live (the platform's store settings satisfy it): ``kind`` is postgres, sqlite or memory."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def sqlite_read_model_path(self) -> Path: ...
+    def postgres_params(self) -> dict[str, str]: ...
+
+
 class ReadModelDB:
     """Read-model storage. Use ``transaction()`` to write; ``query()`` to read."""
 
-    def __init__(self, settings: StoreSettings) -> None:
+    def __init__(self, settings: Location) -> None:
         self.kind = settings.kind
         self._lock = threading.RLock()
         self._pool: Any = None

@@ -22,7 +22,7 @@ from tests.support import free_socket
 
 def cloudbay(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *args], env=env, capture_output=True, text=True, timeout=60, check=check
+        [sys.executable, "-m", "adapters.cli.main", *args], env=env, capture_output=True, text=True, timeout=60, check=check
     )
 
 
@@ -40,7 +40,7 @@ def served(env: dict[str, str]) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "adapters.cli",
+            "adapters.cli.main",
             "serve",
             "--host",
             "127.0.0.1",

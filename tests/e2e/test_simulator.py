@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from adapters.simulator import SimConfig, SimStats, Simulation, TxRecord, run_simulation
+from cloudbay_sim.simulator import SimConfig, SimStats, Simulation, TxRecord, run_simulation
 from cloudbay_domain.transaction import Attribution, TransactionStatus
 from tests.support import LiveServer
 
@@ -95,7 +95,7 @@ def test_remote_stop_and_remote_start_from_the_app(server: LiveServer) -> None:
 def test_simulate_command_whitelists_with_a_token_and_fails_without(server: LiveServer) -> None:
     def simulate(*extra: str) -> subprocess.CompletedProcess[str]:
         args = ["--url", server.ws_url("").rstrip("/"), "--api", server.base_url, "--samples", "1", "--seconds", "10"]
-        command = [sys.executable, "-m", "adapters.cli", "simulate", *args, "--meter-interval", str(INTERVAL), *extra]
+        command = [sys.executable, "-m", "adapters.cli.main", "simulate", *args, "--meter-interval", str(INTERVAL), *extra]
         return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
     ok = simulate("--chargers", "2", "--prefix", "SIMC", "--token", server.token())

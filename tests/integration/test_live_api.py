@@ -11,7 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from adapters.auth import Role
-from adapters.live import SLOW_CONSUMER_CLOSE_CODE
+from adapters.http.live import SLOW_CONSUMER_CLOSE_CODE
 from cloudbay_domain.id_token import TokenKind
 from cloudbay_domain.transaction import EventType
 from tests.integration.test_history_api import report

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from adapters.runtime import all_projections, build_app
+from adapters.wiring import all_projections, build_app
 from cloudbay_domain.charger import Charger, ConnectorStatus
 from projections.db import ReadModelDB
 from projections.fleet import FleetQueries
 from projections.follower import catch_up, reset
 from services.platform import ConcurrentUpdate
-from services.settings import Settings, StoreSettings
+from adapters.settings import Settings, StoreSettings
 from tests.support import LiveServer, station, wait_until
 
 
@@ -108,7 +108,7 @@ def test_replay_rebuilds_read_models_equal_to_the_live_ones(store_url: str, tmp_
         live.stop()
     env = {**os.environ, "CLOUDBAY_DATABASE_URL": store_url, "CLOUDBAY_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "replay", "--json"],
+        [sys.executable, "-m", "adapters.cli.main", "replay", "--json"],
         env=env,
         capture_output=True,
         text=True,

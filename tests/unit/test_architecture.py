@@ -98,7 +98,7 @@ def test_services_know_no_web_or_ocpp_library() -> None:
         ("import pydantic", False),
         ("from services.platform import CloudBay", False),
         ("from .. import adapters", False),
-        ("from ..adapters.rest import routes", False),
+        ("from ..adapters.http.chargers import routes", False),
         ("def f():\n    import starlette.requests\n", False),
     ],
 )
@@ -115,7 +115,7 @@ def test_domain_rule_on_sample_sources(tmp_path: Path, source: str, allowed: boo
 
 @pytest.mark.parametrize(
     "source",
-    ["import adapters", "from adapters.rest import routes", "from ..adapters import rest", "from .. import adapters"],
+    ["import adapters", "from adapters.http.chargers import routes", "from ..adapters import rest", "from .. import adapters"],
 )
 def test_adapter_rule_on_sample_sources(tmp_path: Path, source: str) -> None:
     package = tmp_path / "services"

@@ -33,7 +33,7 @@ from adapters.auth import (
     new_client_secret,
     require,
 )
-from adapters.problems import Problem
+from adapters.http.problems import Problem
 
 ISSUER = "https://cloudbay.test"
 SETTINGS = AuthSettings(issuer=ISSUER, audience="cloudbay-api")

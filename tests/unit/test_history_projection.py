@@ -18,7 +18,7 @@ from projections.energy import EnergyProjection, EnergyQueries
 from projections.follower import Projection, catch_up, prepare, reset
 from projections.transactions import TransactionQueries, TransactionsProjection
 from services.platform import CloudBay
-from services.settings import StoreSettings
+from adapters.settings import StoreSettings
 
 STATION = "CB-U1"
 START = datetime(2026, 11, 25, 23, 50, tzinfo=UTC)  # the session runs over midnight

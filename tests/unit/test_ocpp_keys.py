@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ocpp.charge_point import camel_to_snake_case
 
-from adapters.ocpp_rpc import _snake_case
+from adapters.ocpp.rpc import _snake_case
 
 keys = st.one_of(
     st.sampled_from(

@@ -23,8 +23,8 @@ from ocpp.v201 import call, call_result
 from ocpp.v201.datatypes import ComponentType, GetVariableDataType, VariableType
 from ocpp.v201.enums import Action
 
-from adapters import ocpp_rpc
-from adapters.ocpp_rpc import OCPP201_ERROR_CODES, SpecChargePoint
+from adapters.ocpp import rpc as ocpp_rpc
+from adapters.ocpp.rpc import OCPP201_ERROR_CODES, SpecChargePoint
 
 NOW = "2024-01-01T00:00:00Z"
 BOOT = {"chargingStation": {"model": "M1", "vendorName": "V"}, "reason": "PowerUp"}

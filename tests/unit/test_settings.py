@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.platform import CloudBay
-from services.settings import DEFAULT_DATABASE_URL, Settings, SettingsError, StoreSettings
+from adapters.settings import DEFAULT_DATABASE_URL, Settings, SettingsError, StoreSettings
 
 
 def test_defaults_keep_events_in_sqlite_under_var() -> None:

@@ -13,7 +13,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
-from adapters.ocpp_time import parse_time
+from adapters.ocpp.time import parse_time
 from cloudbay_domain.metering import MeterValueError, Sample, parse_meter_values
 from cloudbay_domain.transaction import EventType
 

@@ -12,13 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer, hash_secret, new_client_secret
-from adapters.runtime import all_projections, build_app
+from adapters.wiring import all_projections, build_app
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.user import InvalidEmail, UserRole
 from projections.db import ReadModelDB
 from projections.follower import catch_up, reset, tracked_position
 from services.platform import ChargerAlreadyWhitelisted, UnknownUser, UserAlreadyExists
-from services.settings import Settings, SettingsError
+from adapters.settings import Settings, SettingsError
 
 app = typer.Typer(
     help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True
@@ -62,7 +62,7 @@ def serve(
 
     import uvicorn
 
-    from adapters.asgi import create_app
+    from adapters.http.app import create_app
     from adapters.projector import ProjectorProcess
 
     projections = projections or os.environ.get("CLOUDBAY_PROJECTIONS") or "process"
@@ -230,7 +230,7 @@ def simulate(
     """Drive simulated OCPP 2.0.1 chargers against a running CSMS; exit 1 if any call failed."""
     import asyncio
 
-    from adapters.simulator import SimConfig, run_simulation
+    from cloudbay_sim.simulator import SimConfig, run_simulation
 
     if (transactions == 0 or linger) and seconds is None:
         raise fail("--transactions 0 and --linger need --seconds", 2)

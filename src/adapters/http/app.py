@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from adapters import rest, rest_charging, rest_history
+from adapters.http import chargers as rest, charging as rest_charging, history as rest_history
 from adapters.auth import OAuthError, Role, client_credentials_grant
-from adapters.ocpp_endpoint import ocpp_endpoint
-from adapters.problems import Problem
-from adapters.runtime import Runtime
+from adapters.ocpp.endpoint import ocpp_endpoint
+from adapters.http.problems import Problem
+from adapters.wiring import Runtime
 from services.platform import ServiceError, UnknownUser
-from services.settings import Settings
+from adapters.settings import Settings
 
 log = logging.getLogger("cloudbay")
 

@@ -16,9 +16,9 @@ from ocpp.routing import on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStatusEnumType
 
-from adapters.ocpp_charging import ChargingHandlers
-from adapters.ocpp_rpc import SpecChargePoint
-from adapters.ocpp_time import ocpp_time, parse_time, utcnow
+from adapters.ocpp.charging import ChargingHandlers
+from adapters.ocpp.rpc import SpecChargePoint
+from adapters.ocpp.time import ocpp_time, parse_time, utcnow
 from cloudbay_domain.charger import ConnectorStatus
 from services.platform import CloudBay
 

@@ -1,7 +1,7 @@
 """Charging history over REST: transactions (listed, one by one) and energy per day or month.
 
 Answered from the ``transactions`` and ``energy`` read models; who may read what is decided by
-:func:`adapters.access.visible_to`. The live feed of the same transactions is ``adapters.live`` (routed here).
+:func:`adapters.access.visible_to`. The live feed of the same transactions is ``adapters.http.live`` (routed here).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from adapters.access import visible_to
 from adapters.auth import Role
-from adapters.live import live_endpoint
-from adapters.problems import Problem
-from adapters.rest import API, authenticate, charger_links, page_limit, runtime_of
+from adapters.http.live import live_endpoint
+from adapters.http.problems import Problem
+from adapters.http.chargers import API, authenticate, charger_links, page_limit, runtime_of
 from cloudbay_domain.id_token import IdTokenError, normalise_token
 from projections.energy import PERIODS
 from projections.transactions import utc_iso

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from adapters.auth import AuthSettings, SigningKey, TokenIssuer, TokenVerifier
-from adapters.live import LiveHub
-from adapters.ocpp_endpoint import SessionRegistry
-from adapters.ocpp_station import DataTransferHandler
+from adapters.http.live import LiveHub
+from adapters.ocpp.endpoint import SessionRegistry
+from adapters.ocpp.station import DataTransferHandler
 from projections.db import ReadModelDB
 from projections.energy import EnergyProjection, EnergyQueries
 from projections.fleet import FleetProjection, FleetQueries
@@ -20,8 +20,8 @@ from projections.follower import Follower, Projection
 from projections.id_tokens import IdTokenQueries, IdTokensProjection
 from projections.transactions import TransactionQueries, TransactionsProjection
 from services.platform import CloudBay
-from services.settings import Settings
-from services.storage import ensure_database
+from adapters.settings import Settings
+from adapters.storage import ensure_database
 
 log = logging.getLogger("cloudbay")
 

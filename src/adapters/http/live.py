@@ -31,13 +31,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters.access import may_watch
 from adapters.auth import bearer_token
-from adapters.problems import Problem
-from adapters.rest import verify_token
+from adapters.http.problems import Problem
+from adapters.http.chargers import verify_token
 from cloudbay_domain.transaction import Transaction
 from projections.transactions import TransactionQueries
 
 if TYPE_CHECKING:
-    from adapters.runtime import Runtime
+    from adapters.wiring import Runtime
 
 log = logging.getLogger("cloudbay.live")
 

@@ -12,12 +12,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.auth import Principal, Role, bearer_token, require
-from adapters.problems import Problem
+from adapters.http.problems import Problem
 from cloudbay_domain.charger import InvalidStationId
 from services.platform import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 
 if TYPE_CHECKING:
-    from adapters.runtime import Runtime
+    from adapters.wiring import Runtime
 
 API = "/api/v1"
 MAX_PAGE = 200

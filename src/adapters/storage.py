@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.settings import StoreSettings
+from adapters.settings import StoreSettings
 
 
 def ensure_database(store: StoreSettings) -> None:

@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.access import check_may_act_for, check_may_use_charger, is_operator
-from adapters.ocpp_charging import CallFailed
-from adapters.problems import Problem
-from adapters.rest import API, authenticate, json_body, page_limit, runtime_of
+from adapters.ocpp.charging import CallFailed
+from adapters.http.problems import Problem
+from adapters.http.chargers import API, authenticate, json_body, page_limit, runtime_of
 from cloudbay_domain.id_token import IdToken, IdTokenError, TokenKind, TokenStatus
 from cloudbay_domain.transaction import TransactionStatus
 from cloudbay_domain.user import UserError
@@ -22,8 +22,8 @@ from services.charging import IdTokenAlreadyRegistered, NotYourIdToken, UnknownI
 from services.platform import ChargerNotWhitelisted
 
 if TYPE_CHECKING:
-    from adapters.ocpp_station import StationSession
-    from adapters.runtime import Runtime
+    from adapters.ocpp.station import StationSession
+    from adapters.wiring import Runtime
 
 
 def app_id_token(user: str) -> str:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from adapters.ocpp_station import StationSession
+from adapters.ocpp.station import StationSession
 from cloudbay_domain.charger import InvalidStationId, check_station_id
 
 if TYPE_CHECKING:
-    from adapters.runtime import Runtime
+    from adapters.wiring import Runtime
 
 log = logging.getLogger("cloudbay.ocpp")
 
