@@ -20,7 +20,7 @@ from eventsourcing.persistence import StoredEvent
 
 # --- The platform under test. Every CloudBay import of this module is in this block (module paths as of
 # --- dbd94a6): when modules move, retarget these lines and nothing else.
-from adapters.runtime import all_projections, build_app
+from adapters.wiring import all_projections, build_app
 from projections.db import ReadModelDB
 from projections.energy import EnergyQueries
 from projections.fleet import FleetQueries
@@ -28,7 +28,7 @@ from projections.follower import catch_up, reset
 from projections.id_tokens import IdTokenQueries
 from projections.transactions import TransactionQueries
 from services.platform import CloudBay
-from services.settings import Settings, StoreSettings
+from adapters.settings import Settings, StoreSettings
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "event_log_v1"
 
