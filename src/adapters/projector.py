@@ -32,7 +32,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
     """Keep every read model up to date until SIGTERM/SIGINT, or until the parent process is gone."""
     app = build_app(settings)
     db = ReadModelDB(settings.store)
-    followers = [Follower(app, db, p, poll_interval=POLL_SECONDS) for p in all_projections()]
+    followers = [Follower(app, db, p, poll_interval=POLL_SECONDS) for p in all_projections(app)]
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -14,10 +14,11 @@ from adapters.http.live import LiveHub
 from adapters.ocpp.endpoint import SessionRegistry
 from adapters.ocpp.station import DataTransferHandler
 from projections.db import ReadModelDB
-from projections.energy import EnergyProjection, EnergyQueries
-from projections.fleet import FleetProjection, FleetQueries
-from projections.follower import Follower, Projection
-from projections.id_tokens import IdTokenQueries, IdTokensProjection
+from projections.energy import EnergyQueries
+from projections.fleet import FleetQueries
+from projections.catalog import all_projections
+from projections.follower import Follower
+from projections.id_tokens import IdTokenQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from services.platform import CloudBay
 from adapters.settings import Settings
@@ -29,8 +30,6 @@ T = TypeVar("T")
 STORE_WORKERS = 8
 
 
-def all_projections() -> list[Projection]:
-    return [FleetProjection(), IdTokensProjection(), TransactionsProjection(), EnergyProjection()]
 
 
 def build_app(settings: Settings) -> CloudBay:
@@ -47,7 +46,7 @@ class Runtime:
         self.settings = settings
         self.app = build_app(settings)
         self.db = ReadModelDB(settings.store)
-        self.followers = {p.name: Follower(self.app, self.db, p, applies=projections_here) for p in all_projections()}
+        self.followers = {p.name: Follower(self.app, self.db, p, applies=projections_here) for p in all_projections(self.app)}
         self.fleet = FleetQueries(self.db)
         self.transactions = TransactionQueries(self.db)
         self.energy = EnergyQueries(self.db)

@@ -10,6 +10,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from cloudbay_domain.reports import ConnectorStatus
+
 MAX_STATION_ID_LENGTH = 48  # the OCPP identity string, part of the connection URL
 
 
@@ -23,16 +25,6 @@ class InvalidStationId(ChargerError):
 
 class NotConnected(ChargerError):
     pass
-
-
-class ConnectorStatus(str, enum.Enum):
-    """The status of one connector of one EVSE (OCPP 2.0.1 ConnectorStatusEnumType)."""
-
-    AVAILABLE = "Available"
-    OCCUPIED = "Occupied"
-    RESERVED = "Reserved"
-    UNAVAILABLE = "Unavailable"
-    FAULTED = "Faulted"
 
 
 class Presence(str, enum.Enum):

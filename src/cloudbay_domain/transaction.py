@@ -22,6 +22,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from cloudbay_domain.metering import Sample, charging_split, summarise
+from cloudbay_domain.reports import EventType
 
 MAX_TRANSACTION_ID_LENGTH = 36
 
@@ -32,12 +33,6 @@ class TransactionError(Exception):
 
 class InvalidTransactionId(TransactionError):
     pass
-
-
-class EventType(str, enum.Enum):
-    STARTED = "Started"
-    UPDATED = "Updated"
-    ENDED = "Ended"
 
 
 class TransactionStatus(str, enum.Enum):

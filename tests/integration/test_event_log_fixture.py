@@ -84,7 +84,7 @@ def aggregate_class_names() -> dict[UUID, str]:
 
 def rebuild_and_dump(app: CloudBay, db: ReadModelDB) -> dict[str, Any]:
     """Drop every read model, rebuild it from position 0 up to the head, and dump it."""
-    for projection in all_projections():
+    for projection in all_projections(app):
         reset(db, projection)
         while catch_up(app, db, projection):
             pass

@@ -138,7 +138,7 @@ def test_rebuild_in_process_matches_incremental_batches(store_url: str, tmp_path
             app.record_connector_status(f"CB-80{n}", 1, n + 1, ConnectorStatus.RESERVED, datetime.now(UTC))
         dumps = []
         for batch in (1, 500):
-            for projection in all_projections():
+            for projection in all_projections(app):
                 reset(db, projection)
                 while catch_up(app, db, projection, limit=batch):
                     pass

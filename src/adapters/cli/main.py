@@ -186,7 +186,7 @@ def replay(
             console=err,
             disable=as_json,
         ) as progress:
-            for projection in all_projections():
+            for projection in all_projections(es_app):
                 task = progress.add_task(f"rebuilding {projection.name}", total=head)
                 reset(db, projection)
                 applied = 0

@@ -1,0 +1,18 @@
+"""Every read model the platform keeps, built for one event log."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from projections.energy import EnergyProjection
+from projections.fleet import FleetProjection
+from projections.follower import Projection
+from projections.id_tokens import IdTokensProjection
+from projections.transactions import TransactionsProjection
+
+
+def all_projections(app: Application[UUID]) -> list[Projection]:
+    """The projections, in the order they are kept; ``app`` is the event log they follow."""
+    return [FleetProjection(), IdTokensProjection(), TransactionsProjection(), EnergyProjection()]
