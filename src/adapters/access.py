@@ -25,6 +25,11 @@ def may_act_for(principal: Principal, user: str | None) -> bool:
     return is_operator(principal) or (user is not None and user == principal.subject)
 
 
+def check_operator(principal: Principal, what: str) -> None:
+    if not is_operator(principal):
+        raise Problem(403, "Forbidden", f"only an operator may {what}")
+
+
 def check_may_use_charger(principal: Principal, station_id: str) -> None:
     if not may_use_charger(principal, station_id):
         raise Problem(403, "Forbidden", f"you may not use charger {station_id}")

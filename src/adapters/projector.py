@@ -8,6 +8,7 @@ the event log for the live feed. ``--projections inline`` keeps everything in on
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ import threading
 import time
 from types import FrameType
 
-from adapters.wiring import all_projections, build_app
+from adapters.wiring import all_projections, build_log
 from projections.db import ReadModelDB
 from projections.follower import Follower
 from adapters.settings import Settings
@@ -30,7 +31,7 @@ RESTART_BACKOFF_SECONDS = 2.0
 
 def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
     """Keep every read model up to date until SIGTERM/SIGINT, or until the parent process is gone."""
-    app = build_app(settings)
+    app = build_log(settings)
     db = ReadModelDB(settings.store)
     followers = [Follower(app, db, p, poll_interval=POLL_SECONDS) for p in all_projections(app)]
     stop = threading.Event()

@@ -10,17 +10,21 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from cloudbay_domain.reports import ConnectorStatus
+from cloudbay_domain.reports import (
+    BootReport,
+    ConnectorStatus,
+    DataTransferReport,
+    EventsReport,
+    MeterValuesReport,
+    StatusReport,
+)
+from cloudbay_domain.station_id import InvalidStationId, check_station_id
 
-MAX_STATION_ID_LENGTH = 48  # the OCPP identity string, part of the connection URL
+__all__ = ["Charger", "ChargerError", "ConnectorStatus", "InvalidStationId", "NotConnected", "check_station_id"]
 
 
 class ChargerError(Exception):
     """A command the charger's rules do not allow."""
-
-
-class InvalidStationId(ChargerError):
-    pass
 
 
 class NotConnected(ChargerError):
@@ -30,19 +34,6 @@ class NotConnected(ChargerError):
 class Presence(str, enum.Enum):
     ONLINE = "online"
     OFFLINE = "offline"
-
-
-def check_station_id(station_id: str) -> None:
-    """A station id is printable, without '/' and at most 48 characters (OCPP identity)."""
-    if (
-        not station_id
-        or len(station_id) > MAX_STATION_ID_LENGTH
-        or not station_id.isprintable()
-        or any(c in station_id for c in "/ ?#%")
-    ):
-        raise InvalidStationId(
-            f"station id must be 1-{MAX_STATION_ID_LENGTH} printable characters without '/', ' ', '?', '#', '%'"
-        )
 
 
 class Charger(Aggregate):
@@ -80,6 +71,7 @@ class Charger(Aggregate):
         self.local_list_version = 0
         self.remote_starts: dict[int, dict[str, Any]] = {}  # remoteStartId -> who asked, for which EVSE
         self.meter_value_reports = 0
+        self.running: dict[int, str] = {}  # evseId -> the transaction running there
 
     @classmethod
     def whitelist(cls, station_id: str, hardware_family: str) -> Charger:
@@ -124,6 +116,11 @@ class Charger(Aggregate):
         if self.presence is not Presence.ONLINE:
             raise NotConnected(f"charger {self.station_id} has no open session")
 
+    def _record(self, event_class: type[Aggregate.Event], report: Any, **extra: Any) -> None:
+        """Trigger ``event_class`` with the report's fields (the field list lives in the report)."""
+        self.check_online()
+        self.trigger_event(event_class, **{**vars(report), **extra})
+
     class Booted(Aggregate.Event):
         reason: str
         vendor: str
@@ -132,41 +129,15 @@ class Charger(Aggregate):
         firmware_version: str | None
         reported_at: datetime
 
-    def boot(
-        self,
-        reason: str,
-        vendor: str,
-        model: str,
-        serial_number: str | None,
-        firmware_version: str | None,
-        reported_at: datetime,
-    ) -> None:
-        self.check_online()
-        self._booted(
-            reason=reason,
-            vendor=vendor,
-            model=model,
-            serial_number=serial_number,
-            firmware_version=firmware_version,
-            reported_at=reported_at,
-        )
+        def apply(self, charger: Charger) -> None:
+            charger.boot_count += 1
+            charger.last_boot_at = self.reported_at
+            charger.vendor, charger.model = self.vendor, self.model
+            charger.serial_number, charger.firmware_version = self.serial_number, self.firmware_version
 
-    @event(Booted)
-    def _booted(
-        self,
-        reason: str,
-        vendor: str,
-        model: str,
-        serial_number: str | None,
-        firmware_version: str | None,
-        reported_at: datetime,
-    ) -> None:
-        self.boot_count += 1
-        self.last_boot_at = reported_at
-        self.vendor = vendor
-        self.model = model
-        self.serial_number = serial_number
-        self.firmware_version = firmware_version
+    def boot(self, report: BootReport) -> None:
+        """Record a BootNotification."""
+        self._record(self.Booted, report)
 
     class ConnectorStatusChanged(Aggregate.Event):
         evse_id: int
@@ -175,24 +146,13 @@ class Charger(Aggregate):
         reported_at: datetime
         before_boot: bool
 
-    def change_connector_status(
-        self, evse_id: int, connector_id: int, status: ConnectorStatus, reported_at: datetime
-    ) -> None:
-        """Record a StatusNotification. One sent before any boot is kept but flagged."""
-        self.check_online()
-        self._connector_status_changed(
-            evse_id=evse_id,
-            connector_id=connector_id,
-            status=ConnectorStatus(status).value,
-            reported_at=reported_at,
-            before_boot=self.boot_count == 0,
-        )
+        def apply(self, charger: Charger) -> None:
+            charger.connectors[f"{self.evse_id}/{self.connector_id}"] = ConnectorStatus(self.status)
 
-    @event(ConnectorStatusChanged)
-    def _connector_status_changed(
-        self, evse_id: int, connector_id: int, status: str, reported_at: datetime, before_boot: bool
-    ) -> None:
-        self.connectors[f"{evse_id}/{connector_id}"] = ConnectorStatus(status)
+    def change_connector_status(self, report: StatusReport) -> None:
+        """Record a StatusNotification. One sent before any boot is kept but flagged."""
+        status = ConnectorStatus(report.status).value
+        self._record(self.ConnectorStatusChanged, report, status=status, before_boot=self.boot_count == 0)
 
     class PeriodicEventsReported(Aggregate.Event):
         generated_at: datetime
@@ -200,20 +160,12 @@ class Charger(Aggregate):
         to_be_continued: bool
         event_data: list[dict[str, Any]]
 
-    def report_events(
-        self, generated_at: datetime, seq_no: int, to_be_continued: bool, event_data: list[dict[str, Any]]
-    ) -> None:
-        """Record a NotifyEvent (N08: periodic event stream data and monitoring events)."""
-        self.check_online()
-        self._periodic_events_reported(
-            generated_at=generated_at, seq_no=seq_no, to_be_continued=to_be_continued, event_data=event_data
-        )
+        def apply(self, charger: Charger) -> None:
+            charger.periodic_event_count += 1
 
-    @event(PeriodicEventsReported)
-    def _periodic_events_reported(
-        self, generated_at: datetime, seq_no: int, to_be_continued: bool, event_data: list[dict[str, Any]]
-    ) -> None:
-        self.periodic_event_count += 1
+    def report_events(self, report: EventsReport) -> None:
+        """Record a NotifyEvent (N08: periodic event stream data and monitoring events)."""
+        self._record(self.PeriodicEventsReported, report)
 
     class DataTransferred(Aggregate.Event):
         vendor_id: str
@@ -225,16 +177,19 @@ class Charger(Aggregate):
         def data(self) -> Any:
             return json.loads(self.data_json)
 
-    def transfer_data(self, vendor_id: str, message_id: str | None, data: Any, answered: str) -> None:
+        def apply(self, charger: Charger) -> None:
+            charger.data_transfer_count += 1
+
+    def transfer_data(self, report: DataTransferReport) -> None:
         """Record a DataTransfer (P01) from the charger with the status it was answered."""
         self.check_online()
-        self._data_transferred(
-            vendor_id=vendor_id, message_id=message_id, data_json=json.dumps(data), answered=answered
+        self.trigger_event(
+            self.DataTransferred,
+            vendor_id=report.vendor_id,
+            message_id=report.message_id,
+            data_json=json.dumps(report.data),
+            answered=report.answered,
         )
-
-    @event(DataTransferred)
-    def _data_transferred(self, vendor_id: str, message_id: str | None, data_json: str, answered: str) -> None:
-        self.data_transfer_count += 1
 
     # --- configuration and CSMS-initiated exchanges ------------------------------------------
 
@@ -288,12 +243,9 @@ class Charger(Aggregate):
         update_type: str
         answer: str
 
+    @event(LocalListSent)
     def send_local_list(self, list_version: int, update_type: str, answer: str) -> None:
         """Record a SendLocalList and its answer; an Accepted one is the list the charger now holds."""
-        self._local_list_sent(list_version=list_version, update_type=update_type, answer=answer)
-
-    @event(LocalListSent)
-    def _local_list_sent(self, list_version: int, update_type: str, answer: str) -> None:
         if answer == "Accepted":
             self.local_list_version = list_version
 
@@ -301,10 +253,46 @@ class Charger(Aggregate):
         evse_id: int
         samples: list[dict[str, Any]]
 
-    def report_meter_values(self, evse_id: int, samples: list[dict[str, Any]]) -> None:
-        """Meter values (J03) outside any transaction: kept on the charger."""
-        self._meter_values_reported(evse_id=evse_id, samples=samples)
+        def apply(self, charger: Charger) -> None:
+            charger.meter_value_reports += 1
 
-    @event(MeterValuesReported)
-    def _meter_values_reported(self, evse_id: int, samples: list[dict[str, Any]]) -> None:
-        self.meter_value_reports += 1
+    def report_meter_values(self, report: MeterValuesReport) -> None:
+        """Meter values (J03) outside any transaction: kept on the charger."""
+        samples = [sample.to_dict() for sample in report.samples]
+        self.trigger_event(self.MeterValuesReported, evse_id=report.evse_id, samples=samples)
+
+    # --- which transaction runs on which EVSE ---------------------------------------------------
+
+    class EvseTransactionChanged(Aggregate.Event):
+        """The transaction now running on an EVSE (None: none), as the charger's live messages tell."""
+
+        evse_id: int
+        transaction_id: str | None
+
+        def apply(self, charger: Charger) -> None:
+            if self.transaction_id is None:
+                charger.running.pop(self.evse_id, None)
+            else:
+                charger.running[self.evse_id] = self.transaction_id
+
+    def track_transaction(self, evse_id: int, transaction_id: str, active: bool) -> bool:
+        """Note that ``transaction_id`` runs (or no longer runs) on ``evse_id``; False when nothing changed."""
+        running = self.running.get(evse_id)
+        if active and running != transaction_id:
+            self.trigger_event(self.EvseTransactionChanged, evse_id=evse_id, transaction_id=transaction_id)
+        elif not active and running == transaction_id:
+            self.trigger_event(self.EvseTransactionChanged, evse_id=evse_id, transaction_id=None)
+        else:
+            return False
+        return True
+
+    class ResetRequested(Aggregate.Event):
+        """A Reset sent by an operator, with the charger's answer (or Offline, Timeout, an error code)."""
+
+        kind: str
+        evse_id: int | None
+        requested_by: str
+        answer: str
+
+    def request_reset(self, kind: str, evse_id: int | None, requested_by: str, answer: str) -> None:
+        self.trigger_event(self.ResetRequested, kind=kind, evse_id=evse_id, requested_by=requested_by, answer=answer)

@@ -1,9 +1,9 @@
-"""The arithmetic of OCPP 2.0.1 meter values (use cases J02/J03): read, normalise, summarise. No I/O.
+"""The arithmetic of OCPP 2.0.1 meter values (use cases J02/J03): normalise, summarise. No I/O, no JSON.
 
-Reading (:func:`parse_meter_values`): one :class:`Sample` per SampledValue, at its MeterValue's timestamp.
-  * Timestamps are read with ``datetime.fromisoformat``; naive ones are taken as UTC; all become UTC. ``value`` must
-    be a finite JSON number (not bool or string), ``multiplier`` an int (default 0); anything unreadable raises
-    :class:`MeterValueError`. camelCase keys (``sampledValue``, ``unitOfMeasure``) are read too.
+Normalising (:func:`normalised_sample`): one reading as the charger sent it (read from JSON by the OCPP
+adapter, ``adapters.ocpp.meter_values``) becomes one :class:`Sample`.
+  * Timestamps: naive ones are taken as UTC; all become UTC. ``raw_value`` must be a finite number (not bool),
+    ``multiplier`` an int; anything else raises :class:`MeterValueError`.
   * Defaults: measurand ``Energy.Active.Import.Register``; location Outlet (stored as None). An absent unit is the
     spec's ``Wh`` for energy measurands; for others it is read as the measurand's base unit (W, var, VA, A, V,
     Percent, Hz), else ``Wh`` as the spec says.
@@ -54,7 +54,7 @@ _OTHER_UNITS = {"Current": "A", "Voltage": "V", "SoC": "Percent", "Frequency": "
 
 
 class MeterValueError(ValueError):
-    """A meter value that cannot be read (bad timestamp, value not a finite number)."""
+    """A meter value that cannot be read (bad timestamp, value not a finite number, a field of the wrong type)."""
 
 
 @dataclass(frozen=True)
@@ -138,59 +138,40 @@ def _scaled(raw: int | float, exponent: int) -> float:
     raise MeterValueError(f"value {raw!r} x 10^{exponent} is out of range")
 
 
-def _text(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise MeterValueError(f"{key} must be a string, not {value!r}")
-    return value
-
-
-def _sample(timestamp: datetime, sampled: Any) -> Sample:
-    if not isinstance(sampled, dict):
-        raise MeterValueError(f"a sampled value must be an object, not {sampled!r}")
-    raw = sampled.get("value")
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or (isinstance(raw, float) and not math.isfinite(raw)):
-        raise MeterValueError(f"value {raw!r} is not a finite number")
-    measurand = _text(sampled, "measurand") or ENERGY_REGISTER
-    uom = sampled.get("unit_of_measure", sampled.get("unitOfMeasure")) or {}
-    if not isinstance(uom, dict):
-        raise MeterValueError(f"unit_of_measure must be an object, not {uom!r}")
-    base = _base_unit(measurand)
-    unit = _text(uom, "unit") or base or _OTHER_UNITS.get(measurand.partition(".")[0], "Wh")
-    multiplier = uom.get("multiplier", 0)
+def normalised_sample(
+    timestamp: datetime,
+    measurand: str | None,
+    raw_value: int | float,
+    unit: str | None = None,
+    multiplier: int = 0,
+    phase: str | None = None,
+    context: str | None = None,
+    location: str | None = None,
+) -> Sample:
+    """One reading as sent (``None``: absent) as a normalised Sample; MeterValueError if it is no number."""
+    number = isinstance(raw_value, int | float) and not isinstance(raw_value, bool)
+    if not number or (isinstance(raw_value, float) and not math.isfinite(raw_value)):
+        raise MeterValueError(f"value {raw_value!r} is not a finite number")
     if isinstance(multiplier, bool) or not isinstance(multiplier, int):
         raise MeterValueError(f"multiplier {multiplier!r} is not an integer")
+    measurand = measurand or ENERGY_REGISTER
+    base = _base_unit(measurand)
+    unit = unit or base or _OTHER_UNITS.get(measurand.partition(".")[0], "Wh")
     known = base is None or unit in (base, "k" + base)
     exponent = multiplier + (3 if base is not None and unit == "k" + base else 0)
-    raw_value = _scaled(raw, 0)
+    as_sent = _scaled(raw_value, 0)
     return Sample(
-        timestamp=timestamp,
+        timestamp=_utc(timestamp),
         measurand=measurand,
-        value=_scaled(raw, exponent) if known else raw_value,
+        value=_scaled(raw_value, exponent) if known else as_sent,
         unit=unit,
         multiplier=multiplier,
-        raw_value=raw_value,
-        phase=_text(sampled, "phase"),
-        context=_text(sampled, "context"),
-        location=_text(sampled, "location"),
+        raw_value=as_sent,
+        phase=phase,
+        context=context,
+        location=location,
         known_unit=known,
     )
-
-
-def parse_meter_values(meter_values: list[dict[str, Any]]) -> list[Sample]:
-    """Every SampledValue of a MeterValue list (J02/J03 payload) as a Sample; MeterValueError if unreadable."""
-    if not isinstance(meter_values, list | tuple):
-        raise MeterValueError("meter values must be a list")
-    samples: list[Sample] = []
-    for meter_value in meter_values:
-        if not isinstance(meter_value, dict):
-            raise MeterValueError(f"a meter value must be an object, not {meter_value!r}")
-        timestamp = _timestamp(meter_value.get("timestamp"))
-        sampled_values = meter_value.get("sampled_value", meter_value.get("sampledValue"))
-        if not isinstance(sampled_values, list | tuple):
-            raise MeterValueError("sampled_value must be a list")
-        samples.extend(_sample(timestamp, sampled) for sampled in sampled_values)
-    return samples
 
 
 def _phase_sums(samples: list[Sample]) -> set[tuple[datetime, float]]:

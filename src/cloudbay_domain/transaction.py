@@ -10,19 +10,37 @@ the same result as a perfect stream. Outcomes for messages that arrive "wrong":
 - a second Ended (seqNo n+1, seen on charger shutdown) is recorded; the first by seqNo gives the stop reason;
 - a gap in seqNo is recorded in ``missing_seq_nos``: never invented, filled if the message arrives later;
 - meter values: see ``metering`` (register resets, unknown units, order independence).
+
+Events carry facts only (what the charger said, id tokens in their canonical form). The figures a read model
+shows are computed from those facts by ``figures.transaction_figures``, by whoever needs them: recording a
+message costs only the duplicate check. ``Reported`` and ``MeterValuesRecorded`` v1 (until dbd94a6) stored
+those figures too; their upcasters drop them.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from cloudbay_domain.metering import Sample, charging_split, summarise
-from cloudbay_domain.reports import EventType
+from cloudbay_domain.figures import TransactionStatus, missing_seq_nos, transaction_figures
+from cloudbay_domain.id_token import normalise_token
+from cloudbay_domain.metering import Sample
+from cloudbay_domain.reports import EventType, TransactionReport
+
+__all__ = [
+    "Attribution",
+    "EventType",
+    "InvalidTransactionId",
+    "Transaction",
+    "TransactionError",
+    "TransactionStatus",
+]
 
 MAX_TRANSACTION_ID_LENGTH = 36
 
@@ -33,11 +51,6 @@ class TransactionError(Exception):
 
 class InvalidTransactionId(TransactionError):
     pass
-
-
-class TransactionStatus(str, enum.Enum):
-    ACTIVE = "active"
-    ENDED = "ended"
 
 
 class Attribution(str, enum.Enum):
@@ -69,7 +82,7 @@ class Transaction(Aggregate):
         self.transaction_id = transaction_id
         self.evse_id = evse_id
         self.connector_id = connector_id
-        self.reports: dict[int, dict[str, Any]] = {}  # seqNo -> the message as recorded
+        self.reports: dict[int, Transaction.Reported] = {}  # seqNo -> the message as recorded
         self.samples: list[Sample] = []
         self.user: str | None = None
         self.id_token: str | None = None
@@ -85,104 +98,60 @@ class Transaction(Aggregate):
     # --- what the charger reports -------------------------------------------------------
 
     class Reported(Aggregate.Event):
-        """One TransactionEvent message, with the figures of the transaction after it."""
+        """One TransactionEvent message, as recorded (the facts of a ``TransactionReport``)."""
+
+        class_version = 2
 
         seq_no: int
-        event_type: str
-        occurred_at: datetime  # the charger's clock; the event's own ``timestamp`` is when it was recorded
+        event_type: str  # an EventType value
+        occurred_at: datetime  # the report's ``timestamp`` (the charger's clock); the event's is when recorded
         trigger_reason: str
         offline: bool
         charging_state: str | None
         stopped_reason: str | None
         remote_start_id: int | None
-        id_token: str | None
-        samples: list[dict[str, Any]]
-        figures: dict[str, Any]
+        id_token: str | None  # normalised, as id tokens are stored
+        samples: list[dict[str, Any]]  # Sample.to_dict()
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 stored the transaction's figures after the message; they are computed from the facts now."""
+            state.pop("figures", None)
+
+        def apply(self, aggregate: Transaction) -> None:
+            aggregate.reports[self.seq_no] = self
+            aggregate.samples.extend(Sample.from_dict(s) for s in self.samples)
+
+        def __deepcopy__(self, memo: dict[int, Any]) -> Transaction.Reported:
+            return self  # immutable: copies of an aggregate (the store's cache makes one per command) share it
 
     def has_seen(self, seq_no: int) -> bool:
         return seq_no in self.reports
 
-    def report(
-        self,
-        *,
-        seq_no: int,
-        event_type: EventType,
-        timestamp: datetime,
-        trigger_reason: str,
-        offline: bool = False,
-        charging_state: str | None = None,
-        stopped_reason: str | None = None,
-        remote_start_id: int | None = None,
-        id_token: str | None = None,
-        samples: list[Sample] | None = None,
-    ) -> bool:
+    def report(self, report: TransactionReport) -> bool:
         """Record one TransactionEvent. Returns False (recording nothing) for a seqNo already recorded."""
-        if self.has_seen(seq_no):
+        if self.has_seen(report.seq_no):
             return False
-        samples = samples or []
-        message = {
-            "seq_no": seq_no,
-            "event_type": EventType(event_type).value,
-            "timestamp": timestamp,
-            "charging_state": charging_state,
-            "stopped_reason": stopped_reason,
-        }
-        figures = self._figures({**self.reports, seq_no: message}, [*self.samples, *samples])
-        self._reported(
-            seq_no=seq_no,
-            event_type=EventType(event_type).value,
-            occurred_at=timestamp,
-            trigger_reason=trigger_reason,
-            offline=offline,
-            charging_state=charging_state,
-            stopped_reason=stopped_reason,
-            remote_start_id=remote_start_id,
-            id_token=id_token,
-            samples=[s.to_dict() for s in samples],
-            figures=figures,
-        )
+        self.trigger_event(self.Reported, **_reported_facts(report))
         return True
-
-    @event(Reported)
-    def _reported(
-        self,
-        seq_no: int,
-        event_type: str,
-        occurred_at: datetime,
-        trigger_reason: str,
-        offline: bool,
-        charging_state: str | None,
-        stopped_reason: str | None,
-        remote_start_id: int | None,
-        id_token: str | None,
-        samples: list[dict[str, Any]],
-        figures: dict[str, Any],
-    ) -> None:
-        self.reports[seq_no] = {
-            "seq_no": seq_no,
-            "event_type": event_type,
-            "timestamp": occurred_at,
-            "trigger_reason": trigger_reason,
-            "charging_state": charging_state,
-            "stopped_reason": stopped_reason,
-            "remote_start_id": remote_start_id,
-            "id_token": id_token,
-        }
-        self.samples.extend(Sample.from_dict(s) for s in samples)
 
     class MeterValuesRecorded(Aggregate.Event):
         """Meter values sent outside TransactionEvent (J03) for this transaction's EVSE."""
 
-        samples: list[dict[str, Any]]
-        figures: dict[str, Any]
+        class_version = 2
 
-    def record_meter_values(self, samples: list[Sample]) -> None:
-        figures = self._figures(self.reports, [*self.samples, *samples]) if self.reports else {}
-        self._meter_values_recorded(samples=[s.to_dict() for s in samples], figures=figures)
+        samples: list[dict[str, Any]]  # Sample.to_dict()
 
-    @event(MeterValuesRecorded)
-    def _meter_values_recorded(self, samples: list[dict[str, Any]], figures: dict[str, Any]) -> None:
-        self.samples.extend(Sample.from_dict(s) for s in samples)
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 stored the transaction's figures (empty before any report); they are computed now."""
+            state.pop("figures", None)
+
+        def apply(self, aggregate: Transaction) -> None:
+            aggregate.samples.extend(Sample.from_dict(s) for s in self.samples)
+
+    def record_meter_values(self, samples: Sequence[Sample]) -> None:
+        self.trigger_event(self.MeterValuesRecorded, samples=[s.to_dict() for s in samples])
 
     # --- who it is charged to -------------------------------------------------------------
 
@@ -202,69 +171,51 @@ class Transaction(Aggregate):
 
     # --- derived state ----------------------------------------------------------------------
 
-    def _ordered(self, reports: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        return [r for _, r in sorted((reports if reports is not None else self.reports).items())]
+    def _ordered(self) -> list[Transaction.Reported]:
+        return [report for _, report in sorted(self.reports.items())]
 
     @property
     def status(self) -> TransactionStatus:
-        ended = any(r["event_type"] == EventType.ENDED.value for r in self.reports.values())
+        ended = any(r.event_type == EventType.ENDED.value for r in self.reports.values())
         return TransactionStatus.ENDED if ended else TransactionStatus.ACTIVE
 
     @property
     def started_seen(self) -> bool:
-        return any(r["event_type"] == EventType.STARTED.value for r in self.reports.values())
+        return any(r.event_type == EventType.STARTED.value for r in self.reports.values())
 
     @property
     def remote_start_id(self) -> int | None:
-        return next((r["remote_start_id"] for r in self._ordered() if r["remote_start_id"] is not None), None)
+        return next((r.remote_start_id for r in self._ordered() if r.remote_start_id is not None), None)
 
     @property
     def reported_id_token(self) -> str | None:
-        return next((r["id_token"] for r in self._ordered() if r["id_token"]), None)
+        return next((r.id_token for r in self._ordered() if r.id_token), None)
 
     @property
     def missing_seq_nos(self) -> list[int]:
-        return _missing(self.reports)
+        return list(missing_seq_nos(self.reports.keys()))
 
     def figures(self) -> dict[str, Any]:
-        return self._figures(self.reports, self.samples)
-
-    @staticmethod
-    def _figures(reports: dict[int, dict[str, Any]], samples: list[Sample]) -> dict[str, Any]:
-        """Everything a read model needs, computed once here and stored with the event."""
-        ordered = [r for _, r in sorted(reports.items())]
-        started = next((r for r in ordered if r["event_type"] == EventType.STARTED.value), None)
-        ended = next((r for r in ordered if r["event_type"] == EventType.ENDED.value), None)
-        start_at: datetime = started["timestamp"] if started else min(r["timestamp"] for r in ordered)
-        last_at: datetime = max(r["timestamp"] for r in ordered)
-        end_at: datetime | None = ended["timestamp"] if ended else None
-        until = max(end_at or last_at, start_at)
-        states = [(r["timestamp"], r["charging_state"]) for r in ordered if r["charging_state"]]
-        charging_s, idle_s = charging_split(states, start_at, until)
-        summary = summarise(samples)
-        return {
-            "status": TransactionStatus.ENDED.value if ended else TransactionStatus.ACTIVE.value,
-            "started_at": start_at.isoformat(),
-            "started_seen": started is not None,
-            "ended_at": end_at.isoformat() if end_at else None,
-            "stopped_reason": ended["stopped_reason"] if ended else None,
-            "last_event_at": last_at.isoformat(),
-            "duration_s": (until - start_at).total_seconds(),
-            "charging_s": charging_s,
-            "idle_s": idle_s,
-            "energy_wh": round(summary.energy_wh, 3),  # mWh: float sums carry noise below that
-            "max_power_w": summary.max_power_w,
-            "last_power_w": summary.last_power_w,
-            "register_resets": summary.register_resets,
-            "unknown_unit_samples": summary.unknown_unit_samples,
-            "last_sample_at": summary.last_at.isoformat() if summary.last_at else None,
-            "missing_seq_nos": _missing(reports),
-            "charging_state": next((r["charging_state"] for r in reversed(ordered) if r["charging_state"]), None),
-        }
+        """The read model's figures as of now (see ``figures.TransactionFigures``); empty before any report."""
+        figures = transaction_figures(self.reports, self.samples)
+        return figures.as_dict() if figures else {}
 
 
-def _missing(reports: dict[int, dict[str, Any]]) -> list[int]:
-    if not reports:
-        return []
-    low = min(min(reports), 0)
-    return [n for n in range(low, max(reports)) if n not in reports]
+_EVENT_FIELDS = {f.name for f in fields(Aggregate.Event)}
+_REPORTED_FACTS = tuple(f.name for f in fields(Transaction.Reported) if f.name not in _EVENT_FIELDS)
+
+
+def _reported_facts(report: TransactionReport) -> dict[str, Any]:
+    """The report's values as the Reported event holds them: the event's own fields, in their stored forms.
+
+    The report's ``timestamp`` becomes ``occurred_at`` (the event has a timestamp of its own); transaction id,
+    EVSE and connector are the Opened event's facts and are not repeated.
+    """
+    values = {f.name: getattr(report, f.name) for f in fields(report)}
+    values.update(
+        occurred_at=report.timestamp,
+        event_type=EventType(report.event_type).value,
+        id_token=normalise_token(report.id_token) if report.id_token else None,
+        samples=[s.to_dict() for s in report.samples],
+    )
+    return {name: values[name] for name in _REPORTED_FACTS}

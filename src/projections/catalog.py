@@ -10,9 +10,12 @@ from projections.energy import EnergyProjection
 from projections.fleet import FleetProjection
 from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
+from projections.transaction_states import Loader
 from projections.transactions import TransactionsProjection
 
 
 def all_projections(app: Application[UUID]) -> list[Projection]:
-    """The projections, in the order they are kept; ``app`` is the event log they follow."""
-    return [FleetProjection(), IdTokensProjection(), TransactionsProjection(), EnergyProjection()]
+    """The projections, in the order they are kept; ``app`` is the event log they follow (and the store the
+    transaction projections load an aggregate from when their own copy is not at the version before an event)."""
+    load: Loader = lambda aggregate_id, version: app.repository.get(aggregate_id, version=version)  # noqa: E731
+    return [FleetProjection(), IdTokensProjection(), TransactionsProjection(load), EnergyProjection(load)]

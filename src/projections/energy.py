@@ -9,7 +9,8 @@ ended, and a session is never split by a clock the charger does not share with u
 ``rm_energy_tx`` keeps each transaction's current contribution. When a transaction's energy changes, the
 delta (new - previous) is added to its bucket; when its bucket changes (attributed later, or a late
 Started message moves ``started_at`` to another day) its whole contribution moves from the old bucket
-to the new one. A transaction counts from its first figures on. Energy is kept in integer milliwatt-hours
+to the new one. A transaction counts from its first figures on: ``started_at`` and ``energy_wh`` of the
+domain's ``transaction_figures``, computed after each event from the transaction's state (``TransactionStates``). Energy is kept in integer milliwatt-hours
 (``energy_mwh``, rounded once per figure), so deltas add exactly: a bucket is the same whatever the order
 of the updates that built it, and a rebuild gives the same numbers to the last digit. Months are sums
 of days (``substr(day, 1, 7)``).
@@ -23,6 +24,7 @@ from typing import Any
 
 from cloudbay_domain.transaction import Transaction
 from projections.db import ReadModelDB, Tx
+from projections.transaction_states import Loader, TransactionStates
 
 PERIODS = {"day": "day", "month": "substr(day, 1, 7)"}
 
@@ -37,9 +39,13 @@ def utc_day(started_at: str) -> str:
 
 
 class EnergyProjection:
-    """Handles the Transaction events into ``rm_energy_tx`` (per transaction) and ``rm_energy_daily``."""
+    """Handles the Transaction events into ``rm_energy_tx`` (per transaction) and ``rm_energy_daily``;
+    ``load`` reads a transaction at a version."""
 
     name = "energy"
+
+    def __init__(self, load: Loader) -> None:
+        self.states = TransactionStates(load)
 
     def create_tables(self, tx: Tx) -> None:
         tx.execute(
@@ -63,6 +69,7 @@ class EnergyProjection:
 
     @apply.register
     def _(self, event: Transaction.Opened, tx: Tx, position: int) -> None:
+        self.states.advance(event)
         tx.execute(
             "INSERT INTO rm_energy_tx (tx_id, station_id, user_key, day, energy_mwh) VALUES (%s, %s, '', NULL, 0)"
             " ON CONFLICT (tx_id) DO NOTHING",
@@ -72,11 +79,13 @@ class EnergyProjection:
     @apply.register(Transaction.Reported)
     @apply.register(Transaction.MeterValuesRecorded)
     def _(self, event: Transaction.Reported | Transaction.MeterValuesRecorded, tx: Tx, position: int) -> None:
-        if event.figures:
-            self._move(tx, event, day=utc_day(event.figures["started_at"]), energy_mwh=mwh(event.figures["energy_wh"]))
+        figures = self.states.figures(event)
+        if figures:
+            self._move(tx, event, day=utc_day(figures.started_at), energy_mwh=mwh(figures.energy_wh))
 
     @apply.register
     def _(self, event: Transaction.Attributed, tx: Tx, position: int) -> None:
+        self.states.advance(event)
         self._move(tx, event, user_key=event.user or "")
 
     def _move(self, tx: Tx, event: Transaction.Event, **changes: Any) -> None:

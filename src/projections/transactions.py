@@ -1,51 +1,81 @@
 """The transactions history read model: one row per charging transaction.
 
-Every figure (status, energy, durations, missing seqNos...) is copied from the ``figures`` the Transaction
-aggregate stores with each ``Reported`` / ``MeterValuesRecorded`` event: the projection computes nothing, so
-a rebuild gives the same rows, whatever order the charger's messages came in. Events of one aggregate reach
-the projection in version order, so the latest figures always win.
+Events carry facts only; every figure (status, energy, durations, missing seqNos...) is computed from the
+transaction's state after each ``Reported`` / ``MeterValuesRecorded`` event, with the domain's own
+``transaction_figures`` (``TransactionStates`` keeps the aggregates advanced event by event). So a rebuild
+gives the same rows, whatever order the charger's messages came in; and events of one aggregate reach the
+projection in version order, so the latest figures always win.
 
-Timestamps are stored as UTC ISO-8601 text with microseconds (``2026-11-25T10:00:00.000000+00:00``): fixed
-width, so text order is time order on SQLite and PostgreSQL alike. Until a transaction's first report lands,
-``started_at`` holds the time it was opened (both are saved together, so this is rarely seen).
+The figure columns are ``TransactionFigures``'s fields, but those the history does not show (``_NOT_SHOWN``),
+typed from the fields' types: the names and types are written once, in the domain. Timestamps are stored as
+UTC ISO-8601 text with microseconds (``2026-11-25T10:00:00.000000+00:00``): fixed width, so text order is
+time order on SQLite and PostgreSQL alike. Until a transaction's first report lands, ``started_at`` holds the
+time it was opened (both are saved together, so this is rarely seen).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import types
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import singledispatchmethod
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
+from cloudbay_domain.figures import TransactionFigures, TransactionStatus
 from cloudbay_domain.transaction import Transaction
 from projections.db import ReadModelDB, Tx
+from projections.transaction_states import Loader, TransactionStates
 
 NAME = "transactions"
-COLUMNS = (
-    "tx_id, station_id, transaction_id, evse_id, connector_id, user_email, id_token, attribution,"
-    " authorization_status, status, started_at, ended_at, stopped_reason, started_seen, energy_wh, max_power_w,"
-    " last_power_w, duration_s, charging_s, idle_s, charging_state, missing_seq_nos, register_resets,"
-    " last_event_at, version"
-)
-FIGURES = (
-    "status",
-    "started_at",
-    "ended_at",
-    "stopped_reason",
-    "started_seen",
-    "energy_wh",
-    "max_power_w",
-    "last_power_w",
-    "duration_s",
-    "charging_s",
-    "idle_s",
-    "charging_state",
-    "missing_seq_nos",
-    "register_resets",
-    "last_event_at",
-)
-_TIMES = {"started_at", "ended_at", "last_event_at"}
+_SQL_TYPES: dict[type, str] = {str: "TEXT", bool: "INTEGER", int: "INTEGER", float: "DOUBLE PRECISION", tuple: "TEXT"}
+_NOT_SHOWN = {"unknown_unit_samples", "last_sample_at"}  # figures the history has no column for
+_IDENTITY = {
+    "tx_id": "TEXT PRIMARY KEY",
+    "station_id": "TEXT NOT NULL",
+    "transaction_id": "TEXT NOT NULL",
+    "evse_id": "INTEGER",
+    "connector_id": "INTEGER",
+    "user_email": "TEXT",
+    "id_token": "TEXT",
+    "attribution": "TEXT",
+    "authorization_status": "TEXT",
+}
+# A row's figures from the Opened event until the first report (and ``started_at``: the time it was opened).
+# These columns always have a value, so they are NOT NULL; the others appear with the first report.
+_OPENED: dict[str, Any] = {
+    "status": TransactionStatus.ACTIVE.value,
+    "started_seen": False,
+    "duration_s": 0.0,
+    "charging_s": 0.0,
+    "idle_s": 0.0,
+    "energy_wh": 0.0,
+    "register_resets": 0,
+    "missing_seq_nos": (),
+}
+
+
+def _column_type(annotation: Any) -> type:
+    """The Python type of a figure, without ``| None`` and type arguments (``tuple[int, ...]`` is tuple)."""
+    if isinstance(annotation, types.UnionType):
+        (annotation,) = (arg for arg in get_args(annotation) if arg is not type(None))
+    return get_origin(annotation) or annotation  # type: ignore[no-any-return]
+
+
+_HINTS = get_type_hints(TransactionFigures)
+FIGURE_TYPES: dict[str, type] = {
+    f.name: _column_type(_HINTS[f.name]) for f in fields(TransactionFigures) if f.name not in _NOT_SHOWN
+}
+FIGURES = tuple(FIGURE_TYPES)
+SCHEMA = {
+    **_IDENTITY,
+    **{
+        name: _SQL_TYPES[kind] + (" NOT NULL" if name in _OPENED or name == "started_at" else "")
+        for name, kind in FIGURE_TYPES.items()
+    },
+    "version": "INTEGER NOT NULL",
+}
+COLUMNS = ", ".join(SCHEMA)
 
 
 def utc_iso(value: str | datetime | None) -> str | None:
@@ -59,32 +89,32 @@ def utc_iso(value: str | datetime | None) -> str | None:
 
 
 def _column(name: str, value: Any) -> Any:
-    if name in _TIMES:
+    """A figure as its column holds it: times as UTC text, booleans as 0/1, seqNo lists as JSON text."""
+    kind = FIGURE_TYPES[name]
+    if kind is str and name.endswith("_at"):
         return utc_iso(value)
-    if name == "started_seen":
+    if kind is bool:
         return int(bool(value))
-    if name == "missing_seq_nos":
+    if kind is tuple:
         return json.dumps(list(value or []))
     return value
 
 
+def figure_columns(figures: TransactionFigures | None) -> dict[str, Any]:
+    """The figure columns of a row; none before the first report (meter values alone change no total)."""
+    return {name: _column(name, getattr(figures, name)) for name in FIGURES} if figures else {}
+
+
 class TransactionsProjection:
-    """Handles the Transaction events into ``rm_transactions``."""
+    """Handles the Transaction events into ``rm_transactions``; ``load`` reads a transaction at a version."""
 
     name = NAME
 
+    def __init__(self, load: Loader) -> None:
+        self.states = TransactionStates(load)
+
     def create_tables(self, tx: Tx) -> None:
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS rm_transactions ("
-            " tx_id TEXT PRIMARY KEY, station_id TEXT NOT NULL, transaction_id TEXT NOT NULL,"
-            " evse_id INTEGER, connector_id INTEGER, user_email TEXT, id_token TEXT, attribution TEXT,"
-            " authorization_status TEXT, status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,"
-            " stopped_reason TEXT, started_seen INTEGER NOT NULL, energy_wh DOUBLE PRECISION NOT NULL,"
-            " max_power_w DOUBLE PRECISION, last_power_w DOUBLE PRECISION, duration_s DOUBLE PRECISION NOT NULL,"
-            " charging_s DOUBLE PRECISION NOT NULL, idle_s DOUBLE PRECISION NOT NULL, charging_state TEXT,"
-            " missing_seq_nos TEXT NOT NULL, register_resets INTEGER NOT NULL, last_event_at TEXT,"
-            " version INTEGER NOT NULL)"
-        )
+        tx.execute(f"CREATE TABLE IF NOT EXISTS rm_transactions ({', '.join(f'{n} {t}' for n, t in SCHEMA.items())})")
         # One index per way the history is asked for, each in the list's order (newest first).
         for name, lead in (("time", ""), ("station", "station_id, "), ("user", "user_email, "), ("card", "id_token, ")):
             tx.execute(
@@ -102,30 +132,30 @@ class TransactionsProjection:
 
     @apply.register
     def _(self, event: Transaction.Opened, tx: Tx, position: int) -> None:
+        self.states.advance(event)
+        row = {
+            "tx_id": str(event.originator_id),
+            "station_id": event.station_id,
+            "transaction_id": event.transaction_id,
+            "evse_id": event.evse_id,
+            "connector_id": event.connector_id,
+            **{name: _column(name, value) for name, value in {**_OPENED, "started_at": event.timestamp}.items()},
+            "version": event.originator_version,
+        }
         tx.execute(
-            "INSERT INTO rm_transactions (tx_id, station_id, transaction_id, evse_id, connector_id, status,"
-            " started_at, started_seen, energy_wh, duration_s, charging_s, idle_s, missing_seq_nos,"
-            " register_resets, version) VALUES (%s, %s, %s, %s, %s, 'active', %s, 0, 0, 0, 0, 0, '[]', 0, %s)"
+            f"INSERT INTO rm_transactions ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})"
             " ON CONFLICT (tx_id) DO NOTHING",
-            (
-                str(event.originator_id),
-                event.station_id,
-                event.transaction_id,
-                event.evse_id,
-                event.connector_id,
-                utc_iso(event.timestamp),
-                event.originator_version,
-            ),
+            tuple(row.values()),
         )
 
     @apply.register(Transaction.Reported)
     @apply.register(Transaction.MeterValuesRecorded)
     def _(self, event: Transaction.Reported | Transaction.MeterValuesRecorded, tx: Tx, position: int) -> None:
-        figures = {name: _column(name, event.figures.get(name)) for name in FIGURES} if event.figures else {}
-        self._update(tx, event, **figures)  # empty figures: meter values before any report change no total
+        self._update(tx, event, **figure_columns(self.states.figures(event)))
 
     @apply.register
     def _(self, event: Transaction.Attributed, tx: Tx, position: int) -> None:
+        self.states.advance(event)
         self._update(
             tx,
             event,

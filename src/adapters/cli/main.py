@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer, hash_secret, new_client_secret
-from adapters.wiring import all_projections, build_app
+from adapters.wiring import all_projections, build_log, build_platform
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.user import InvalidEmail, UserRole
 from projections.db import ReadModelDB
 from projections.follower import catch_up, reset, tracked_position
-from services.platform import ChargerAlreadyWhitelisted, UnknownUser, UserAlreadyExists
+from services.chargers import ChargerAlreadyWhitelisted
+from services.users import UnknownUser, UserAlreadyExists
 from adapters.settings import Settings, SettingsError
 
 app = typer.Typer(
@@ -107,9 +108,9 @@ def chargers_add(
     family: Annotated[str, typer.Option(help="hardware family")] = "default",
 ) -> None:
     """Whitelist a charger by serial number."""
-    with build_app(settings()) as es_app:
+    with build_platform(settings()) as platform:
         try:
-            charger = es_app.whitelist_charger(serial, family)
+            charger = platform.chargers.whitelist(serial, family)
         except (InvalidStationId, ChargerAlreadyWhitelisted) as e:
             raise fail(str(e)) from None
     console.print(f"whitelisted {charger.station_id} (family {charger.hardware_family}, id {charger.id})")
@@ -140,9 +141,9 @@ def users_add(
 ) -> None:
     """Register a user and print their client secret (shown once; stored hashed)."""
     secret = new_client_secret()
-    with build_app(settings()) as es_app:
+    with build_platform(settings()) as platform:
         try:
-            user = es_app.register_user(email, role, hash_secret(secret))
+            user = platform.users.register(email, role, hash_secret(secret))
         except (InvalidEmail, UserAlreadyExists) as e:
             raise fail(str(e)) from None
     console.print(f"registered {user.email} as {user.role.value}")
@@ -156,9 +157,9 @@ def token(
 ) -> None:
     """Print an access token for a registered user, signed by the embedded issuer."""
     s = settings()
-    with build_app(s) as es_app:
+    with build_platform(s) as platform:
         try:
-            user = es_app.get_user(email)
+            user = platform.users.get(email)
         except UnknownUser as e:
             raise fail(str(e)) from None
     issuer = TokenIssuer(
@@ -173,9 +174,9 @@ def replay(
 ) -> None:
     """Drop every read model and rebuild it from the event log."""
     s = settings()
-    es_app = build_app(s)
+    event_log = build_log(s)
     db = ReadModelDB(s.store)
-    head = es_app.recorder.max_notification_id() or 0
+    head = event_log.recorder.max_notification_id() or 0
     summary: dict[str, dict[str, int]] = {}
     try:
         with Progress(
@@ -186,13 +187,13 @@ def replay(
             console=err,
             disable=as_json,
         ) as progress:
-            for projection in all_projections(es_app):
+            for projection in all_projections(event_log):
                 task = progress.add_task(f"rebuilding {projection.name}", total=head)
                 reset(db, projection)
                 applied = 0
                 while True:
                     events: list[tuple[int, object]] = []
-                    if not catch_up(es_app, db, projection, applied=events):
+                    if not catch_up(event_log, db, projection, applied=events):
                         break
                     applied += len(events)
                     with db.transaction() as tx:
@@ -204,7 +205,7 @@ def replay(
                 summary[projection.name] = {"events": applied, "position": position}
     finally:
         db.close()
-        es_app.close()
+        event_log.close()
     if as_json:
         typer.echo(json.dumps({"head": head, "projections": summary}))
     else:

@@ -14,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from adapters.http import chargers as rest, charging as rest_charging, history as rest_history
+from adapters.http import cards, chargers, history, remote
+from adapters.http.errors import problem_for
 from adapters.auth import OAuthError, Role, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.http.problems import Problem
 from adapters.wiring import Runtime
-from services.platform import ServiceError, UnknownUser
+from services.errors import ServiceError
+from services.users import UnknownUser
 from adapters.settings import Settings
 
 log = logging.getLogger("cloudbay")
@@ -80,7 +82,7 @@ async def token(request: Request) -> Response:
 
     def lookup(client_id: str) -> tuple[str, list[Role]] | None:
         try:
-            user = runtime.app.get_user(client_id)
+            user = runtime.platform.users.get(client_id)
         except UnknownUser:
             return None
         return user.secret_hash, [Role(user.role.value)]
@@ -107,11 +109,17 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 
 async def service_error_handler(request: Request, exc: Exception) -> Response:
-    log.warning("unmapped service error on %s: %s", request.url.path, exc)
-    return Problem(409, "Conflict", str(exc)).response(request.url.path)
+    problem = problem_for(exc)
+    if problem is None:
+        log.warning("unmapped service error on %s: %s", request.url.path, exc)
+        problem = Problem(409, "Conflict", str(exc))
+    return problem.response(request.url.path)
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
+    problem = problem_for(exc)  # a domain refusal (an invalid station id, e-mail or card) is the caller's error
+    if problem is not None:
+        return problem.response(request.url.path)
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return Problem(500, "Internal Server Error", "the request failed; nothing was changed").response(request.url.path)
 
@@ -140,9 +148,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         Route("/.well-known/jwks.json", jwks),
         Route("/.well-known/openid-configuration", openid_configuration),
         WebSocketRoute("/ocpp/{station_id}", ocpp_endpoint),
-        *rest.routes,
-        *rest_charging.routes,
-        *rest_history.routes,
+        *chargers.routes,
+        *remote.routes,
+        *cards.routes,
+        *history.routes,
     ]
     return Starlette(
         routes=routes,

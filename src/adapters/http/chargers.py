@@ -1,4 +1,4 @@
-"""The REST API (``/api/v1``): HTTP to commands and read-model queries, errors as problem+json."""
+"""Chargers over REST: the fleet, one charger, whitelisting, the audit trail."""
 
 from __future__ import annotations
 
@@ -6,62 +6,17 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.auth import Principal, Role, bearer_token, require
+from adapters.auth import Role
+from adapters.http.common import API, authenticate, json_body, page_limit, runtime_of
 from adapters.http.problems import Problem
-from cloudbay_domain.charger import InvalidStationId
-from services.platform import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 
 if TYPE_CHECKING:
     from adapters.wiring import Runtime
-
-API = "/api/v1"
-MAX_PAGE = 200
-
-
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-async def authenticate(request: Request, *roles: Role) -> Principal:
-    """Who is calling, from the bearer token; with ``roles``, also whether they may."""
-    principal = await verify_token(runtime_of(request), bearer_token(request.headers))
-    if roles:
-        require(principal, *roles)
-    return principal
-
-
-async def verify_token(runtime: Runtime, token: str) -> Principal:
-    """Verify a bearer token. An external issuer's keys may have to be fetched: then off the event loop."""
-    if runtime.settings.oauth_jwks_url:
-        return await runtime.run(runtime.verifier.verify, token)
-    return runtime.verifier.verify(token)
-
-
-async def json_body(request: Request, model: type[BaseModel]) -> Any:
-    try:
-        raw = json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Problem(400, "Bad Request", "the body is not valid JSON") from None
-    try:
-        return model.model_validate(raw)
-    except ValidationError as e:
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]} for err in e.errors()
-        ]
-        raise Problem(422, "Unprocessable Content", "the body does not match the schema", errors=errors) from None
-
-
-def page_limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise Problem(400, "Bad Request", f"limit must be an integer from 1 to {MAX_PAGE}")
-    return int(raw)
 
 
 class WhitelistRequest(BaseModel):
@@ -76,7 +31,7 @@ def charger_links(station_id: str) -> dict[str, Any]:
 
 
 def present_charger(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
-    session = runtime.sessions.get(row["station_id"])
+    session = runtime.link.get(row["station_id"])
     if session is not None:  # presence is tracked in memory between events (heartbeats are not events)
         live = session.last_seen.isoformat()
         row["last_seen"] = max(row["last_seen"] or live, live)
@@ -114,12 +69,7 @@ async def whitelist_charger(request: Request) -> Response:
     await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
     body: WhitelistRequest = await json_body(request, WhitelistRequest)
-    try:
-        charger = await runtime.run(runtime.app.whitelist_charger, body.serial_number, body.hardware_family)
-    except InvalidStationId as e:
-        raise Problem(422, "Unprocessable Content", str(e)) from None
-    except ChargerAlreadyWhitelisted as e:
-        raise Problem(409, "Conflict", str(e)) from None
+    charger = await runtime.run(runtime.platform.chargers.whitelist, body.serial_number, body.hardware_family)
     await runtime.run(runtime.wait_for_read_models)
     row = await runtime.run(runtime.fleet.get_charger, charger.station_id)
     if row is None:  # the read model lags more than the wait allowed; answer from the aggregate
@@ -161,10 +111,7 @@ async def charger_events(request: Request) -> Response:
     await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
-    try:
-        events = await runtime.run(runtime.app.charger_history, station_id)
-    except ChargerNotWhitelisted as e:
-        raise Problem(404, "Not Found", str(e)) from None
+    events = await runtime.run(runtime.platform.chargers.history, station_id)
     return JSONResponse(
         {
             "station_id": station_id,

@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from adapters.access import may_watch
 from adapters.auth import bearer_token
 from adapters.http.problems import Problem
-from adapters.http.chargers import verify_token
+from adapters.http.common import verify_token
 from cloudbay_domain.transaction import Transaction
 from projections.transactions import TransactionQueries
 
@@ -72,16 +72,17 @@ class Subscription:
 
 
 def live_message(event: Transaction.Event, row: dict[str, Any], position: int) -> dict[str, Any]:
-    figures: dict[str, Any] = getattr(event, "figures", None) or row
+    """One event's message. Events carry facts only, so the figures are the read model's row after the batch
+    the event came in (the projection computed them); the event names what happened."""
     return {
         "type": "transaction",
         "event": type(event).__name__,
         "station_id": row["station_id"],
         "transaction_id": row["transaction_id"],
-        "status": figures["status"],
-        "energy_wh": figures["energy_wh"],
-        "power_w": figures["last_power_w"],
-        "charging_state": figures["charging_state"],
+        "status": row["status"],
+        "energy_wh": row["energy_wh"],
+        "power_w": row["last_power_w"],
+        "charging_state": row["charging_state"],
         "user": event.user if isinstance(event, Transaction.Attributed) else row["user"],
         "position": position,
     }

@@ -10,10 +10,8 @@ Upgrade policy, decided before any OCPP message:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import PlainTextResponse
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cloudbay.ocpp")
 
 SUBPROTOCOL = "ocpp2.0.1"
-REPLACED_CLOSE_CODE = 4000
 
 
 class StarletteConnection:
@@ -50,37 +47,6 @@ class StarletteConnection:
         await self.websocket.send_text(text)
 
 
-class SessionRegistry:
-    """Open sessions on this node, by station id."""
-
-    def __init__(self) -> None:
-        self.sessions: dict[str, tuple[StationSession, WebSocket]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run a CSMS-initiated exchange in the background, keeping a reference until it is done."""
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def get(self, station_id: str) -> StationSession | None:
-        entry = self.sessions.get(station_id)
-        return entry[0] if entry else None
-
-    async def replace(self, session: StationSession, websocket: WebSocket) -> None:
-        older = self.sessions.get(session.id)
-        self.sessions[session.id] = (session, websocket)
-        if older is not None:
-            log.warning("station %s reconnected: closing its older session %s", session.id, older[0].session_id)
-            with contextlib.suppress(Exception):
-                await older[1].close(code=REPLACED_CLOSE_CODE, reason="replaced by a newer connection")
-
-    def remove(self, session: StationSession) -> None:
-        entry = self.sessions.get(session.id)
-        if entry is not None and entry[0] is session:
-            del self.sessions[session.id]
-
-
 async def refuse(websocket: WebSocket, status: int, reason: str) -> None:
     client = websocket.client.host if websocket.client else "?"
     log.warning("refused OCPP connection from %s to %s: %s", client, websocket.url.path, reason)
@@ -98,23 +64,22 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
     if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
         await refuse(websocket, 400, f"the {SUBPROTOCOL} WebSocket sub-protocol is required")
         return
-    if not await runtime.run(runtime.app.is_whitelisted, station_id):
+    platform = runtime.platform
+    if not await platform.run(platform.chargers.is_whitelisted, station_id):
         await refuse(websocket, 404, f"station {station_id} is not whitelisted")
         return
 
     session = StationSession(
         station_id,
         StarletteConnection(websocket),
-        app=runtime.app,
-        run=runtime.run,
+        platform=platform,
         session_id=uuid.uuid4().hex,
         heartbeat_interval=runtime.settings.heartbeat_interval,
         data_transfer_handlers=runtime.data_transfer_handlers,
-        response_timeout=runtime.settings.ocpp_call_timeout,
     )
     # recorded before the upgrade completes: a session the platform could not record is never opened
     try:
-        await runtime.run(runtime.app.charger_connected, station_id, session.session_id, runtime.settings.node)
+        await platform.run(platform.chargers.connected, station_id, session.session_id, runtime.settings.node)
     except Exception:
         log.exception("could not record the connection of %s", station_id)
         await refuse(websocket, 503, "the platform cannot record this connection now; retry later")
@@ -122,7 +87,7 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
     reason = "closed"
     try:
         await websocket.accept(subprotocol=SUBPROTOCOL)
-        await runtime.sessions.replace(session, websocket)
+        await runtime.link.replace(session, websocket)
         log.info("station %s connected (session %s)", station_id, session.session_id)
         await session.start()
     except WebSocketDisconnect as e:
@@ -134,14 +99,14 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
         reason = f"error: {type(e).__name__}"
         log.exception("station %s session failed", station_id)
     finally:
-        runtime.sessions.remove(session)
+        runtime.link.remove(session)
         await asyncio.shield(_record_disconnect(runtime, station_id, session.session_id, reason))
         log.info("station %s disconnected (%s)", station_id, reason)
 
 
 async def _record_disconnect(runtime: Runtime, station_id: str, session_id: str, reason: str) -> Any:
     try:
-        return await runtime.run(runtime.app.charger_disconnected, station_id, session_id, reason)
+        return await runtime.platform.run(runtime.platform.chargers.disconnected, station_id, session_id, reason)
     except Exception:
         log.exception("could not record disconnect of %s", station_id)
         return None

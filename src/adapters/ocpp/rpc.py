@@ -1,228 +1,253 @@
-"""OCPP-J (OCPP 2.0.1 Part 4) RPC layer that answers exactly what the spec says.
+"""OCPP-J (OCPP 2.0.1 Part 4) RPC layer of one charger connection: framing, routing and call correlation.
 
-``ocpp.v201.ChargePoint`` routes ``@on``/``@after`` handlers and runs ``call()``
-well, and those stay; its ``route_message``/``_handle_call`` are replaced because:
+CloudBay owns this layer instead of subclassing ``ocpp.v201.ChargePoint``, whose behaviour we had to patch
+through its private attributes. The library still provides the message dataclasses, the enums, the 2.0.1
+schemas and its exceptions. What this layer does on purpose:
 
-* it silently drops broken frames; here bad JSON, non-arrays, bad ids and short
-  CALLs get ``RpcFrameworkError``, unknown type numbers ``MessageTypeNotSupported``
-  (id ``"-1"`` when the frame's id is unreadable);
-* it swaps ``NotImplemented`` (not an OCPP 2.0.1 action) and ``NotSupported``
-  (no handler here);
-* its schema errors use wrong codes (``ProtocolError`` for a missing property,
-  the 1.6 spelling ``OccurenceConstraintViolation``), validate in a thread pool,
-  re-validate every response (here only if ``validate_responses``) and may put
-  message objects into error details (here: JSON only, no exception text);
-* chargers resend a CALL whose answer they lost: the last answers are kept per
-  connection and replayed without running the handler a second time;
-* unsolicited or malformed CALLRESULT/CALLERROR frames are logged and dropped
-  (a response is never answered and the response queue cannot grow).
-
-``route_message`` is meant to be awaited sequentially per connection, as the
-library's ``start()`` loop does.
+* every broken frame is answered as the spec says (``RpcFrameworkError`` for bad JSON, non-arrays, bad ids
+  and short CALLs, id ``"-1"`` when it is unreadable; ``MessageTypeNotSupported``; ``NotImplemented`` for a
+  non-2.0.1 action vs ``NotSupported`` for one without a handler; schema violations with the 2.0.1 codes);
+* a charger resends a CALL whose answer it lost: the last answers are replayed without re-running handlers;
+* our own CALLs: one outstanding per connection, matched by id, the answer checked against its schema;
+* ``start()`` reads in one task and routes answers at once, while the charger's CALLs are handled one after
+  another by a worker fed through a small bounded queue: a handler may itself ``await self.call(...)``
+  without deadlocking, a station's messages are still handled in arrival order, and a flooding charger
+  only makes the reader wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import json
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import is_dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
 
-import fastjsonschema
-from jsonschema.exceptions import best_match
-from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.charge_point import remove_nones, serialize_as_dict
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
-from ocpp.v201 import ChargePoint
+from ocpp.v201 import call as calls
+from ocpp.v201 import call_result as call_results
 from ocpp.v201.enums import Action
 
+from adapters.ocpp import rpc_schema as schema
+from adapters.ocpp.rpc_schema import CALL, CALLERROR, CALLRESULT, MAX_CAUSE, RpcError, readable_id
+from adapters.ocpp.rpc_schema import OCPP201_ERROR_CODES as OCPP201_ERROR_CODES  # re-exported
+
 LOGGER = logging.getLogger("cloudbay.ocpp")
-
-OCPP_VERSION = "2.0.1"
-MAX_ID_LENGTH = 36
-UNKNOWN_ID = "-1"
-OCPP201_ERROR_CODES: frozenset[str] = frozenset(
-    {
-        "FormatViolation",
-        "GenericError",
-        "InternalError",
-        "MessageTypeNotSupported",
-        "NotImplemented",
-        "NotSupported",
-        "OccurrenceConstraintViolation",
-        "PropertyConstraintViolation",
-        "ProtocolError",
-        "RpcFrameworkError",
-        "SecurityError",
-        "TypeConstraintViolation",
-    }
-)
-_LEGACY_CODES = {
-    "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
-    "FormationViolation": "FormatViolation",
-}
-_DESCRIPTIONS = {
-    "RpcFrameworkError": "Message is not a valid OCPP-J RPC frame",
-    "MessageTypeNotSupported": "Message type number is not supported",
-    "NotImplemented": "Requested action is not known by the receiver",
-    "NotSupported": "Requested action is recognised but not supported by the receiver",
-    "FormatViolation": "Payload is syntactically incorrect or does not match the action's structure",
-    "OccurrenceConstraintViolation": "Payload violates occurrence constraints",
-    "TypeConstraintViolation": "Payload violates data type constraints",
-    "PropertyConstraintViolation": "Payload contains a field with an invalid value",
-    "InternalError": "An internal error occurred while processing the request",
-}
-_SCHEMA_CODES = {
-    "required": "OccurrenceConstraintViolation",
-    "minItems": "OccurrenceConstraintViolation",
-    "maxItems": "OccurrenceConstraintViolation",
-    "additionalProperties": "FormatViolation",
-    "type": "TypeConstraintViolation",
-    "maxLength": "TypeConstraintViolation",
-    **dict.fromkeys(
-        (
-            "enum",
-            "const",
-            "minimum",
-            "maximum",
-            "exclusiveMinimum",
-            "exclusiveMaximum",
-            "multipleOf",
-            "minLength",
-            "pattern",
-            "format",
-        ),
-        "PropertyConstraintViolation",
-    ),
-}
-_ACTIONS: frozenset[str] = frozenset(a.value for a in Action)
-_MAX_CAUSE = 200
+INBOX_SIZE = 4  # CALLs read but not yet handled; the spec allows one, a flooding charger waits for room
+F = TypeVar("F", bound=Callable[..., Any])
+_ON_MARK, _AFTER_MARK = "_rpc_handles", "_rpc_after"
+_NOT_JSON = object()
+_snake_case = schema.snake_case  # kept under its old name: a test compares it with the library's translation
 
 
-class _RpcError(Exception):
-    """An error answer produced by the RPC layer itself (not by a handler)."""
+class Connection(Protocol):
+    """What a WebSocket wrapper provides: ``recv`` raises once the socket is closed."""
 
-    def __init__(self, code: str, cause: str) -> None:
+    async def recv(self) -> str: ...
+
+    async def send(self, text: str) -> None: ...
+
+
+class CallErrorReceived(Exception):
+    """The charger answered our CALL with a CALLERROR (the code in its 2.0.1 spelling)."""
+
+    def __init__(self, code: str, description: str, details: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code, self.description, self.details = code, description, details
+
+
+class MalformedAnswer(Exception):
+    """The charger's CALLRESULT does not match the action's response schema: nothing in it can be trusted."""
+
+    def __init__(self, cause: str) -> None:
         super().__init__(cause)
-        self.code, self.cause = code, cause[:_MAX_CAUSE]
+        self.cause = cause
 
 
-def _readable_id(frame: list[Any]) -> str | None:
-    uid = frame[1] if len(frame) > 1 else None
-    return uid if isinstance(uid, str) and len(uid) <= MAX_ID_LENGTH else None
+class ConnectionLost(Exception):
+    """The connection ended (or could not send) while our CALL waited for its answer."""
 
 
-def _json_details(details: Any) -> dict[str, Any]:
-    """Keep only the JSON-serialisable entries of an error's details."""
-    if not isinstance(details, dict):
-        return {}
-    clean: dict[str, Any] = {}
-    for key, value in details.items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError, RecursionError):
-            continue
-        clean[str(key)] = value
-    return clean
+class _Route(NamedTuple):
+    name: str
+    function: Callable[..., Any]  # called with the connection as ``self``: no lookup per message
+    skip_schema_validation: bool
+    wants_unique_id: bool
 
 
-def _error_frame(uid: str, code: str, description: str, details: dict[str, Any]) -> str:
-    return str(CallError(uid, code, description, details).to_json())
+def _action_name(action: str | Action) -> str:
+    name = action.value if isinstance(action, Action) else action
+    if name not in schema.ACTIONS:  # a typo would otherwise surface as NotImplemented at the first charger
+        raise ValueError(f"{name!r} is not an OCPP {schema.OCPP_VERSION} action")
+    return name
 
 
-@functools.cache
-def _compiled(message_type: int, action: str) -> Callable[[Any], Any]:
-    """A compiled validator for one schema (fastjsonschema): ~10x faster than walking it on every message.
+def handles(action: str | Action, *, skip_schema_validation: bool = False) -> Callable[[F], F]:
+    """Mark a method as the handler of a charger-initiated CALL (collected when its class is created)."""
+    name = _action_name(action)
 
-    It is only a fast "valid?" check. Its date-time format check is stricter than the reference validator's
-    (which ignores formats), so a payload it refuses is judged again by jsonschema, and only an error found
-    there is answered; the handlers check date-times themselves.
-    """
-    return fastjsonschema.compile(get_validator(message_type, action, OCPP_VERSION).schema)
+    def mark(function: F) -> F:
+        setattr(function, _ON_MARK, (*getattr(function, _ON_MARK, ()), (name, skip_schema_validation)))
+        return function
 
-
-@functools.cache
-def _wants_unique_id(function: Any) -> bool:
-    return "call_unique_id" in inspect.signature(function).parameters
+    return mark
 
 
-@functools.cache
-def _snake_key(key: str) -> str:
-    """The library's camelCase -> snake_case key translation, computed once per distinct key."""
-    return next(iter(camel_to_snake_case({key: None})))
+def after(action: str | Action) -> Callable[[F], F]:
+    """Mark a method to run as a task, with the handler's kwargs, once that CALL was answered successfully."""
+    name = _action_name(action)
+
+    def mark(function: F) -> F:
+        setattr(function, _AFTER_MARK, (*getattr(function, _AFTER_MARK, ()), name))
+        return function
+
+    return mark
 
 
-def _snake_case(data: Any) -> Any:
-    """``camel_to_snake_case`` with the key translation cached: the same result, a fraction of the regex work."""
-    if isinstance(data, dict):
-        return {_snake_key(k): _snake_case(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_snake_case(v) for v in data]
-    return data
+def _collect_routes(cls: type) -> tuple[dict[str, _Route], dict[str, _Route]]:
+    """The handlers of a class and its bases; a name redefined in a subclass replaces what the base marked."""
+    on: dict[str, _Route] = {}
+    later: dict[str, _Route] = {}
+    for klass in reversed(cls.__mro__):
+        own = vars(klass)
+        on = {action: route for action, route in on.items() if route.name not in own}
+        later = {action: route for action, route in later.items() if route.name not in own}
+        for name, attr in own.items():
+            if not inspect.isfunction(attr):
+                continue
+            wants_id = "call_unique_id" in inspect.signature(attr).parameters
+            for action, skip in getattr(attr, _ON_MARK, ()):
+                on[action] = _Route(name, attr, skip, wants_id)
+            for action in getattr(attr, _AFTER_MARK, ()):
+                later[action] = _Route(name, attr, False, wants_id)
+    return on, later
 
 
-class SpecChargePoint(ChargePoint):
-    """CSMS side of one charger connection with a spec-conformant RPC layer."""
+def _invoke(connection: RpcConnection, route: _Route, kwargs: dict[str, Any], uid: str) -> Any:
+    if route.wants_unique_id:
+        return route.function(connection, **kwargs, call_unique_id=uid)
+    return route.function(connection, **kwargs)
+
+
+class RpcConnection:
+    """The CSMS side of one charger connection; subclasses declare handlers with ``@handles``/``@after``."""
 
     #: Re-validate outgoing CallResults against the response schema (tests only).
     validate_responses: ClassVar[bool] = False
     #: How many answered CALL ids are remembered for duplicate replay.
     answer_cache_size: ClassVar[int] = 32
+    _on_routes: ClassVar[dict[str, _Route]] = {}
+    _after_routes: ClassVar[dict[str, _Route]] = {}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect the handlers once per class and read their schemas now, not while a charger waits."""
+        super().__init_subclass__(**kwargs)
+        cls._on_routes, cls._after_routes = _collect_routes(cls)
+        for action, route in cls._on_routes.items():
+            if not route.skip_schema_validation:
+                schema.warm_up(CALL, action)
+                if cls.validate_responses:
+                    schema.warm_up(CALLRESULT, action)
+
+    def __init__(self, station_id: str, connection: Connection) -> None:
+        self.id = station_id
+        self._connection = connection
         self._answers: OrderedDict[str, str] = OrderedDict()
-        self._after_tasks: set[asyncio.Future[Any]] = set()
-        kinds = (MessageType.Call, MessageType.CallResult) if self.validate_responses else (MessageType.Call,)
-        for action in set(self.route_map) & _ACTIONS:  # read schemas now, not on the hot path
-            for kind in kinds:
-                get_validator(kind, action, OCPP_VERSION)
+        self._after_tasks: set[asyncio.Task[None]] = set()
+        self._call_lock = asyncio.Lock()
+        self._pending: tuple[str, asyncio.Future[list[Any]]] | None = None
+        self._inbox: asyncio.Queue[Any] | None = None
+        self._closed = False
 
     async def on_frame_error(self, code: str, message_id: str) -> None:
         """Hook awaited after the RPC layer itself answered with a CALLERROR."""
 
-    async def route_message(self, raw_msg: str | bytes) -> None:
-        """Answer one frame from the charger (at most one frame sent); never raises on bad input."""
+    # --- the connection's life --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Serve the connection until ``recv()`` raises, then clean up and re-raise that exception."""
+        if self._inbox is not None or self._closed:
+            raise RuntimeError(f"connection of {self.id} was already started")
+        self._inbox = asyncio.Queue(maxsize=INBOX_SIZE)
+        worker = asyncio.create_task(self._work(self._inbox), name=f"ocpp-worker-{self.id}")
+        reader = asyncio.create_task(self._read(), name=f"ocpp-reader-{self.id}")
         try:
-            frame = json.loads(raw_msg)
+            done, _ = await asyncio.wait((reader, worker), return_when=asyncio.FIRST_COMPLETED)
+            error = (reader if reader in done else worker).exception()
+        finally:
+            await self._close(reader, worker)
+        if error is not None:
+            raise error
+
+    async def _read(self) -> None:
+        while True:
+            await self.route_message(await self._connection.recv())
+
+    async def _work(self, inbox: asyncio.Queue[Any]) -> None:
+        """Handle the charger's CALLs strictly one after another, in the order they arrived."""
+        while True:
+            await self._answer(await inbox.get())
+
+    async def _close(self, *tasks: asyncio.Task[None]) -> None:
+        """Fail our outstanding CALL, stop the reader, the worker and the after-handlers, and wait for them."""
+        self._closed, self._inbox = True, None
+        if self._pending is not None and not self._pending[1].done():
+            self._pending[1].set_exception(ConnectionLost(f"connection of {self.id} ended"))
+        everything = [*tasks, *self._after_tasks]
+        for task in everything:
+            task.cancel()
+        await asyncio.gather(*everything, return_exceptions=True)
+
+    # --- frames from the charger ------------------------------------------------------------------
+
+    async def route_message(self, raw: str | bytes) -> None:
+        """Take one frame: answers to our CALLs are routed at once, anything else is answered (never raises
+        on bad input). While ``start()`` runs, that is the worker's job; otherwise it is done before returning.
+        """
+        try:
+            decoded = json.loads(raw)
         except (ValueError, RecursionError):
-            return await self._frame_error(UNKNOWN_ID, "RpcFrameworkError", "Message is not valid JSON")
-        if not isinstance(frame, list) or not frame:
-            return await self._frame_error(UNKNOWN_ID, "RpcFrameworkError", "Message is not a non-empty JSON array")
-        uid = _readable_id(frame)
-        kind = frame[0]
-        if type(kind) is not int or kind not in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
-            return await self._frame_error(
-                UNKNOWN_ID if uid is None else uid,
-                "MessageTypeNotSupported",
-                f"Message type {kind!r} is not supported"[:_MAX_CAUSE],
-            )
-        if kind != MessageType.Call:
-            return self._route_response(frame, uid)
+            decoded = _NOT_JSON
+        if schema.is_response(decoded):
+            return self._route_response(decoded)
+        if self._inbox is not None:
+            return await self._inbox.put(decoded)
+        await self._answer(decoded)
+
+    async def _answer(self, decoded: Any) -> None:
+        """Answer a frame that is not a response (exactly one frame sent)."""
+        if decoded is _NOT_JSON:
+            return await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", "Message is not valid JSON")
+        if not isinstance(decoded, list) or not decoded:
+            cause = "Message is not a non-empty JSON array"
+            return await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
+        uid, kind = readable_id(decoded), decoded[0]
+        if type(kind) is not int or kind != CALL:
+            cause = f"Message type {kind!r} is not supported"[:MAX_CAUSE]
+            return await self._frame_error(schema.UNKNOWN_ID if uid is None else uid, "MessageTypeNotSupported", cause)
         if uid is None:
-            return await self._frame_error(
-                UNKNOWN_ID, "RpcFrameworkError", f"Message id must be a string of at most {MAX_ID_LENGTH} characters"
-            )
-        if len(frame) != 4 or not isinstance(frame[2], str):
+            cause = f"Message id must be a string of at most {schema.MAX_ID_LENGTH} characters"
+            return await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
+        if len(decoded) != 4 or not isinstance(decoded[2], str):
             return await self._frame_error(uid, "RpcFrameworkError", "CALL must be [2, id, action, payload]")
         cached = self._answers.get(uid)
         if cached is not None:
-            LOGGER.info("%s: duplicate CALL %s, replaying the earlier answer", self.id, uid)
+            LOGGER.info("%s: duplicate CALL %r, replaying the earlier answer", self.id, uid)
             self._answers.move_to_end(uid)
-            return await self._send(cached)
-        await self._handle_spec_call(Call(uid, frame[2], frame[3]))
+            return await self._connection.send(cached)
+        await self._handle_call(uid, decoded[2], decoded[3])
 
     async def _frame_error(self, uid: str, code: str, cause: str, remember: bool = False) -> None:
-        LOGGER.warning("%s: answering %s to message %r: %r", self.id, code, uid, cause[:_MAX_CAUSE])
-        answer = _error_frame(uid, code, _DESCRIPTIONS[code], {"cause": cause[:_MAX_CAUSE]})
+        LOGGER.warning("%s: answering %s to message %r: %r", self.id, code, uid, cause[:MAX_CAUSE])
+        answer = schema.dumps([CALLERROR, uid, code, schema.DESCRIPTIONS[code], {"cause": cause[:MAX_CAUSE]}])
         if remember:
             self._remember(uid, answer)
-        await self._send(answer)
+        await self._connection.send(answer)
         try:
             await self.on_frame_error(code, uid)
         except Exception:
@@ -234,99 +259,124 @@ class SpecChargePoint(ChargePoint):
         while len(self._answers) > self.answer_cache_size:
             self._answers.popitem(last=False)
 
-    def _route_response(self, frame: list[Any], uid: str | None) -> None:
-        response: CallResult | CallError | None = None
-        if frame[0] == MessageType.CallResult and len(frame) == 3 and isinstance(frame[2], dict):
-            response = CallResult(uid, frame[2])
-        elif (
-            frame[0] == MessageType.CallError
-            and len(frame) == 5
-            and isinstance(frame[2], str)
-            and isinstance(frame[3], str)
-            and isinstance(frame[4], dict)
-        ):
-            response = CallError(uid, frame[2], frame[3], frame[4])
-        if uid is None or response is None:
-            LOGGER.warning("%s: dropping malformed response frame for message %r", self.id, uid)
-        elif not self._call_lock.locked():
-            LOGGER.warning("%s: dropping response %r, no CALL is outstanding", self.id, uid)
-        else:
-            self._response_queue.put_nowait(response)
+    def _checked_route(self, action: str, payload: Any) -> _Route:
+        """The handler of a CALL the RPC layer accepts; ``RpcError`` with the spec's code otherwise."""
+        if action not in schema.ACTIONS:
+            raise RpcError("NotImplemented", f"{action} is not an OCPP {schema.OCPP_VERSION} action")
+        route = self._on_routes.get(action)
+        if route is None:
+            raise RpcError("NotSupported", f"{action} is not supported by this CSMS")
+        if not isinstance(payload, dict):
+            raise RpcError("FormatViolation", "Payload must be a JSON object")
+        if not route.skip_schema_validation:
+            schema.validate(CALL, action, payload)
+        return route
 
-    def _validate(self, message_type: int, action: str, payload: dict[str, Any]) -> None:
-        validator = get_validator(message_type, action, OCPP_VERSION)
+    async def _handle_call(self, uid: str, action: str, payload: Any) -> None:
         try:
-            _compiled(message_type, action)(payload)
-            return  # the fast path: a compiled validator, no error object built
-        except fastjsonschema.JsonSchemaException:
-            pass  # find the precise error (and its OCPP code) with the reference implementation
-        error = best_match(validator.iter_errors(payload))
-        if error is not None:
-            path = "/".join(str(p) for p in error.absolute_path)
-            cause = f"{path}: {error.message}" if path else error.message
-            raise _RpcError(_SCHEMA_CODES.get(str(error.validator), "FormatViolation"), cause)
+            route = self._checked_route(action, payload)
+        except RpcError as exc:
+            return await self._frame_error(uid, exc.code, exc.cause, remember=True)
+        answer, kwargs = await self._run_handler(route, action, uid, payload)
+        self._remember(uid, answer)
+        await self._connection.send(answer)
+        after_route = self._after_routes.get(action)
+        if kwargs is not None and after_route is not None:
+            task = asyncio.create_task(self._run_after(after_route, action, kwargs, uid))
+            self._after_tasks.add(task)
+            task.add_done_callback(self._after_tasks.discard)
 
-    async def _handle_spec_call(self, msg: Call) -> None:
-        handlers: dict[str, Any] = self.route_map.get(msg.action, {})
+    async def _run_handler(
+        self, route: _Route, action: str, uid: str, payload: dict[str, Any]
+    ) -> tuple[str, dict[str, Any] | None]:
+        """The answer frame, and the handler's kwargs if it succeeded (for the after-handler)."""
         try:
-            if msg.action not in _ACTIONS:
-                raise _RpcError("NotImplemented", f"{msg.action} is not an OCPP {OCPP_VERSION} action")
-            if "_on_action" not in handlers:
-                raise _RpcError("NotSupported", f"{msg.action} is not supported by this CSMS")
-            if not isinstance(msg.payload, dict):
-                raise _RpcError("FormatViolation", "Payload must be a JSON object")
-            if not handlers.get("_skip_schema_validation", False):
-                self._validate(MessageType.Call, msg.action, msg.payload)
-        except _RpcError as exc:
-            return await self._frame_error(msg.unique_id, exc.code, exc.cause, remember=True)
-        kwargs: dict[str, Any] = {}
-        ok = False
-        try:
-            kwargs = _snake_case(msg.payload)
-            result = self._invoke(handlers["_on_action"], kwargs, msg.unique_id)
+            kwargs = schema.snake_case(payload)
+            result = _invoke(self, route, kwargs, uid)
             if inspect.isawaitable(result):
                 result = await result
-            payload = serialize_as_dict(result) if is_dataclass(result) else result
-            if not isinstance(payload, dict):
-                raise TypeError(f"handler returned {type(result).__name__}, not a payload")
-            call_result = msg.create_call_result(snake_to_camel_case(remove_nones(payload)))
-            if self.validate_responses and not handlers.get("_skip_schema_validation", False):
-                self._validate(MessageType.CallResult, msg.action, call_result.payload)
-            answer: str = call_result.to_json()
-            ok = True
+            return schema.dumps([CALLRESULT, uid, self._answer_payload(action, route, result)]), kwargs
         except OCPPError as exc:
-            code = str(getattr(exc, "code", "GenericError"))
-            code = _LEGACY_CODES.get(code, code)
-            code = code if code in OCPP201_ERROR_CODES else "GenericError"
-            LOGGER.warning("%s: handler for %s answered %s", self.id, msg.action, code)
+            code = schema.answerable_code(getattr(exc, "code", "GenericError"))
+            LOGGER.warning("%s: handler for %s answered %s", self.id, action, code)
             description = exc.description if isinstance(exc.description, str) else ""
-            answer = _error_frame(msg.unique_id, code, description, _json_details(exc.details))
-        except Exception:
-            LOGGER.exception("%s: handler for %s (message %r) failed", self.id, msg.action, msg.unique_id)
-            answer = _error_frame(msg.unique_id, "InternalError", _DESCRIPTIONS["InternalError"], {})
-        self._remember(msg.unique_id, answer)
-        await self._send(answer)
-        if ok and "_after_action" in handlers:
-            self._schedule_after(handlers["_after_action"], kwargs, msg)
+            return schema.dumps([CALLERROR, uid, code, description, schema.json_details(exc.details)]), None
+        except Exception:  # logged with its traceback here; the charger learns nothing of our internals
+            LOGGER.exception("%s: handler for %s (message %r) failed", self.id, action, uid)
+            return schema.dumps([CALLERROR, uid, "InternalError", schema.DESCRIPTIONS["InternalError"], {}]), None
 
-    @staticmethod
-    def _invoke(handler: Any, kwargs: dict[str, Any], uid: str) -> Any:
-        if _wants_unique_id(getattr(handler, "__func__", handler)):
-            return handler(**kwargs, call_unique_id=uid)
-        return handler(**kwargs)
+    def _answer_payload(self, action: str, route: _Route, result: Any) -> dict[str, Any]:
+        payload = serialize_as_dict(result) if is_dataclass(result) and not isinstance(result, type) else result
+        if not isinstance(payload, dict):
+            raise TypeError(f"handler for {action} returned {type(result).__name__}, not a payload")
+        answer: dict[str, Any] = schema.camel_case(remove_nones(payload))
+        if self.validate_responses and not route.skip_schema_validation:
+            schema.validate(CALLRESULT, action, answer)
+        return answer
 
-    def _schedule_after(self, handler: Any, kwargs: dict[str, Any], msg: Call) -> None:
+    async def _run_after(self, route: _Route, action: str, kwargs: dict[str, Any], uid: str) -> None:
+        """Run an after-handler; its failure is logged and never touches the connection."""
         try:
-            result = self._invoke(handler, kwargs, msg.unique_id)
+            result = _invoke(self, route, kwargs, uid)
+            if inspect.isawaitable(result):
+                await result
         except Exception:
-            LOGGER.exception("%s: after-handler for %s failed", self.id, msg.action)
-            return
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._after_tasks.add(task)
-            task.add_done_callback(self._after_done)
+            LOGGER.exception("%s: after-handler for %s failed", self.id, action)
 
-    def _after_done(self, task: asyncio.Future[Any]) -> None:
-        self._after_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            LOGGER.error("%s: after-handler failed", self.id, exc_info=task.exception())
+    def _route_response(self, frame: list[Any]) -> None:
+        """Hand an answer to the CALL waiting for it; anything else is logged and dropped, never answered."""
+        uid = readable_id(frame)
+        if uid is None or not schema.well_formed_response(frame):
+            LOGGER.warning("%s: dropping malformed response frame for message %r", self.id, uid)
+            return
+        pending = self._pending
+        if pending is None or pending[0] != uid or pending[1].done():
+            LOGGER.warning("%s: dropping response %r: no CALL of ours is waiting for it", self.id, uid)
+            return
+        pending[1].set_result(frame)
+
+    # --- our CALLs to the charger -----------------------------------------------------------------
+
+    async def call(self, payload: Any, timeout: float) -> Any:
+        """Send an ``ocpp.v201.call`` message and return the charger's ``ocpp.v201.call_result`` answer.
+
+        ``timeout`` bounds the whole call, waiting for an earlier CALL included. Raises ``TimeoutError``,
+        ``CallErrorReceived``, ``MalformedAnswer`` or ``ConnectionLost``.
+        """
+        action = type(payload).__name__
+        if action not in schema.ACTIONS or type(payload) is not getattr(calls, action, None):
+            raise TypeError(f"{action} is not an OCPP {schema.OCPP_VERSION} call payload")
+        body = schema.camel_case(remove_nones(serialize_as_dict(payload)))
+        async with asyncio.timeout(timeout):
+            async with self._call_lock:  # one outstanding CALL per connection (Part 4)
+                frame = await self._exchange(action, body)
+        return self._result_of(action, frame)
+
+    async def _exchange(self, action: str, body: dict[str, Any]) -> list[Any]:
+        if self._closed:
+            raise ConnectionLost(f"connection of {self.id} is closed")
+        uid = str(uuid.uuid4())
+        text = schema.dumps([CALL, uid, action, body])
+        answer: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending = (uid, answer)
+        try:
+            try:
+                await self._connection.send(text)
+            except Exception as exc:
+                raise ConnectionLost(f"could not send {action} to {self.id}: {type(exc).__name__}") from exc
+            return await answer
+        finally:
+            self._pending = None
+            if answer.done() and not answer.cancelled():
+                answer.exception()  # retrieved: the loop must not log a ConnectionLost nobody awaited
+
+    def _result_of(self, action: str, frame: list[Any]) -> Any:
+        if frame[0] == CALLERROR:
+            raise CallErrorReceived(schema.spec_code(frame[2]), frame[3], frame[4])
+        try:
+            schema.validate(CALLRESULT, action, frame[2])
+            return getattr(call_results, action)(**schema.snake_case(frame[2]))
+        except (RpcError, TypeError) as exc:
+            cause = exc.cause if isinstance(exc, RpcError) else f"does not fit {action}: {exc}"[:MAX_CAUSE]
+            LOGGER.warning("%s: malformed answer to %s: %r", self.id, action, cause)
+            raise MalformedAnswer(cause) from None

@@ -1,120 +1,106 @@
-"""The CSMS side of one charger's OCPP 2.0.1 session: each @on handler turns a message into a command.
+"""The CSMS side of one charger's OCPP 2.0.1 session: each handler reads a message, calls one service, answers.
 
-Handlers are short: parse what the domain needs, run the command in the store's worker threads, answer.
-A charger's messages are handled one after another (the RPC layer awaits each handler), so a station's
-events are stored in the order it sent them.
+A charger's CALLs are handled one after another (the RPC layer's worker), so a station's events are stored in
+the order it sent them; its answers to our calls are routed meanwhile, so a handler may await a call.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from ocpp.routing import on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStatusEnumType
 
-from adapters.ocpp.charging import ChargingHandlers
-from adapters.ocpp.rpc import SpecChargePoint
-from adapters.ocpp.time import ocpp_time, parse_time, utcnow
-from cloudbay_domain.charger import ConnectorStatus
-from services.platform import CloudBay
+from adapters.ocpp import messages
+from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
+from adapters.ocpp.time import ocpp_time, utcnow
+from cloudbay_domain.reports import DataTransferReport
+from services.platform import Platform
 
-log = logging.getLogger("cloudbay.ocpp")
-
-T = TypeVar("T")
-Runner = Callable[..., Awaitable[Any]]
 DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
 
 
-class StationSession(ChargingHandlers, SpecChargePoint):
+class StationSession(RpcConnection):
     """One open OCPP 2.0.1 connection of a whitelisted charger."""
 
     def __init__(
         self,
         station_id: str,
-        connection: Any,
+        connection: Connection,
         *,
-        app: CloudBay,
-        run: Runner,
+        platform: Platform,
         session_id: str,
         heartbeat_interval: int,
         data_transfer_handlers: dict[str, DataTransferHandler] | None = None,
-        response_timeout: float = 30,
     ) -> None:
-        super().__init__(station_id, connection, response_timeout=response_timeout)
-        self.app = app
-        self.run = run
+        super().__init__(station_id, connection)
+        self.platform = platform
         self.session_id = session_id
         self.heartbeat_interval = heartbeat_interval
         self.data_transfer_handlers = data_transfer_handlers or {}
         self.last_seen = utcnow()
-        self.active_transactions: dict[int, str] = {}
-        self.local_list_lock = asyncio.Lock()
 
-    async def route_message(self, raw_msg: str | bytes) -> None:
+    async def route_message(self, raw: str | bytes) -> None:
         self.last_seen = utcnow()
-        await super().route_message(raw_msg)
+        await super().route_message(raw)
 
-    @on(Action.boot_notification)
+    @handles(Action.boot_notification)
     async def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
-        await self.run(
-            self.app.record_boot,
-            self.id,
-            reason=reason,
-            vendor=charging_station["vendor_name"],
-            model=charging_station["model"],
-            serial_number=charging_station.get("serial_number"),
-            firmware_version=charging_station.get("firmware_version"),
-            reported_at=utcnow(),
-        )
-        return call_result.BootNotification(
-            current_time=ocpp_time(utcnow()),
-            interval=self.heartbeat_interval,
-            status=RegistrationStatusEnumType.accepted,
-        )
+        await self.platform.run(self.platform.chargers.record_boot, self.id, messages.boot_report(charging_station, reason))
+        status = RegistrationStatusEnumType.accepted
+        return call_result.BootNotification(current_time=ocpp_time(utcnow()), interval=self.heartbeat_interval, status=status)
 
-    @on(Action.heartbeat)
+    @after(Action.boot_notification)
+    async def after_boot_notification(self, **_: Any) -> None:
+        await self.platform.sync.sync_local_list(self.id, ask_charger=True)
+
+    @handles(Action.heartbeat)
     async def on_heartbeat(self, **_: Any) -> Any:
         # Presence, not a domain fact: last_seen is kept in memory (see docs/architecture.md).
         return call_result.Heartbeat(current_time=ocpp_time(utcnow()))
 
-    @on(Action.status_notification)
+    @handles(Action.status_notification)
     async def on_status_notification(
         self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **_: Any
     ) -> Any:
-        await self.run(
-            self.app.record_connector_status,
-            self.id,
-            evse_id,
-            connector_id,
-            ConnectorStatus(connector_status),
-            parse_time(timestamp, "timestamp"),
-        )
+        report = messages.status_report(timestamp, connector_status, evse_id, connector_id)
+        await self.platform.run(self.platform.chargers.record_status, self.id, report)
         return call_result.StatusNotification()
 
-    @on(Action.notify_event)
+    @handles(Action.notify_event)
     async def on_notify_event(
         self, generated_at: str, seq_no: int, event_data: list[dict[str, Any]], tbc: bool = False, **_: Any
     ) -> Any:
-        await self.run(
-            self.app.record_periodic_events,
-            self.id,
-            parse_time(generated_at, "generatedAt"),
-            seq_no,
-            tbc,
-            event_data,
-        )
+        report = messages.events_report(generated_at, seq_no, event_data, tbc)
+        await self.platform.run(self.platform.chargers.record_events, self.id, report)
         return call_result.NotifyEvent()
 
-    @on(Action.data_transfer)
+    @handles(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any) -> Any:
         handler = self.data_transfer_handlers.get(vendor_id)
-        if handler is None:
-            status, answer = DataTransferStatusEnumType.unknown_vendor_id.value, None
-        else:
+        status, answer = (DataTransferStatusEnumType.unknown_vendor_id.value, None)
+        if handler is not None:
             status, answer = handler(self.id, message_id, data)
-        await self.run(self.app.record_data_transfer, self.id, vendor_id, message_id, data, status)
+        report = DataTransferReport(vendor_id, message_id, data, status)
+        await self.platform.run(self.platform.chargers.record_data_transfer, self.id, report)
         return call_result.DataTransfer(status=DataTransferStatusEnumType(status), data=answer)
+
+    @handles(Action.transaction_event)
+    async def on_transaction_event(self, **payload: Any) -> Any:
+        report = messages.transaction_report(**payload)
+        result = await self.platform.run(self.platform.transactions.record_event, self.id, report)
+        if result.id_token_status is None:
+            return call_result.TransactionEvent()
+        return call_result.TransactionEvent(id_token_info={"status": result.id_token_status})
+
+    @handles(Action.meter_values)
+    async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
+        report = messages.meter_values_report(evse_id, meter_value)
+        await self.platform.run(self.platform.transactions.record_meter_values, self.id, report)
+        return call_result.MeterValues()
+
+    @handles(Action.authorize)
+    async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
+        status, _token = await self.platform.run(self.platform.id_tokens.authorize, id_token["id_token"])
+        return call_result.Authorize(id_token_info={"status": status})

@@ -1,0 +1,96 @@
+"""RFID cards and guest tokens over REST (C01, D01): each change is pushed to the chargers' local lists."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from adapters.access import check_may_act_for, is_operator
+from adapters.http.common import API, authenticate, json_body, page_limit, runtime_of
+from cloudbay_domain.id_token import IdToken, TokenKind
+
+
+class CardRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id_token: str = Field(min_length=1, max_length=36)
+    type: Literal["ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "EMAID", "eMAID"] = "ISO14443"
+    kind: TokenKind = TokenKind.RFID
+    label: str = Field(default="", max_length=64)
+    user: str | None = Field(default=None, description="whose card; operators only, default: the caller")
+
+
+def present_token(token: IdToken) -> dict[str, Any]:
+    href = f"{API}/rfid-cards/{token.value}"
+    return {
+        "id_token": token.value,
+        "type": token.token_type,
+        "kind": token.kind.value,
+        "user": token.user,
+        "label": token.label,
+        "status": token.status.value,
+        "authorization": token.ocpp_status,
+        "_links": {"self": {"href": href}, "transactions": {"href": f"{API}/transactions?card={token.value}"}},
+    }
+
+
+async def register_card(request: Request) -> Response:
+    principal = await authenticate(request)
+    body: CardRequest = await json_body(request, CardRequest)
+    user = body.user or principal.subject
+    check_may_act_for(principal, user, "registering a card for another user")
+    platform = runtime_of(request).platform
+    token = await platform.run(platform.id_tokens.register, body.id_token, body.type, user, body.kind, body.label)
+    platform.sync.push_local_list()
+    out = present_token(token)
+    return JSONResponse(out, status_code=201, headers={"Location": out["_links"]["self"]["href"]})
+
+
+async def get_card(request: Request) -> Response:
+    principal = await authenticate(request)
+    platform = runtime_of(request).platform
+    token = await platform.run(platform.id_tokens.get, request.path_params["value"])
+    check_may_act_for(principal, token.user, f"id token {token.value}")
+    return JSONResponse(present_token(token))
+
+
+async def list_cards(request: Request) -> Response:
+    principal = await authenticate(request)
+    runtime = runtime_of(request)
+    user = request.query_params.get("user") or (None if is_operator(principal) else principal.subject)
+    check_may_act_for(principal, user if user else None, "the card list of every user")
+    limit = page_limit(request)
+    after = request.query_params.get("after")
+    rows = await runtime.run(runtime.id_tokens.list_tokens, user=user, after=after, limit=limit + 1)
+    links: dict[str, Any] = {"self": {"href": f"{API}/rfid-cards"}}
+    if len(rows) > limit:
+        rows = rows[:limit]
+        more = f"&user={user}" if user else ""
+        links["next"] = {"href": f"{API}/rfid-cards?after={rows[-1]['id_token']}&limit={limit}{more}"}
+    items = [{**r, "_links": {"self": {"href": f"{API}/rfid-cards/{r['id_token']}"}}} for r in rows]
+    return JSONResponse({"items": items, "_links": links})
+
+
+def change_card(action: str) -> Any:
+    async def endpoint(request: Request) -> Response:
+        principal = await authenticate(request)
+        platform = runtime_of(request).platform
+        value, operator = request.path_params["value"], is_operator(principal)
+        token = await platform.run(platform.id_tokens.change, value, action, acting_user=principal.subject, operator=operator)
+        platform.sync.push_local_list()
+        return Response(status_code=204) if action == "remove" else JSONResponse(present_token(token))
+
+    return endpoint
+
+
+routes: list[BaseRoute] = [
+    Route(API + "/rfid-cards", register_card, methods=["POST"]),
+    Route(API + "/rfid-cards", list_cards, methods=["GET"]),
+    Route(API + "/rfid-cards/{value}", get_card, methods=["GET"]),
+    Route(API + "/rfid-cards/{value}", change_card("remove"), methods=["DELETE"]),
+    Route(API + "/rfid-cards/{value}/block", change_card("block"), methods=["POST"]),
+    Route(API + "/rfid-cards/{value}/unblock", change_card("unblock"), methods=["POST"]),
+]

@@ -1,0 +1,61 @@
+"""What every REST endpoint shares: the runtime, the caller, the body, paging."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from adapters.auth import Principal, Role, bearer_token, require
+from adapters.http.problems import Problem
+
+if TYPE_CHECKING:
+    from adapters.wiring import Runtime
+
+API = "/api/v1"
+MAX_PAGE = 200
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def authenticate(request: Request, *roles: Role) -> Principal:
+    """Who is calling, from the bearer token; with ``roles``, also whether they may."""
+    principal = await verify_token(runtime_of(request), bearer_token(request.headers))
+    if roles:
+        require(principal, *roles)
+    return principal
+
+
+async def verify_token(runtime: Runtime, token: str) -> Principal:
+    """Verify a bearer token. An external issuer's keys may have to be fetched: then off the event loop."""
+    if runtime.settings.oauth_jwks_url:
+        return await runtime.run(runtime.verifier.verify, token)
+    return runtime.verifier.verify(token)
+
+
+async def json_body(request: Request, model: type[BaseModel]) -> Any:
+    try:
+        raw = json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Problem(400, "Bad Request", "the body is not valid JSON") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]} for err in e.errors()
+        ]
+        raise Problem(422, "Unprocessable Content", "the body does not match the schema", errors=errors) from None
+
+
+def page_limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise Problem(400, "Bad Request", f"limit must be an integer from 1 to {MAX_PAGE}")
+    return int(raw)
+
+

@@ -1,0 +1,45 @@
+"""Application refusals as HTTP problems: one table, so endpoints raise nothing of their own for them."""
+
+from __future__ import annotations
+
+from cloudbay_domain.charger import InvalidStationId
+from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
+from cloudbay_domain.user import UserError
+from adapters.http.problems import Problem
+from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
+from services.id_tokens import IdTokenAlreadyRegistered, NotYourIdToken, UnknownIdToken
+from services.ports import CallFailed, CallTimedOut, ChargerOffline
+from services.remote import ChargerRefused, NotYours, TokenNotUsable, TransactionEnded
+from services.transactions import UnknownTransaction
+from services.users import UnknownUser, UserAlreadyExists
+
+NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser)
+FORBIDDEN = (NotYours, NotYourIdToken)
+CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable)
+UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError)
+
+
+def problem_for(error: Exception) -> Problem | None:
+    """The problem an application refusal is shown as, or None when it is not one we know."""
+    detail = str(error)
+    if isinstance(error, NOT_FOUND):
+        return Problem(404, "Not Found", detail)
+    if isinstance(error, FORBIDDEN):
+        return Problem(403, "Forbidden", detail)
+    if isinstance(error, ChargerOffline):
+        return Problem(409, "Conflict", detail, reason="Offline")
+    if isinstance(error, ChargerRefused):
+        return Problem(409, "Conflict", detail, reason=error.status)
+    if isinstance(error, TransactionEnded):
+        return Problem(409, "Conflict", detail, reason="Ended")
+    if isinstance(error, CallTimedOut):
+        return Problem(504, "Gateway Timeout", detail, reason="Timeout")
+    if isinstance(error, CallFailed):
+        return Problem(502, "Bad Gateway", detail, reason=error.reason)
+    if isinstance(error, CONFLICT):
+        return Problem(409, "Conflict", detail)
+    if isinstance(error, UNPROCESSABLE):
+        return Problem(422, "Unprocessable Content", detail)
+    if isinstance(error, IdTokenError):  # e.g. blocking a removed card
+        return Problem(409, "Conflict", detail)
+    return None

@@ -1,0 +1,82 @@
+"""Charger messages (snake_case payloads, already schema-checked) read into the domain's value objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.exceptions import PropertyConstraintViolationError
+
+from adapters.ocpp.meter_values import parse_meter_values
+from adapters.ocpp.time import parse_time, utcnow
+from cloudbay_domain.metering import MeterValueError, Sample
+from cloudbay_domain.reports import (
+    BootReport,
+    ConnectorStatus,
+    EventsReport,
+    EventType,
+    MeterValuesReport,
+    StatusReport,
+    TransactionReport,
+)
+
+
+def samples_of(meter_values: list[dict[str, Any]] | None) -> tuple[Sample, ...]:
+    try:
+        return tuple(parse_meter_values(meter_values or []))
+    except MeterValueError as e:
+        raise PropertyConstraintViolationError(
+            description=f"meterValue: {e}", details={"field": "meterValue"}
+        ) from None
+
+
+def boot_report(charging_station: dict[str, Any], reason: str) -> BootReport:
+    return BootReport(
+        reason=reason,
+        vendor=charging_station["vendor_name"],
+        model=charging_station["model"],
+        serial_number=charging_station.get("serial_number"),
+        firmware_version=charging_station.get("firmware_version"),
+        reported_at=utcnow(),
+    )
+
+
+def status_report(timestamp: str, connector_status: str, evse_id: int, connector_id: int) -> StatusReport:
+    return StatusReport(evse_id, connector_id, ConnectorStatus(connector_status), parse_time(timestamp, "timestamp"))
+
+
+def events_report(generated_at: str, seq_no: int, event_data: list[dict[str, Any]], tbc: bool) -> EventsReport:
+    return EventsReport(parse_time(generated_at, "generatedAt"), seq_no, tbc, event_data)
+
+
+def transaction_report(
+    event_type: str,
+    timestamp: str,
+    trigger_reason: str,
+    seq_no: int,
+    transaction_info: dict[str, Any],
+    meter_value: list[dict[str, Any]] | None = None,
+    offline: bool = False,
+    evse: dict[str, Any] | None = None,
+    id_token: dict[str, Any] | None = None,
+    **_: Any,
+) -> TransactionReport:
+    """A TransactionEvent's payload (snake_case keys) as the domain's report."""
+    return TransactionReport(
+        transaction_id=transaction_info["transaction_id"],
+        event_type=EventType(event_type),
+        seq_no=seq_no,
+        timestamp=parse_time(timestamp, "timestamp"),
+        trigger_reason=trigger_reason,
+        offline=offline,
+        evse_id=evse.get("id") if evse else None,
+        connector_id=evse.get("connector_id") if evse else None,
+        charging_state=transaction_info.get("charging_state"),
+        stopped_reason=transaction_info.get("stopped_reason"),
+        remote_start_id=transaction_info.get("remote_start_id"),
+        id_token=id_token["id_token"] if id_token and id_token.get("id_token") else None,
+        samples=samples_of(meter_value),
+    )
+
+
+def meter_values_report(evse_id: int, meter_value: list[dict[str, Any]]) -> MeterValuesReport:
+    return MeterValuesReport(evse_id, samples_of(meter_value))

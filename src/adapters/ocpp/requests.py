@@ -1,0 +1,67 @@
+"""The port's requests as OCPP 2.0.1 calls, and the charger's answers back as the port's answer objects.
+
+One entry per request type: how to build its ``ocpp.v201.call`` message, and how to read the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ocpp.v201 import call
+
+from services.ports import (
+    GetLocalListVersion,
+    RequestStart,
+    RequestStop,
+    Reset,
+    SendLocalList,
+    SetVariable,
+    StartAnswer,
+    StatusAnswer,
+    VersionAnswer,
+)
+
+
+def _status(result: Any) -> StatusAnswer:
+    return StatusAnswer(str(result.status))
+
+
+def _start(request: RequestStart) -> Any:
+    id_token = {"id_token": request.id_token, "type": request.id_token_type}
+    return call.RequestStartTransaction(id_token=id_token, remote_start_id=request.remote_start_id, evse_id=request.evse_id)
+
+
+def _set_variable(request: SetVariable) -> Any:
+    variable = {
+        "attribute_value": request.value,
+        "component": {"name": request.component},
+        "variable": {"name": request.variable},
+    }
+    return call.SetVariables(set_variable_data=[variable])
+
+
+def _send_local_list(request: SendLocalList) -> Any:
+    entries = [
+        {"id_token": {"id_token": e.id_token, "type": e.id_token_type}, "id_token_info": {"status": e.status}}
+        for e in request.entries
+    ]
+    return call.SendLocalList(
+        version_number=request.version, update_type=request.update_type, local_authorization_list=entries
+    )
+
+
+CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    RequestStart: (_start, lambda r: StartAnswer(str(r.status), r.transaction_id)),
+    RequestStop: (lambda q: call.RequestStopTransaction(transaction_id=q.transaction_id), _status),
+    SetVariable: (_set_variable, lambda r: StatusAnswer(str(r.set_variable_result[0]["attribute_status"]))),
+    GetLocalListVersion: (lambda q: call.GetLocalListVersion(), lambda r: VersionAnswer(int(r.version_number))),
+    SendLocalList: (_send_local_list, _status),
+    Reset: (lambda q: call.Reset(type=q.kind, evse_id=q.evse_id), _status),
+}
+
+
+def to_call(request: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """The OCPP message for ``request``, and the reader of its result."""
+    build, read = CALLS[type(request)]
+    return build(request), read

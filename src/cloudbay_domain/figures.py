@@ -1,0 +1,113 @@
+"""The figures of a charging transaction, computed from its recorded facts: never stored.
+
+A Transaction records what the charger said (its TransactionEvent messages by seqNo, and its meter samples);
+the figures a read model shows (status, energy, durations, gaps...) are a pure function of those facts. They
+are not stored with the events because then every message would pay for them on the charger's hot path, and
+a correction to the arithmetic would need a new event instead of a rebuild. The same facts always give the
+same figures, whatever order the messages came in, so a replay reproduces them exactly.
+
+Fields ending in ``_at`` are ISO-8601 times (``datetime.isoformat``, in the charger's offset as reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+import enum
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from cloudbay_domain.metering import Sample, charging_split, summarise
+from cloudbay_domain.reports import EventType
+
+
+class TransactionStatus(str, enum.Enum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class RecordedReport(Protocol):
+    """What the figures read of one recorded TransactionEvent (``Transaction.Reported`` satisfies it)."""
+
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def charging_state(self) -> str | None: ...
+    @property
+    def stopped_reason(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class TransactionFigures:
+    """Everything a read model shows of a transaction, as of its recorded facts."""
+
+    status: str  # TransactionStatus value: ended as soon as any Ended is recorded
+    started_at: str  # the Started message's time, else the earliest message's
+    started_seen: bool
+    ended_at: str | None  # the first Ended by seqNo
+    stopped_reason: str | None  # of the first Ended by seqNo
+    last_event_at: str
+    duration_s: float
+    charging_s: float
+    idle_s: float
+    energy_wh: float  # rounded to mWh: float sums carry noise below that
+    max_power_w: float | None
+    last_power_w: float | None
+    register_resets: int
+    unknown_unit_samples: int
+    last_sample_at: str | None
+    missing_seq_nos: tuple[int, ...]  # gaps in seqNo: recorded, never invented
+    charging_state: str | None  # the latest reported, by seqNo
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as plain JSON-ready values (``missing_seq_nos`` a list)."""
+        values = asdict(self)
+        values["missing_seq_nos"] = list(self.missing_seq_nos)
+        return values
+
+
+def missing_seq_nos(seq_nos: Collection[int]) -> tuple[int, ...]:
+    """The seqNos below the highest recorded that are not recorded (from 0, or the lowest if negative)."""
+    if not seq_nos:
+        return ()
+    return tuple(n for n in range(min(min(seq_nos), 0), max(seq_nos)) if n not in seq_nos)
+
+
+def transaction_figures(
+    reports: Mapping[int, RecordedReport], samples: Iterable[Sample]
+) -> TransactionFigures | None:
+    """The figures of a transaction's reports (by seqNo) and samples; None before its first report, since a
+    transaction is timed by its messages and meter values alone say nothing of its start."""
+    if not reports:
+        return None
+    ordered = [report for _, report in sorted(reports.items())]
+    started = next((r for r in ordered if r.event_type == EventType.STARTED.value), None)
+    ended = next((r for r in ordered if r.event_type == EventType.ENDED.value), None)
+    start_at = started.occurred_at if started else min(r.occurred_at for r in ordered)
+    last_at = max(r.occurred_at for r in ordered)
+    end_at = ended.occurred_at if ended else None
+    until = max(end_at or last_at, start_at)
+    states = [(r.occurred_at, r.charging_state) for r in ordered if r.charging_state]
+    charging_s, idle_s = charging_split(states, start_at, until)
+    summary = summarise(samples)
+    return TransactionFigures(
+        status=(TransactionStatus.ENDED if ended else TransactionStatus.ACTIVE).value,
+        started_at=start_at.isoformat(),
+        started_seen=started is not None,
+        ended_at=end_at.isoformat() if end_at else None,
+        stopped_reason=ended.stopped_reason if ended else None,
+        last_event_at=last_at.isoformat(),
+        duration_s=(until - start_at).total_seconds(),
+        charging_s=charging_s,
+        idle_s=idle_s,
+        energy_wh=round(summary.energy_wh, 3),
+        max_power_w=summary.max_power_w,
+        last_power_w=summary.last_power_w,
+        register_resets=summary.register_resets,
+        unknown_unit_samples=summary.unknown_unit_samples,
+        last_sample_at=summary.last_at.isoformat() if summary.last_at else None,
+        missing_seq_nos=missing_seq_nos(reports.keys()),
+        charging_state=next((r.charging_state for r in reversed(ordered) if r.charging_state), None),
+    )

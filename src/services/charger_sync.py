@@ -1,0 +1,89 @@
+"""Keeping chargers in step with the platform: the local authorization list (D01) and charger settings (B05)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.chargers import Chargers
+from services.id_tokens import IdTokens
+from services.ports import (
+    ChargerLink,
+    GetLocalListVersion,
+    LinkError,
+    LocalListEntry,
+    SendLocalList,
+    SetVariable,
+)
+
+log = logging.getLogger("cloudbay.sync")
+Runner = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class SettingsApplied:
+    view: dict[str, Any]
+    applied_on_charger: str  # the charger's answer, or Offline / Timeout / an error code
+
+
+class ChargerSync:
+    def __init__(self, chargers: Chargers, id_tokens: IdTokens, link: ChargerLink, run: Runner) -> None:
+        self.chargers, self.id_tokens, self.link, self.run = chargers, id_tokens, link, run
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def set_rfid_required(self, station_id: str, required: bool) -> SettingsApplied:
+        """Record the setting, then tell the charger (AuthCtrlr.Enabled) if it is reachable."""
+        await self.run(self.chargers.set_rfid_required, station_id, required)
+        applied = "Offline"
+        if self.link.is_reachable(station_id):
+            try:
+                request = SetVariable("AuthCtrlr", "Enabled", str(required).lower())
+                applied = (await self.link.request(station_id, request)).status
+            except LinkError as e:
+                applied = e.reason
+        return SettingsApplied(await self.run(self.chargers.view, station_id), applied)
+
+    def push_local_list(self) -> None:
+        """Send the new list to every reachable charger, in the background; each records its answer."""
+        for station_id in self.link.reachable_stations():
+            task = asyncio.ensure_future(self.sync_local_list(station_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def sync_local_list(self, station_id: str, ask_charger: bool = False) -> str | None:
+        """Push the full local authorization list if the charger's version is behind ours (D01).
+
+        One sync at a time per charger, reading the list inside the lock: a sync started by an older change
+        can never overwrite the charger's list with an older version.
+        """
+        async with self._locks.setdefault(station_id, asyncio.Lock()):
+            try:
+                return await self._sync(station_id, ask_charger)
+            except Exception:
+                log.exception("local list sync with %s failed", station_id)
+                return None
+
+    async def _sync(self, station_id: str, ask_charger: bool) -> str | None:
+        auth_list = await self.run(self.id_tokens.local_auth_list)
+        if auth_list.list_version == 0:
+            return None
+        try:
+            held = (await self.run(self.chargers.get, station_id)).local_list_version
+            if ask_charger:
+                held = (await self.link.request(station_id, GetLocalListVersion())).version
+            if held == auth_list.list_version:
+                return None
+            entries = tuple(
+                LocalListEntry(value, entry["type"], entry["status"]) for value, entry in sorted(auth_list.entries.items())
+            )
+            status = (await self.link.request(station_id, SendLocalList(auth_list.list_version, "Full", entries))).status
+        except LinkError as e:
+            status = e.reason
+        version = auth_list.list_version
+        await self.run(self.chargers.change, station_id, lambda c: c.send_local_list(version, "Full", status))
+        log.info("local list v%s sent to %s: %s", version, station_id, status)
+        return status

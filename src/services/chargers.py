@@ -1,0 +1,84 @@
+"""Chargers: whitelisting, connections and what they report (boots, status, events, data transfers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+
+from cloudbay_domain.charger import Charger
+from cloudbay_domain.reports import BootReport, DataTransferReport, EventsReport, MeterValuesReport, StatusReport
+from services.errors import ServiceError
+from services.store import EventLog
+
+R = TypeVar("R")
+
+
+class ChargerNotWhitelisted(ServiceError):
+    pass
+
+
+class ChargerAlreadyWhitelisted(ServiceError):
+    pass
+
+
+def not_whitelisted(station_id: str) -> ChargerNotWhitelisted:
+    return ChargerNotWhitelisted(f"charger {station_id} is not whitelisted")
+
+
+class Chargers:
+    """Commands and lookups of the Charger aggregate."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+
+    def whitelist(self, station_id: str, hardware_family: str) -> Charger:
+        exists = ChargerAlreadyWhitelisted(f"charger {station_id} is already whitelisted")
+        return self.log.create(Charger.whitelist(station_id, hardware_family), exists)
+
+    def get(self, station_id: str) -> Charger:
+        charger: Charger = self.log.load(Charger.create_id(station_id), not_whitelisted(station_id))
+        return charger
+
+    def is_whitelisted(self, station_id: str) -> bool:
+        return Charger.create_id(station_id) in self.log.repository
+
+    def change(self, station_id: str, command: Callable[[Charger], R]) -> R:
+        """Run ``command`` on the charger and save it (retried on a lost race)."""
+        return self.log.change(Charger.create_id(station_id), command, not_whitelisted(station_id))
+
+    def connected(self, station_id: str, session_id: str, node: str) -> None:
+        self.change(station_id, lambda c: c.connect(session_id, node))
+
+    def disconnected(self, station_id: str, session_id: str, reason: str) -> bool:
+        return self.change(station_id, lambda c: c.disconnect(session_id, reason))
+
+    def record_boot(self, station_id: str, report: BootReport) -> None:
+        self.change(station_id, lambda c: c.boot(report))
+
+    def record_status(self, station_id: str, report: StatusReport) -> None:
+        self.change(station_id, lambda c: c.change_connector_status(report))
+
+    def record_events(self, station_id: str, report: EventsReport) -> None:
+        self.change(station_id, lambda c: c.report_events(report))
+
+    def record_data_transfer(self, station_id: str, report: DataTransferReport) -> None:
+        self.change(station_id, lambda c: c.transfer_data(report))
+
+    def record_meter_values(self, station_id: str, report: MeterValuesReport) -> None:
+        self.change(station_id, lambda c: c.report_meter_values(report))
+
+    def set_rfid_required(self, station_id: str, required: bool) -> bool:
+        return self.change(station_id, lambda c: c.require_rfid(required))
+
+    def view(self, station_id: str) -> dict[str, Any]:
+        charger = self.get(station_id)
+        return {"rfid_required": charger.rfid_required, "local_list_version": charger.local_list_version}
+
+    def history(self, station_id: str) -> Sequence[DomainEventProtocol[UUID]]:
+        """The charger's own events, oldest first (for auditors)."""
+        if not self.is_whitelisted(station_id):
+            raise not_whitelisted(station_id)
+        return list(self.log.events.get(Charger.create_id(station_id)))

@@ -1,0 +1,89 @@
+"""Id tokens (RFID cards, guest tokens): registering, blocking, authorizing, and the local list they make."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, normalise_token
+from cloudbay_domain.user import normalise_email
+from services.errors import ServiceError
+from services.store import EventLog
+
+
+class UnknownIdToken(ServiceError):
+    pass
+
+
+class IdTokenAlreadyRegistered(ServiceError):
+    pass
+
+
+class NotYourIdToken(ServiceError):
+    pass
+
+
+class IdTokens:
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+
+    def local_auth_list(self) -> LocalAuthList:
+        auth_list: LocalAuthList | None = self.log.load_or_none(LocalAuthList.create_id())
+        return auth_list if auth_list is not None else LocalAuthList()
+
+    def get(self, value: str) -> IdToken:
+        try:
+            token_id = IdToken.create_id(normalise_token(value))
+        except IdTokenError:
+            raise UnknownIdToken(f"no id token {value}") from None
+        token: IdToken = self.log.load(token_id, UnknownIdToken(f"no id token {value}"))
+        return token
+
+    def register(self, value: str, token_type: str, user: str, kind: TokenKind, label: str = "") -> IdToken:
+        """Register a card (or guest token) to ``user``; the local list changes in the same save."""
+        value, user = normalise_token(value), normalise_email(user)
+
+        def register() -> IdToken:
+            token: IdToken | None = self.log.load_or_none(IdToken.create_id(value))
+            if token is None:
+                return IdToken.register(value, token_type, user, kind, label)
+            try:
+                token.reissue(token_type, user, kind, label)
+            except IdTokenError:
+                raise IdTokenAlreadyRegistered(f"id token {value} is already registered") from None
+            return token
+
+        return self._change(value, register)
+
+    def change(self, value: str, action: str, *, acting_user: str, operator: bool) -> IdToken:
+        """Block, unblock or remove a token: its owner or an operator may."""
+
+        def change() -> IdToken:
+            token = self.get(value)
+            if not operator and token.user != acting_user:
+                raise NotYourIdToken(f"id token {token.value} is not yours")
+            {"block": token.block, "unblock": token.unblock, "remove": token.remove}[action]()
+            return token
+
+        return self._change(value, change)
+
+    def _change(self, value: str, command: Callable[[], IdToken]) -> IdToken:
+        """Run a token command and save the token with the local list it changes."""
+
+        def attempt() -> tuple[IdToken, list[Any]]:
+            token = command()
+            if not token.pending_events:
+                return token, []  # nothing changed (blocking a blocked card)
+            auth_list = self.local_auth_list()
+            auth_list.change(token)
+            return token, [token, auth_list]
+
+        return self.log.retrying(attempt, f"id token {value}")
+
+    def authorize(self, value: str) -> tuple[str, IdToken | None]:
+        """The AuthorizationStatus for an id token presented at a charger (C01)."""
+        try:
+            token = self.get(value)
+        except UnknownIdToken:
+            return "Unknown", None
+        return token.ocpp_status, token

@@ -1,0 +1,148 @@
+"""The one port for talking to a charger: the application layer's interface, the adapters' job.
+
+A service sends a request (a frozen value object below) to a station and gets its answer object back, or one
+of the ``LinkError`` subclasses. Nothing here knows WebSockets or OCPP frames: the in-process implementation
+lives in the OCPP adapter (``adapters.ocpp.link``); a broker-backed one can route the same requests to the node
+holding the charger's connection without any service changing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from services.errors import ServiceError
+
+A = TypeVar("A")
+A_co = TypeVar("A_co", covariant=True)
+
+
+class LinkError(ServiceError):
+    """A request got no usable answer; ``reason`` is what is recorded and shown (Offline, Timeout, a code)."""
+
+    reason = "GenericError"
+
+
+class ChargerOffline(LinkError):
+    reason = "Offline"
+
+
+class CallTimedOut(LinkError):
+    reason = "Timeout"
+
+
+class CallFailed(LinkError):
+    """The charger answered with an OCPP CALLERROR (``reason`` is its code), or an answer we cannot read."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = code
+
+
+class ChargerRequest(Generic[A_co]):
+    """Base of every request; ``A_co`` is the type of its answer."""
+
+
+# --- the requests, each with its answer ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """The answer of requests that answer only a status (Accepted, Rejected, ...)."""
+
+    status: str
+
+
+@dataclass(frozen=True)
+class StartAnswer:
+    status: str
+    transaction_id: str | None
+
+
+@dataclass(frozen=True)
+class RequestStart(ChargerRequest[StartAnswer]):
+    """Start charging (F01/F02) with ``id_token`` of ``id_token_type``; the charger reports ``remote_start_id``."""
+
+    id_token: str
+    id_token_type: str
+    remote_start_id: int
+    evse_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RequestStop(ChargerRequest[StatusAnswer]):
+    """Stop the charger's transaction ``transaction_id`` (F03)."""
+
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class SetVariable(ChargerRequest[StatusAnswer]):
+    """Set one configuration variable (B05); the answer is its attribute status."""
+
+    component: str
+    variable: str
+    value: str
+
+
+@dataclass(frozen=True)
+class VersionAnswer:
+    version: int
+
+
+@dataclass(frozen=True)
+class GetLocalListVersion(ChargerRequest[VersionAnswer]):
+    """Which local authorization list version the charger holds (D02)."""
+
+
+@dataclass(frozen=True)
+class LocalListEntry:
+    id_token: str
+    id_token_type: str
+    status: str
+
+
+@dataclass(frozen=True)
+class SendLocalList(ChargerRequest[StatusAnswer]):
+    """Replace (Full) or patch (Differential) the charger's local authorization list (D01)."""
+
+    version: int
+    update_type: str
+    entries: tuple[LocalListEntry, ...]
+
+
+@dataclass(frozen=True)
+class Reset(ChargerRequest[StatusAnswer]):
+    """Reboot the charger, or one EVSE (B11/B12): ``kind`` Immediate or OnIdle."""
+
+    kind: str
+    evse_id: int | None = None
+
+
+class ChargerLink(Protocol):
+    """Sends requests to chargers. One outstanding request per charger is the implementation's duty."""
+
+    def is_reachable(self, station_id: str) -> bool:
+        """Whether a request to the station can be sent now (it has an open connection somewhere)."""
+        ...
+
+    def reachable_stations(self) -> list[str]:
+        """Every station a request can be sent to now."""
+        ...
+
+    async def request(self, station_id: str, request: ChargerRequest[A], timeout: float | None = None) -> A:
+        """Send ``request`` and wait for its answer; ``ChargerOffline``, ``CallTimedOut`` or ``CallFailed``."""
+        ...
+
+
+class NoLink:
+    """A link to nowhere, for processes that hold no charger connections (the CLI, the projector, tests)."""
+
+    def is_reachable(self, station_id: str) -> bool:
+        return False
+
+    def reachable_stations(self) -> list[str]:
+        return []
+
+    async def request(self, station_id: str, request: ChargerRequest[A], timeout: float | None = None) -> A:
+        raise ChargerOffline(f"charger {station_id} is offline")
