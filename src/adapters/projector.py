@@ -18,42 +18,125 @@ import threading
 import time
 from types import FrameType
 
+from adapters.settings import Settings
 from adapters.wiring import all_projections, build_log
 from projections.db import ReadModelDB
 from projections.follower import Follower
-from adapters.settings import Settings
 
 log = logging.getLogger("cloudbay.projector")
 
 POLL_SECONDS = 0.15  # each poll is a transaction per projection: fewer, larger batches cost less CPU
 RESTART_BACKOFF_SECONDS = 2.0
+PARENT_CHECK_SECONDS = 0.2  # how often the watchdog looks for the parent (one getppid call)
+ORPHAN_GRACE_SECONDS = 3.0  # once the parent is gone: this long to stop cleanly, then the process exits anyway
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
-    """Keep every read model up to date until SIGTERM/SIGINT, or until the parent process is gone."""
-    app = build_log(settings)
-    db = ReadModelDB(settings.store)
-    followers = [Follower(app, db, p, poll_interval=POLL_SECONDS) for p in all_projections(app)]
+    """Keep every read model up to date until SIGTERM/SIGINT, or until the parent process is gone.
+
+    With ``parent_pid``, the process never outlives its parent by more than a few seconds, whatever it is
+    doing (starting, or stuck in a call to a database that is gone): the kernel sends it SIGTERM when the
+    parent dies (Linux), and a watchdog thread, started before anything touches the database, ends the
+    process if a clean stop takes longer than ``ORPHAN_GRACE_SECONDS``.
+    """
     stop = threading.Event()
+    watchdog = None
+    if parent_pid is not None:
+        _terminate_with_parent()
+        watchdog = ParentWatchdog(parent_pid, stop)
+        if not watchdog.parent_alive():  # the parent died before the kernel was told to signal us
+            log.warning("the serving process (PID %s) is gone; projector not starting", parent_pid)
+            return
+        watchdog.start()
+    # Until the followers run, SIGTERM keeps its default action (end the process at once): start-up has
+    # nothing to stop cleanly, and may be blocked in a database call that would never look at a flag.
+    app = build_log(settings)
+    try:
+        db = ReadModelDB(settings.store)
+    except BaseException:
+        app.close()
+        raise
+    followers = [Follower(app, db, p, poll_interval=POLL_SECONDS) for p in all_projections(app)]
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    for follower in followers:
-        follower.start()
-    log.info("projector keeping %s", ", ".join(f.projection.name for f in followers))
     try:
+        for follower in followers:
+            follower.start()
+        # from now on SIGTERM/SIGINT stop the followers and close the stores (the supervisor's stop path)
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        if watchdog is not None:
+            watchdog.started.set()
+        log.info("projector keeping %s", ", ".join(f.projection.name for f in followers))
         while not stop.wait(1.0):
-            if parent_pid is not None and os.getppid() != parent_pid:
-                log.warning("the serving process is gone; projector stopping")
-                break
+            if watchdog is not None and not watchdog.parent_alive():
+                break  # the watchdog says so, and ends the process if this stop does not finish in time
     finally:
+        stop.set()
         for follower in followers:
             follower.stop()
         db.close()
         app.close()
+
+
+def _terminate_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the parent dies (Linux only; elsewhere the watchdog alone acts).
+
+    The kernel sends it when the *thread* that started this process ends: ``ProjectorProcess`` starts it from
+    the main thread or from its supervisor thread, both of which live as long as the serving process.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+    except (OSError, AttributeError) as e:
+        log.warning("prctl(PR_SET_PDEATHSIG) unavailable: %s", e)
+
+
+class ParentWatchdog(threading.Thread):
+    """Ends the projector soon after its parent is gone, whatever the main thread is blocked in.
+
+    Once the parent is gone: during start-up the process ends at once (nothing to stop cleanly); afterwards
+    ``stop`` is set (the normal stop path) and, if the process is still there ``grace`` seconds later (a
+    follower stuck in a call to a database that is gone, a pool that will not close), it ends with
+    ``os._exit``. It uses no database and takes no lock the rest of the process holds.
+    """
+
+    def __init__(self, parent_pid: int, stop: threading.Event, grace: float = ORPHAN_GRACE_SECONDS) -> None:
+        super().__init__(name="projector-parent-watchdog", daemon=True)
+        self.parent_pid = parent_pid
+        self.stop = stop
+        self.grace = grace
+        self.started = threading.Event()  # set by the main thread once start-up is over
+
+    def parent_alive(self) -> bool:
+        return os.getppid() == self.parent_pid  # an orphan is adopted by init or a subreaper
+
+    def run(self) -> None:
+        while self.parent_alive():
+            time.sleep(PARENT_CHECK_SECONDS)
+        if not self.started.is_set():
+            log.warning("the serving process (PID %s) is gone during start-up; projector exiting", self.parent_pid)
+            _exit_now(1)
+        log.warning("the serving process (PID %s) is gone; projector stopping", self.parent_pid)
+        self.stop.set()
+        time.sleep(self.grace)  # a clean stop ends the process before this returns
+        log.error("projector did not stop within %.0f s of its parent's death; exiting", self.grace)
+        _exit_now(1)
+
+
+def _exit_now(code: int) -> None:
+    for handler in logging.getLogger().handlers:
+        try:
+            handler.flush()
+        except Exception:
+            pass
+    os._exit(code)
 
 
 class ProjectorProcess:

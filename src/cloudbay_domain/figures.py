@@ -11,8 +11,8 @@ Fields ending in ``_at`` are ISO-8601 times (``datetime.isoformat``, in the char
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
 import enum
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol

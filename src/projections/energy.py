@@ -10,10 +10,10 @@ ended, and a session is never split by a clock the charger does not share with u
 delta (new - previous) is added to its bucket; when its bucket changes (attributed later, or a late
 Started message moves ``started_at`` to another day) its whole contribution moves from the old bucket
 to the new one. A transaction counts from its first figures on: ``started_at`` and ``energy_wh`` of the
-domain's ``transaction_figures``, computed after each event from the transaction's state (``TransactionStates``). Energy is kept in integer milliwatt-hours
-(``energy_mwh``, rounded once per figure), so deltas add exactly: a bucket is the same whatever the order
-of the updates that built it, and a rebuild gives the same numbers to the last digit. Months are sums
-of days (``substr(day, 1, 7)``).
+domain's ``transaction_figures``, computed after each event from the transaction's state (``TransactionStates``;
+events carry facts only). Energy is kept in integer milliwatt-hours (``energy_mwh``, rounded once per figure),
+so deltas add exactly: a bucket is the same whatever the order of the updates that built it, and a rebuild
+gives the same numbers to the last digit. Months are sums of days (``substr(day, 1, 7)``).
 """
 
 from __future__ import annotations

@@ -84,8 +84,9 @@ class RemoteControl:
         await self.run(record, station_id, lambda c: c.request_remote_start(remote_start_id, user, evse_id, id_token))
         try:
             answer = await self.link.request(station_id, RequestStart(id_token, id_token_type, remote_start_id, evse_id))
-        except LinkError as e:
-            await self.run(record, station_id, lambda c: c.answer_remote_start(remote_start_id, e.reason, None))
+        except LinkError as error:
+            reason = error.reason
+            await self.run(record, station_id, lambda c: c.answer_remote_start(remote_start_id, reason, None))
             raise
         tx = answer.transaction_id
         await self.run(record, station_id, lambda c: c.answer_remote_start(remote_start_id, answer.status, tx))
@@ -116,8 +117,9 @@ class RemoteControl:
         """Send a request whose answer is a status; record the answer (or the failure); refuse unless ``ok``."""
         try:
             answer = await self.link.request(station_id, request)
-        except LinkError as e:
-            await self.run(self.chargers.change, station_id, lambda c: record(c, e.reason))
+        except LinkError as error:
+            reason = error.reason
+            await self.run(self.chargers.change, station_id, lambda c: record(c, reason))
             raise
         await self.run(self.chargers.change, station_id, lambda c: record(c, answer.status))
         if answer.status not in ok:

@@ -11,7 +11,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer, hash_secret, new_client_secret
+from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer
+from adapters.oauth import hash_secret, new_client_secret
+from adapters.settings import Settings, SettingsError
 from adapters.wiring import all_projections, build_log, build_platform
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.user import InvalidEmail, UserRole
@@ -19,7 +21,6 @@ from projections.db import ReadModelDB
 from projections.follower import catch_up, reset, tracked_position
 from services.chargers import ChargerAlreadyWhitelisted
 from services.users import UnknownUser, UserAlreadyExists
-from adapters.settings import Settings, SettingsError
 
 app = typer.Typer(
     help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True

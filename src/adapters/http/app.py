@@ -14,15 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from adapters.auth import Role
+from adapters.oauth import OAuthError, client_credentials_grant
 from adapters.http import cards, chargers, history, remote
 from adapters.http.errors import problem_for
-from adapters.auth import OAuthError, Role, client_credentials_grant
-from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.http.problems import Problem
+from adapters.ocpp.endpoint import ocpp_endpoint
+from adapters.settings import Settings
 from adapters.wiring import Runtime
 from services.errors import ServiceError
 from services.users import UnknownUser
-from adapters.settings import Settings
 
 log = logging.getLogger("cloudbay")
 

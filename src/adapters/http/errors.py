@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from adapters.http.problems import Problem
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
 from cloudbay_domain.user import UserError
-from adapters.http.problems import Problem
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 from services.id_tokens import IdTokenAlreadyRegistered, NotYourIdToken, UnknownIdToken
 from services.ports import CallFailed, CallTimedOut, ChargerOffline

@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from adapters.access import visible_to
 from adapters.auth import Role
+from adapters.http.chargers import API, authenticate, charger_links, page_limit, runtime_of
 from adapters.http.live import live_endpoint
 from adapters.http.problems import Problem
-from adapters.http.chargers import API, authenticate, charger_links, page_limit, runtime_of
 from cloudbay_domain.id_token import IdTokenError, normalise_token
 from projections.energy import PERIODS
 from projections.transactions import utc_iso

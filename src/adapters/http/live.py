@@ -31,8 +31,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters.access import may_watch
 from adapters.auth import bearer_token
-from adapters.http.problems import Problem
 from adapters.http.common import verify_token
+from adapters.http.problems import Problem
 from cloudbay_domain.transaction import Transaction
 from projections.transactions import TransactionQueries
 

@@ -23,109 +23,27 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import is_dataclass
-from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar
 
 from ocpp.charge_point import remove_nones, serialize_as_dict
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call as calls
 from ocpp.v201 import call_result as call_results
-from ocpp.v201.enums import Action
 
 from adapters.ocpp import rpc_schema as schema
+from adapters.ocpp.routing import Route as _Route
+from adapters.ocpp.routing import after as after  # re-exported
+from adapters.ocpp.routing import collect_routes as _collect_routes
+from adapters.ocpp.routing import handles as handles  # re-exported
 from adapters.ocpp.rpc_schema import CALL, CALLERROR, CALLRESULT, MAX_CAUSE, RpcError, readable_id
 from adapters.ocpp.rpc_schema import OCPP201_ERROR_CODES as OCPP201_ERROR_CODES  # re-exported
+from adapters.ocpp.rpc_types import CallErrorReceived, Connection, ConnectionLost, MalformedAnswer
 
 LOGGER = logging.getLogger("cloudbay.ocpp")
 INBOX_SIZE = 4  # CALLs read but not yet handled; the spec allows one, a flooding charger waits for room
-F = TypeVar("F", bound=Callable[..., Any])
-_ON_MARK, _AFTER_MARK = "_rpc_handles", "_rpc_after"
 _NOT_JSON = object()
 _snake_case = schema.snake_case  # kept under its old name: a test compares it with the library's translation
-
-
-class Connection(Protocol):
-    """What a WebSocket wrapper provides: ``recv`` raises once the socket is closed."""
-
-    async def recv(self) -> str: ...
-
-    async def send(self, text: str) -> None: ...
-
-
-class CallErrorReceived(Exception):
-    """The charger answered our CALL with a CALLERROR (the code in its 2.0.1 spelling)."""
-
-    def __init__(self, code: str, description: str, details: dict[str, Any]) -> None:
-        super().__init__(f"{code}: {description}")
-        self.code, self.description, self.details = code, description, details
-
-
-class MalformedAnswer(Exception):
-    """The charger's CALLRESULT does not match the action's response schema: nothing in it can be trusted."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
-
-
-class ConnectionLost(Exception):
-    """The connection ended (or could not send) while our CALL waited for its answer."""
-
-
-class _Route(NamedTuple):
-    name: str
-    function: Callable[..., Any]  # called with the connection as ``self``: no lookup per message
-    skip_schema_validation: bool
-    wants_unique_id: bool
-
-
-def _action_name(action: str | Action) -> str:
-    name = action.value if isinstance(action, Action) else action
-    if name not in schema.ACTIONS:  # a typo would otherwise surface as NotImplemented at the first charger
-        raise ValueError(f"{name!r} is not an OCPP {schema.OCPP_VERSION} action")
-    return name
-
-
-def handles(action: str | Action, *, skip_schema_validation: bool = False) -> Callable[[F], F]:
-    """Mark a method as the handler of a charger-initiated CALL (collected when its class is created)."""
-    name = _action_name(action)
-
-    def mark(function: F) -> F:
-        setattr(function, _ON_MARK, (*getattr(function, _ON_MARK, ()), (name, skip_schema_validation)))
-        return function
-
-    return mark
-
-
-def after(action: str | Action) -> Callable[[F], F]:
-    """Mark a method to run as a task, with the handler's kwargs, once that CALL was answered successfully."""
-    name = _action_name(action)
-
-    def mark(function: F) -> F:
-        setattr(function, _AFTER_MARK, (*getattr(function, _AFTER_MARK, ()), name))
-        return function
-
-    return mark
-
-
-def _collect_routes(cls: type) -> tuple[dict[str, _Route], dict[str, _Route]]:
-    """The handlers of a class and its bases; a name redefined in a subclass replaces what the base marked."""
-    on: dict[str, _Route] = {}
-    later: dict[str, _Route] = {}
-    for klass in reversed(cls.__mro__):
-        own = vars(klass)
-        on = {action: route for action, route in on.items() if route.name not in own}
-        later = {action: route for action, route in later.items() if route.name not in own}
-        for name, attr in own.items():
-            if not inspect.isfunction(attr):
-                continue
-            wants_id = "call_unique_id" in inspect.signature(attr).parameters
-            for action, skip in getattr(attr, _ON_MARK, ()):
-                on[action] = _Route(name, attr, skip, wants_id)
-            for action in getattr(attr, _AFTER_MARK, ()):
-                later[action] = _Route(name, attr, False, wants_id)
-    return on, later
 
 
 def _invoke(connection: RpcConnection, route: _Route, kwargs: dict[str, Any], uid: str) -> Any:
