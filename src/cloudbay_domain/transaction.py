@@ -13,7 +13,7 @@ the same result as a perfect stream. Outcomes for messages that arrive "wrong":
 
 Events carry facts only (what the charger said, id tokens in their canonical form). The figures a read model
 shows are computed from those facts by ``figures.transaction_figures``, by whoever needs them: recording a
-message costs only the duplicate check. ``Reported`` and ``MeterValuesRecorded`` v1 (until dbd94a6) stored
+message costs only the duplicate check. ``Reported`` and ``MeterValuesRecorded`` v1 (written before this split) stored
 those figures too; their upcasters drop them.
 """
 
