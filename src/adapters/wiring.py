@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from adapters.auth import AuthSettings, SigningKey, TokenIssuer, TokenVerifier
-from adapters.http.live import LiveHub
+from adapters.http.live_hub import LiveHub
 from adapters.ocpp.link import SessionLink
 from adapters.ocpp.station import DataTransferHandler
 from adapters.settings import Settings

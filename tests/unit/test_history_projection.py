@@ -6,19 +6,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+import pytest
+from eventsourcing.application import AggregateNotFoundError, Application
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudbay_domain.id_token import TokenKind
-from cloudbay_domain.metering import parse_meter_values
-from cloudbay_domain.transaction import EventType, Transaction
+from adapters.ocpp.meter_values import parse_meter_values
+from adapters.settings import StoreSettings
+from cloudbay_domain.reports import TransactionReport
+from cloudbay_domain.transaction import Attribution, EventType, Transaction
 from projections.db import ReadModelDB
 from projections.energy import EnergyProjection, EnergyQueries
 from projections.follower import Projection, catch_up, prepare, reset
+from projections.transaction_states import TransactionStates
 from projections.transactions import TransactionQueries, TransactionsProjection
-from services.platform import CloudBay
-from adapters.settings import StoreSettings
 
 STATION = "CB-U1"
 START = datetime(2026, 11, 25, 23, 50, tzinfo=UTC)  # the session runs over midnight
@@ -33,14 +36,28 @@ class Message:
 
 
 class Harness:
+    """An in-memory event log and the two projections; messages recorded as the transactions service does
+    (open on first sight, record the report, charge it to the card's user once the card is reported)."""
+
     def __init__(self) -> None:
-        self.app = CloudBay(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        self.app: Application[UUID] = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
         self.db = ReadModelDB(StoreSettings("memory://"))
-        self.projections: list[Projection] = [TransactionsProjection(), EnergyProjection()]
+        self.loads = 0
+        self.projections: list[Projection] = [TransactionsProjection(self.load), EnergyProjection(self.load)]
         for projection in self.projections:
             prepare(self.db, projection)
-        self.app.whitelist_charger(STATION, "test")
-        self.app.register_id_token("card-1", "ISO14443", "driver@example.com", TokenKind.RFID)
+
+    def load(self, aggregate_id: UUID, version: int) -> Transaction:
+        self.loads += 1
+        transaction: Transaction = self.app.repository.get(aggregate_id, version=version)
+        return transaction
+
+    def transaction(self) -> Transaction:
+        try:
+            found: Transaction = self.app.repository.get(Transaction.create_id(STATION, "T-1"))
+            return found
+        except AggregateNotFoundError:
+            return Transaction.open(STATION, "T-1", 1, 1)
 
     def deliver(self, message: Message, last_seq_no: int) -> None:
         samples = parse_meter_values(
@@ -54,26 +71,32 @@ class Harness:
                 }
             ]
         )
+        tx = self.transaction()
         if message.seq_no is None:
-            self.app.record_meter_values(STATION, 1, samples, "T-1")
+            tx.record_meter_values(samples)
+            self.app.save(tx)
             return
         event_type = (
             EventType.STARTED if message.seq_no == 0 else EventType.ENDED if message.seq_no == last_seq_no else None
         )
-        self.app.record_transaction_event(
-            STATION,
-            transaction_id="T-1",
-            event_type=event_type or EventType.UPDATED,
-            seq_no=message.seq_no,
-            timestamp=message.at,
-            trigger_reason="Authorized" if event_type is EventType.STARTED else "MeterValuePeriodic",
-            id_token="card-1" if event_type is not None else None,
-            evse_id=1,
-            connector_id=1,
-            charging_state="EVConnected" if event_type is EventType.ENDED else "Charging",
-            stopped_reason="Local" if event_type is EventType.ENDED else None,
-            samples=samples,
+        recorded = tx.report(
+            TransactionReport(
+                transaction_id="T-1",
+                event_type=event_type or EventType.UPDATED,
+                seq_no=message.seq_no,
+                timestamp=message.at,
+                trigger_reason="Authorized" if event_type is EventType.STARTED else "MeterValuePeriodic",
+                id_token="card-1" if event_type is not None else None,
+                evse_id=1,
+                connector_id=1,
+                charging_state="EVConnected" if event_type is EventType.ENDED else "Charging",
+                stopped_reason="Local" if event_type is EventType.ENDED else None,
+                samples=tuple(samples),
+            )
         )
+        if recorded and tx.attribution is None and tx.reported_id_token:
+            tx.attribute("driver@example.com", tx.reported_id_token, Attribution.CARD.value, "Accepted")
+        self.app.save(tx)
 
     def catch_up(self, limit: int = 500) -> None:
         for projection in self.projections:
@@ -155,7 +178,7 @@ def test_meter_values_before_any_report_count_nowhere() -> None:
     transaction.record_meter_values(
         parse_meter_values([{"timestamp": START.isoformat(), "sampled_value": [{"value": 5}]}])
     )
-    harness.app.save(transaction)  # no report yet: the event's figures are empty
+    harness.app.save(transaction)  # no report yet: no figures
     harness.catch_up()
     (row,) = harness.dump()["transactions"]
     assert row["version"] == 2 and row["energy_wh"] == 0 and row["status"] == "active" and row["user_email"] is None
@@ -163,3 +186,46 @@ def test_meter_values_before_any_report_count_nowhere() -> None:
         {"tx_id": row["tx_id"], "station_id": STATION, "user_key": "", "day": None, "energy_mwh": 0}
     ]
     assert harness.dump()["energy_daily"] == []
+
+
+def test_transaction_states_load_only_when_their_copy_is_not_the_version_before() -> None:
+    harness = Harness()
+    for message in session([100.0, 400.0, 900.0]):
+        harness.deliver(message, 2)
+    harness.catch_up(limit=2)
+    assert harness.loads == 0  # every event advanced the projection's own copy
+    stored = harness.app.events.get(Transaction.create_id(STATION, "T-1"))
+    events = [e for e in stored if isinstance(e, Transaction.Event)]
+    states = TransactionStates(harness.load, size=1)
+    assert states.figures(events[2]) is not None and harness.loads == 1  # never seen: loaded at that version
+    assert states.advance(events[3]).version == 4 and harness.loads == 1
+    again = states.figures(events[2])  # e.g. a batch rolled back after the copy moved on: loaded again
+    assert harness.loads == 2 and again == states.figures(events[2])
+    states.advance(events[0])  # another aggregate's Opened would evict it too: the size is a bound
+    assert len(states) == 1
+
+
+@pytest.mark.parametrize("batch", [1, 3, 500])
+def test_a_failed_batch_is_applied_again_from_the_store(batch: int) -> None:
+    harness = Harness()
+    for message in session([100.0, 400.0, 900.0, 1000.0]):
+        harness.deliver(message, 3)
+    expected = Harness()
+    for message in session([100.0, 400.0, 900.0, 1000.0]):
+        expected.deliver(message, 3)
+    expected.catch_up()
+    transactions = harness.projections[0]
+    assert catch_up(harness.app, harness.db, transactions, limit=1)  # Opened applied; the copy is at version 1
+    original = transactions.apply
+
+    def failing(event: Any, tx: Any, position: int) -> None:
+        original(event, tx, position)
+        if isinstance(event, Transaction.Reported) and event.seq_no == 2:
+            raise RuntimeError("the read model's transaction fails after the copy moved on")
+
+    transactions.apply = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        harness.catch_up(limit=batch)
+    transactions.apply = original  # type: ignore[method-assign]
+    harness.catch_up(limit=batch)
+    assert harness.dump() == expected.dump() and harness.loads >= 1

@@ -1,5 +1,6 @@
-"""Meter value arithmetic (OCPP 2.0.1 J02/J03): reading, normalising and summarising samples, and the
-charging/not-charging split of a transaction. Examples first, then hypothesis properties."""
+"""Meter values (OCPP 2.0.1 J02/J03): reading them at the OCPP edge (snake_case payloads, as the RPC layer hands
+them over), normalising and summarising samples, and the charging/not-charging split of a transaction.
+Examples first, then hypothesis properties."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.ocpp.meter_values import MeterValueError, parse_meter_values
 from cloudbay_domain.metering import (
     ENERGY_REGISTER,
     EnergySummary,
-    MeterValueError,
     Sample,
     charging_split,
-    parse_meter_values,
+    normalised_sample,
     summarise,
 )
 
@@ -80,15 +81,15 @@ def test_defaults_are_the_energy_register_in_wh_at_the_outlet() -> None:
     assert one({"value": 80, "measurand": "SoC"}).unit == "Percent"
 
 
-def test_fields_are_kept_and_camel_case_keys_are_read() -> None:
+def test_fields_are_kept() -> None:
     [sample] = parse_meter_values(
         [
             {
                 "timestamp": at(0),
-                "sampledValue": [
+                "sampled_value": [
                     {
                         "value": 1.5,
-                        "unitOfMeasure": {"unit": "kWh"},
+                        "unit_of_measure": {"unit": "kWh"},
                         "phase": "L2",
                         "context": "Transaction.Begin",
                         "location": "Outlet",
@@ -103,6 +104,22 @@ def test_fields_are_kept_and_camel_case_keys_are_read() -> None:
         "Transaction.Begin",
         "Outlet",
     )
+
+
+def test_camel_case_keys_are_not_read() -> None:
+    """The RPC layer hands handlers snake_case payloads; a camelCase key is an unknown key, like any other."""
+    with pytest.raises(MeterValueError, match="sampled_value"):
+        parse_meter_values([{"timestamp": at(0), "sampledValue": [{"value": 1.5}]}])
+    [sample] = parse_meter_values([mv(0, {"value": 1.5, "unitOfMeasure": {"unit": "kWh", "multiplier": 3}})])
+    assert (sample.value, sample.unit, sample.multiplier) == (1.5, "Wh", 0)  # the defaults, not the kWh sent
+
+
+def test_the_domain_normalises_a_reading_without_any_json() -> None:
+    naive = datetime(2024, 5, 1, 12, 0)
+    sample = normalised_sample(naive, None, 1.234, "kWh", phase="L1")
+    assert sample == Sample(T0, ENERGY_REGISTER, 1234.0, "kWh", 0, 1.234, phase="L1")
+    with pytest.raises(MeterValueError):
+        normalised_sample(T0, POWER, True)
 
 
 def test_timestamps_become_utc_and_naive_ones_are_taken_as_utc() -> None:
