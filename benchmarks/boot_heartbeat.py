@@ -28,8 +28,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from adapters.wiring import build_app
 from adapters.settings import Settings, StoreSettings
+from adapters.wiring import build_platform
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RAMP_BATCH = 50
@@ -99,12 +99,12 @@ def describe(e: Exception) -> str:
 
 
 def whitelist(url: str, data_dir: Path, ids: list[str]) -> None:
-    app = build_app(Settings(store=StoreSettings(url), data_dir=data_dir))
+    platform = build_platform(Settings(store=StoreSettings(url), data_dir=data_dir))
     try:
         for sid in ids:
-            app.whitelist_charger(sid, "bench")
+            platform.chargers.whitelist(sid, "bench")
     finally:
-        app.close()
+        platform.close()
 
 
 def wait_healthy(proc: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:

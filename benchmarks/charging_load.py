@@ -39,8 +39,8 @@ from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action
 from websockets.asyncio.server import ServerConnection, serve
 
-from cloudbay_sim.simulator import OCPP201, SimConfig, Simulation, now_iso
 from adapters.settings import StoreSettings
+from cloudbay_sim.simulator import OCPP201, SimConfig, Simulation, now_iso
 
 PERSISTED = ("TransactionEvent", "StatusNotification", "MeterValues")
 PROBES, POLL, DRAIN = 4, 0.02, 5.0  # chargers polled for projection lag, poll period, wait after the window

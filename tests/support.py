@@ -19,12 +19,13 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 
-from adapters.http.app import create_app
 from adapters.auth import Role
+from adapters.http.app import create_app
+from adapters.settings import Settings, StoreSettings
 from adapters.wiring import Runtime
 from cloudbay_domain.user import UserRole
-from services.platform import UnknownUser
-from adapters.settings import Settings, StoreSettings
+from services.platform import Platform
+from services.users import UnknownUser
 
 WS_IMPL = "websockets-sansio"
 
@@ -72,9 +73,9 @@ class LiveServer:
         self.runtime = None
 
     @property
-    def app(self) -> Any:
+    def platform(self) -> Platform:
         assert self.runtime is not None
-        return self.runtime.app
+        return self.runtime.platform
 
     @property
     def base_url(self) -> str:
@@ -95,9 +96,9 @@ class LiveServer:
     def token(self, email: str = "operator@example.com", role: Role = Role.OPERATOR) -> str:
         assert self.runtime is not None
         try:
-            self.app.get_user(email)
+            self.platform.users.get(email)
         except UnknownUser:
-            self.app.register_user(email, UserRole(role.value), "unused")
+            self.platform.users.register(email, UserRole(role.value), "unused")
         return self.runtime.issuer.issue(email, [role])
 
     def http(self, role: Role | None = Role.OPERATOR, email: str | None = None) -> httpx.Client:
@@ -108,7 +109,7 @@ class LiveServer:
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
 
     def whitelist(self, station_id: str, family: str = "default") -> None:
-        self.app.whitelist_charger(station_id, family)
+        self.platform.chargers.whitelist(station_id, family)
 
 
 class Station(ChargePoint):

@@ -151,6 +151,7 @@ class Charger(Aggregate):
 
     def change_connector_status(self, report: StatusReport) -> None:
         """Record a StatusNotification. One sent before any boot is kept but flagged."""
+        self.check_online()
         status = ConnectorStatus(report.status).value
         self._record(self.ConnectorStatusChanged, report, status=status, before_boot=self.boot_count == 0)
 

@@ -21,9 +21,8 @@ from tests.support import free_socket
 
 
 def cloudbay(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adapters.cli.main", *args], env=env, capture_output=True, text=True, timeout=60, check=check
-    )
+    command = [sys.executable, "-m", "adapters.cli.main", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=check)
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from cloudbay_sim.simulator import SimConfig, SimStats, Simulation, TxRecord, run_simulation
 from cloudbay_domain.transaction import Attribution, TransactionStatus
+from cloudbay_sim.simulator import SimConfig, SimStats, Simulation, TxRecord, run_simulation
 from tests.support import LiveServer
 
 INTERVAL = 0.05
@@ -40,7 +40,7 @@ def test_simulated_transactions_end_with_the_energy_sent(server: LiveServer) -> 
     assert stats.booted == 2 and len(stats.ended) == 2
     assert stats.csms_calls == {"GetLocalListVersion": 2, "SendLocalList": 2}  # the card made the list version 1
     for record in stats.ended:
-        tx = server.app.get_transaction(record.station_id, record.transaction_id)
+        tx = server.platform.transactions.get(record.station_id, record.transaction_id)
         figures = tx.figures()
         assert tx.status is TransactionStatus.ENDED
         assert sorted(tx.reports) == [0, 1, 2, 3, 4] and tx.missing_seq_nos == []
@@ -49,7 +49,7 @@ def test_simulated_transactions_end_with_the_energy_sent(server: LiveServer) -> 
         assert figures["stopped_reason"] == "EVDisconnected" and figures["charging_state"] == "Idle"
         assert (tx.attribution, tx.user, tx.id_token) == (Attribution.CARD, "operator@example.com", "SIMCARD01")
     assert stats.energy_wh == pytest.approx(sum(r.energy_wh for r in stats.ended))
-    history = [type(e).__qualname__ for e in server.app.charger_history("SIMT-0001")]
+    history = [type(e).__qualname__ for e in server.platform.chargers.history("SIMT-0001")]
     assert history.count("Charger.ConnectorStatusChanged") == 3  # Available, Occupied, Available
 
 
@@ -83,7 +83,7 @@ def test_remote_stop_and_remote_start_from_the_app(server: LiveServer) -> None:
 
     assert not stats.errors, stats.summary()
     assert stats.csms_calls == {"RequestStopTransaction": 2, "RequestStartTransaction": 1}
-    local, remote = (server.app.get_transaction("SIMR-0001", r.transaction_id) for r in stats.ended)
+    local, remote = (server.platform.transactions.get("SIMR-0001", r.transaction_id) for r in stats.ended)
     assert local.attribution is None and local.remote_start_id is None  # no card, and a charger requires RFID
     assert remote.remote_start_id == remote_start_id
     assert (remote.attribution, remote.user) == (Attribution.APP, "operator@example.com")
@@ -95,12 +95,14 @@ def test_remote_stop_and_remote_start_from_the_app(server: LiveServer) -> None:
 def test_simulate_command_whitelists_with_a_token_and_fails_without(server: LiveServer) -> None:
     def simulate(*extra: str) -> subprocess.CompletedProcess[str]:
         args = ["--url", server.ws_url("").rstrip("/"), "--api", server.base_url, "--samples", "1", "--seconds", "10"]
-        command = [sys.executable, "-m", "adapters.cli.main", "simulate", *args, "--meter-interval", str(INTERVAL), *extra]
+        command = [
+            sys.executable, "-m", "adapters.cli.main", "simulate", *args, "--meter-interval", str(INTERVAL), *extra
+        ]
         return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
     ok = simulate("--chargers", "2", "--prefix", "SIMC", "--token", server.token())
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "transactions   2 ended" in ok.stdout and "errors         0" in ok.stdout
-    assert server.app.is_whitelisted("SIMC-0002")
+    assert server.platform.chargers.is_whitelisted("SIMC-0002")
     refused = simulate("--prefix", "UNKNOWN")  # not whitelisted, and no token to whitelist it
     assert refused.returncode == 1 and "connection rejected: HTTP 404" in refused.stdout

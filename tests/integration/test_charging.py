@@ -73,12 +73,12 @@ def test_rfid_card_is_pushed_authorised_and_charged(server: LiveServer) -> None:
     assert pushed["local_authorization_list"][0]["id_token"]["id_token"] == "04A1B2C3"
     assert known.id_token_info["status"] == "Accepted" and unknown.id_token_info["status"] == "Unknown"
     assert answers[0].id_token_info == {"status": "Accepted"} and answers[1].id_token_info is None
-    tx = server.app.get_transaction("CB-A1", "tx-1")
+    tx = server.platform.transactions.get("CB-A1", "tx-1")
     assert tx.status is TransactionStatus.ENDED and tx.user == USER and tx.attribution is Attribution.CARD
     figures = tx.figures()
     assert figures["energy_wh"] == pytest.approx(5500.5) and figures["stopped_reason"] == "EVDisconnected"
     assert figures["duration_s"] == 3600 and figures["missing_seq_nos"] == []
-    assert server.app.get_charger("CB-A1").local_list_version == 1
+    assert server.platform.chargers.get("CB-A1").local_list_version == 1
 
 
 def cp_authorize(value: str) -> Any:
@@ -142,7 +142,7 @@ def test_duplicates_offline_batches_and_out_of_order_delivery(server: LiveServer
 
     first, again = asyncio.run(scenario())
     assert first == again
-    tx = server.app.get_transaction("CB-A3", "tx-o")
+    tx = server.platform.transactions.get("CB-A3", "tx-o")
     assert sorted(tx.reports) == [0, 2, 4] and tx.missing_seq_nos == [1, 3]
     figures = tx.figures()
     assert figures["energy_wh"] == 800 and figures["status"] == "ended" and figures["stopped_reason"] == "Local"
@@ -160,10 +160,10 @@ def test_ended_before_started_and_updated_for_an_unknown_transaction(server: Liv
             await cp.transaction_event("Started", "tx-e", 0, at="2026-11-25T10:00:00Z", wh=200, offline=True)
 
     asyncio.run(scenario())
-    updated = server.app.get_transaction("CB-A4", "tx-u")
+    updated = server.platform.transactions.get("CB-A4", "tx-u")
     assert updated.status is TransactionStatus.ACTIVE and not updated.started_seen
     assert updated.missing_seq_nos == [0, 1, 2]
-    ended = server.app.get_transaction("CB-A4", "tx-e")
+    ended = server.platform.transactions.get("CB-A4", "tx-e")
     figures = ended.figures()
     assert figures["started_at"] == "2026-11-25T10:00:00+00:00" and figures["started_seen"]
     assert figures["energy_wh"] == 500 and figures["duration_s"] == 3000
@@ -201,10 +201,10 @@ def test_meter_values_going_backwards_and_unknown_units(server: LiveServer) -> N
             await cp.call(cp_meter_values(), suppress=False)
 
     asyncio.run(scenario())
-    figures = server.app.get_transaction("CB-A5", "tx-m").figures()
+    figures = server.platform.transactions.get("CB-A5", "tx-m").figures()
     assert figures["energy_wh"] == 1000 + 300 and figures["register_resets"] == 1
     assert figures["max_power_w"] == 3000 and figures["unknown_unit_samples"] == 1
-    assert server.app.get_charger("CB-A5").meter_value_reports == 1  # J03 outside a transaction
+    assert server.platform.chargers.get("CB-A5").meter_value_reports == 1  # J03 outside a transaction
 
 
 def cp_meter_values() -> Any:
@@ -243,10 +243,10 @@ def test_bad_meter_values_are_refused_whole(server: LiveServer) -> None:
     bad_time, bad_type = asyncio.run(scenario())
     assert bad_time[2] == "PropertyConstraintViolation" and bad_type[2] == "TypeConstraintViolation"
     wait_until(lambda: server.head() == before + 2)  # only the session's Connected and Disconnected
-    from services.charging import UnknownTransaction
+    from services.transactions import UnknownTransaction
 
     with pytest.raises(UnknownTransaction):
-        server.app.get_transaction("CB-A6", "tx-bad")
+        server.platform.transactions.get("CB-A6", "tx-bad")
 
 
 def test_start_and_stop_from_the_app(server: LiveServer) -> None:
@@ -280,9 +280,9 @@ def test_start_and_stop_from_the_app(server: LiveServer) -> None:
     assert start_call["id_token"]["type"] == "Central"
     assert ("RequestStopTransaction", {"transaction_id": "tx-r"}) in cp.received
     assert stopped["status"] == "Accepted"
-    tx = server.app.get_transaction("CB-A7", "tx-r")
+    tx = server.platform.transactions.get("CB-A7", "tx-r")
     assert tx.user == USER and tx.attribution is Attribution.APP
-    types = [type(e).__qualname__ for e in server.app.charger_history("CB-A7")]
+    types = [type(e).__qualname__ for e in server.platform.chargers.history("CB-A7")]
     assert types.count("Charger.RemoteStartRequested") == types.count("Charger.RemoteStartAnswered") == 1
     assert types.count("Charger.RemoteStopRequested") == 1
 
@@ -322,7 +322,7 @@ def test_app_start_times_out_with_504(store_url: str, tmp_path: Path) -> None:
 
         response = asyncio.run(scenario())
         assert response.status_code == 504 and response.json()["reason"] == "Timeout"
-        answered = [e for e in server.app.charger_history("CB-A9") if hasattr(e, "answer")]
+        answered = [e for e in server.platform.chargers.history("CB-A9") if hasattr(e, "answer")]
         assert answered[-1].answer == "Timeout"
     finally:
         server.stop()
@@ -346,7 +346,7 @@ def test_rfid_not_required_charges_the_default_account(server: LiveServer) -> No
     assert changed["rfid_required"] is False and changed["applied_on_charger"] == "Accepted"
     variable = next(p for a, p in cp.received if a == "SetVariables")["set_variable_data"][0]
     assert variable["component"]["name"] == "AuthCtrlr" and variable["attribute_value"] == "false"
-    assert server.app.get_transaction("CB-B1", "tx-d").attribution is Attribution.DEFAULT_ACCOUNT
+    assert server.platform.transactions.get("CB-B1", "tx-d").attribution is Attribution.DEFAULT_ACCOUNT
     with user_http(server) as http:
         assert http.put("/api/v1/chargers/CB-B1/settings", json={"rfid_required": True}).status_code == 403
 
@@ -362,7 +362,7 @@ def test_guest_token_attributes_to_the_guest(server: LiveServer) -> None:
             )
 
     asyncio.run(scenario())
-    tx = server.app.get_transaction("CB-B2", "tx-g")
+    tx = server.platform.transactions.get("CB-B2", "tx-g")
     assert tx.user == "guest@example.com" and tx.attribution is Attribution.GUEST
 
 
@@ -390,7 +390,7 @@ def test_a_restart_mid_transaction_loses_nothing(store_url: str, tmp_path: Path)
                 )
 
         asyncio.run(after_restart())
-        figures = second.app.get_transaction("CB-B3", "tx-s").figures()
+        figures = second.platform.transactions.get("CB-B3", "tx-s").figures()
         assert figures["energy_wh"] == 3000 and figures["status"] == "ended" and figures["missing_seq_nos"] == []
     finally:
         second.stop()

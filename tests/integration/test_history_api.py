@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 
 from adapters.auth import Role
+from adapters.ocpp.meter_values import parse_meter_values
 from cloudbay_domain.id_token import TokenKind
-from cloudbay_domain.metering import parse_meter_values
-from cloudbay_domain.transaction import EventType, Transaction
+from cloudbay_domain.reports import EventType, TransactionReport
+from cloudbay_domain.transaction import Transaction
+from projections.energy import EnergyQueries
 from projections.follower import catch_up, reset
+from projections.transactions import TransactionQueries
 from tests.support import LiveServer
 
 PROBLEM = "application/problem+json"
@@ -38,19 +41,21 @@ def report(
     if power_w is not None:
         sampled.append({"value": power_w, "measurand": "Power.Active.Import"})
     kind = event_type or (EventType.STARTED if seq_no == 0 else EventType.UPDATED)
-    server.app.record_transaction_event(
+    server.platform.transactions.record_event(
         station_id,
-        transaction_id=transaction_id,
-        event_type=kind,
-        seq_no=seq_no,
-        timestamp=datetime.fromisoformat(at),
-        trigger_reason="Authorized" if kind is EventType.STARTED else "MeterValuePeriodic",
-        id_token=token,
-        evse_id=1,
-        connector_id=1,
-        charging_state="EVConnected" if kind is EventType.ENDED else "Charging",
-        stopped_reason="Local" if kind is EventType.ENDED else None,
-        samples=parse_meter_values([{"timestamp": at, "sampled_value": sampled}]) if sampled else None,
+        TransactionReport(
+            transaction_id=transaction_id,
+            event_type=kind,
+            seq_no=seq_no,
+            timestamp=datetime.fromisoformat(at),
+            trigger_reason="Authorized" if kind is EventType.STARTED else "MeterValuePeriodic",
+            id_token=token,
+            evse_id=1,
+            connector_id=1,
+            charging_state="EVConnected" if kind is EventType.ENDED else "Charging",
+            stopped_reason="Local" if kind is EventType.ENDED else None,
+            samples=tuple(parse_meter_values([{"timestamp": at, "sampled_value": sampled}])) if sampled else (),
+        ),
     )
 
 
@@ -58,8 +63,8 @@ def history(server: LiveServer) -> None:
     """Two chargers, two drivers, six transactions (two started at the same moment)."""
     for station_id in ("CB-H1", "CB-H2"):
         server.whitelist(station_id)
-    server.app.register_id_token("aa01", "ISO14443", ALICE, TokenKind.RFID)
-    server.app.register_id_token("BB02", "ISO14443", BOB, TokenKind.RFID)
+    server.platform.id_tokens.register("aa01", "ISO14443", ALICE, TokenKind.RFID)
+    server.platform.id_tokens.register("BB02", "ISO14443", BOB, TokenKind.RFID)
     report(server, "CB-H1", "T5", 0, "2026-11-19T12:00:00Z", 0)
     report(server, "CB-H1", "T6", 0, "2026-11-19T12:00:00Z", 0)
     report(server, "CB-H1", "T1", 0, "2026-11-20T08:00:00Z", 100, token="AA01")
@@ -158,7 +163,7 @@ def test_history_needs_a_token(server: LiveServer) -> None:
 def energy_scenario(server: LiveServer) -> None:
     """A session over midnight, a short one, and one whose card is registered only after it started."""
     server.whitelist("CB-E1")
-    server.app.register_id_token("EE01", "ISO14443", ALICE, TokenKind.RFID)
+    server.platform.id_tokens.register("EE01", "ISO14443", ALICE, TokenKind.RFID)
     report(server, "CB-E1", "E1", 0, "2026-11-24T22:00:00Z", 1000, token="EE01")
     report(server, "CB-E1", "E1", 1, "2026-11-25T01:00:00Z", 4500, event_type=EventType.ENDED)
     report(server, "CB-E1", "E2", 0, "2026-11-25T10:00:00Z", 0, token="EE01")
@@ -191,7 +196,7 @@ def test_energy_per_day_and_month_and_a_late_attribution_moves_it(server: LiveSe
         mine = alice.get("/api/v1/users/me/energy?period=month")
         assert mine.json()["user"] == ALICE and items(mine) == [("2026-11", 4734.5, 2)]
 
-        server.app.register_id_token("CC03", "ISO14443", ALICE, TokenKind.RFID)
+        server.platform.id_tokens.register("CC03", "ISO14443", ALICE, TokenKind.RFID)
         report(server, "CB-E1", "E3", 2, "2026-12-01T12:00:00Z", 2500, event_type=EventType.ENDED)
         server.settle()
         assert ops.get("/api/v1/chargers/CB-E1/transactions/E3").json()["user"] == ALICE
@@ -239,7 +244,10 @@ def test_replay_rebuilds_the_same_read_models(server: LiveServer) -> None:
     energy_scenario(server)
     runtime = server.runtime
     assert runtime is not None
-    queries = {"transactions": runtime.transactions, "energy": runtime.energy}
+    queries: dict[str, TransactionQueries | EnergyQueries] = {
+        "transactions": runtime.transactions,
+        "energy": runtime.energy,
+    }
     before = {name: q.dump() for name, q in queries.items()}
     assert before["transactions"]["transactions"] and before["energy"]["energy_daily"]
     for name in queries:
@@ -247,6 +255,6 @@ def test_replay_rebuilds_the_same_read_models(server: LiveServer) -> None:
         follower.stop()  # the rebuild below is the only writer
         reset(runtime.db, follower.projection)
         assert queries[name].dump() == {k: [] for k in before[name]}
-        while catch_up(runtime.app, runtime.db, follower.projection, limit=7):
+        while catch_up(runtime.log, runtime.db, follower.projection, limit=7):
             pass
     assert {name: q.dump() for name, q in queries.items()} == before

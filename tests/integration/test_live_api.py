@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from adapters.auth import Role
 from adapters.http.live import SLOW_CONSUMER_CLOSE_CODE
 from cloudbay_domain.id_token import TokenKind
-from cloudbay_domain.transaction import EventType
+from cloudbay_domain.reports import EventType
 from tests.integration.test_history_api import report
 from tests.support import LiveServer, wait_until
 
@@ -32,7 +32,7 @@ async def receive(ws: ClientConnection) -> dict[str, Any]:
 def setup(server: LiveServer) -> None:
     server.whitelist("CB-L1")
     server.whitelist("CB-L2")
-    server.app.register_id_token("AA01", "ISO14443", DRIVER, TokenKind.RFID)
+    server.platform.id_tokens.register("AA01", "ISO14443", DRIVER, TokenKind.RFID)
     report(server, "CB-L1", "T0", 0, "2026-11-25T09:00:00Z", 0, token="AA01")
     server.settle()
 

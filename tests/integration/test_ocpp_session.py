@@ -16,7 +16,7 @@ from tests.support import LiveServer, exchange, raw_socket, station, wait_until
 
 
 def event_types(server: LiveServer, station_id: str) -> list[str]:
-    return [type(e).__qualname__ for e in server.app.charger_history(station_id)]
+    return [type(e).__qualname__ for e in server.platform.chargers.history(station_id)]
 
 
 def test_boot_status_events_and_data_transfer_are_recorded(server: LiveServer) -> None:
@@ -86,7 +86,7 @@ def test_status_before_boot_is_recorded_and_flagged(server: LiveServer) -> None:
             await cp.status(1, 1, "Available")
 
     asyncio.run(scenario())
-    flags = [e.before_boot for e in server.app.charger_history("CB-101") if hasattr(e, "before_boot")]
+    flags = [e.before_boot for e in server.platform.chargers.history("CB-101") if hasattr(e, "before_boot")]
     assert flags == [True, False]
 
 
@@ -103,7 +103,8 @@ def test_registered_data_transfer_handler_answers(server: LiveServer) -> None:
 
     result = asyncio.run(scenario())
     assert result.status == "Accepted" and result.data == {"echo": "hi"}
-    stored = [e for e in server.app.charger_history("CB-102") if type(e).__qualname__ == "Charger.DataTransferred"]
+    history: list[Any] = list(server.platform.chargers.history("CB-102"))
+    stored = [e for e in history if type(e).__qualname__ == "Charger.DataTransferred"]
     assert stored[0].answered == "Accepted" and stored[0].message_id == "ping"
 
 
@@ -227,7 +228,7 @@ def test_a_newer_connection_replaces_the_older_one(server: LiveServer) -> None:
 
     assert asyncio.run(scenario()) == 4000
     wait_until(lambda: event_types(server, "CB-106")[-1] == "Charger.Disconnected")
-    history = server.app.charger_history("CB-106")
+    history: list[Any] = list(server.platform.chargers.history("CB-106"))
     connected = [e for e in history if type(e).__qualname__ == "Charger.Connected"]
     assert len(connected) == 2 and connected[1].replaced == connected[0].session_id
     # the replaced session's close is not recorded as the charger going offline

@@ -14,6 +14,8 @@ from ocpp.v201.enums import Action
 from websockets.asyncio.client import connect
 
 from adapters.auth import Role
+from cloudbay_domain.charger import Charger
+from cloudbay_domain.transaction import Transaction
 from tests.support import LiveServer, Station
 
 
@@ -48,7 +50,7 @@ def resets(server: LiveServer, station_id: str) -> list[tuple[str, int | None, s
     return [
         (e.kind, e.evse_id, e.requested_by, e.answer)
         for e in server.platform.chargers.history(station_id)
-        if type(e).__qualname__ == "Charger.ResetRequested"
+        if isinstance(e, Charger.ResetRequested)
     ]
 
 
@@ -153,6 +155,4 @@ def test_meter_values_after_a_reconnect_still_go_to_the_running_transaction(serv
 
 
 def tx_id(station_id: str, transaction_id: str) -> Any:
-    from cloudbay_domain.transaction import Transaction
-
     return Transaction.create_id(station_id, transaction_id)

@@ -127,10 +127,10 @@ def test_no_token_bad_tokens_and_wrong_role(server: LiveServer) -> None:
 
 
 def test_client_credentials_grant_over_http(server: LiveServer) -> None:
-    from adapters.auth import hash_secret
+    from adapters.oauth import hash_secret
     from cloudbay_domain.user import UserRole
 
-    server.app.register_user("ops@example.com", UserRole.OPERATOR, hash_secret("s3cret"))
+    server.platform.users.register("ops@example.com", UserRole.OPERATOR, hash_secret("s3cret"))
     with server.http(role=None) as http:
         basic = base64.b64encode(b"ops@example.com:s3cret").decode()
         granted = http.post(

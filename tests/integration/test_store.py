@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from adapters.wiring import all_projections, build_app
+from adapters.settings import Settings, StoreSettings
+from adapters.wiring import build_platform
 from cloudbay_domain.charger import Charger, ConnectorStatus
+from cloudbay_domain.reports import StatusReport
+from projections.catalog import all_projections
 from projections.db import ReadModelDB
 from projections.fleet import FleetQueries
 from projections.follower import catch_up, reset
-from services.platform import ConcurrentUpdate
-from adapters.settings import Settings, StoreSettings
+from services.errors import ConcurrentUpdate
 from tests.support import LiveServer, station, wait_until
 
 
@@ -29,20 +31,20 @@ def settings_for(store_url: str, tmp_path: Path) -> Settings:
 
 
 def test_the_store_rejects_a_stale_save_and_the_service_retries(store_url: str, tmp_path: Path) -> None:
-    node_a = build_app(settings_for(store_url, tmp_path))
-    node_b = build_app(settings_for(store_url, tmp_path))
+    node_a = build_platform(settings_for(store_url, tmp_path))
+    node_b = build_platform(settings_for(store_url, tmp_path))
     try:
-        node_a.whitelist_charger("CB-600", "alpha")
-        node_a.charger_connected("CB-600", "s1", "a")
-        stale: Charger = node_a.repository.get(Charger.create_id("CB-600"))
-        node_b.record_connector_status("CB-600", 1, 1, ConnectorStatus.OCCUPIED, datetime.now(UTC))
-        stale.change_connector_status(1, 1, ConnectorStatus.FAULTED, datetime.now(UTC))
-        head = node_a.recorder.max_notification_id()
+        node_a.chargers.whitelist("CB-600", "alpha")
+        node_a.chargers.connected("CB-600", "s1", "a")
+        stale: Charger = node_a.log.repository.get(Charger.create_id("CB-600"))
+        node_b.chargers.record_status("CB-600", StatusReport(1, 1, ConnectorStatus.OCCUPIED, datetime.now(UTC)))
+        stale.change_connector_status(StatusReport(1, 1, ConnectorStatus.FAULTED, datetime.now(UTC)))
+        head = node_a.log.recorder.max_notification_id()
         with pytest.raises(IntegrityError):
-            node_a.save(stale)
-        assert node_a.recorder.max_notification_id() == head  # nothing half-written
-        node_a.record_connector_status("CB-600", 1, 1, ConnectorStatus.AVAILABLE, datetime.now(UTC))
-        charger = node_b.get_charger("CB-600")
+            node_a.log.save(stale)
+        assert node_a.log.recorder.max_notification_id() == head  # nothing half-written
+        node_a.chargers.record_status("CB-600", StatusReport(1, 1, ConnectorStatus.AVAILABLE, datetime.now(UTC)))
+        charger = node_b.chargers.get("CB-600")
         assert charger.version == 4 and charger.connectors == {"1/1": ConnectorStatus.AVAILABLE}
     finally:
         node_a.close()
@@ -50,10 +52,10 @@ def test_the_store_rejects_a_stale_save_and_the_service_retries(store_url: str, 
 
 
 def test_commands_racing_from_two_nodes_all_land_once(store_url: str, tmp_path: Path) -> None:
-    nodes = [build_app(settings_for(store_url, tmp_path)) for _ in range(2)]
+    nodes = [build_platform(settings_for(store_url, tmp_path)) for _ in range(2)]
     try:
-        nodes[0].whitelist_charger("CB-601", "alpha")
-        nodes[0].charger_connected("CB-601", "s1", "a")
+        nodes[0].chargers.whitelist("CB-601", "alpha")
+        nodes[0].chargers.connected("CB-601", "s1", "a")
         errors: list[BaseException] = []
         landed: list[int] = []
 
@@ -61,7 +63,8 @@ def test_commands_racing_from_two_nodes_all_land_once(store_url: str, tmp_path: 
             for n in range(10):
                 status = ConnectorStatus.OCCUPIED if n % 2 else ConnectorStatus.AVAILABLE
                 try:
-                    nodes[node_index].record_connector_status("CB-601", evse, 1, status, datetime.now(UTC))
+                    report = StatusReport(evse, 1, status, datetime.now(UTC))
+                    nodes[node_index].chargers.record_status("CB-601", report)
                     landed.append(evse)
                 except ConcurrentUpdate:
                     pass  # rejected whole: the caller is told, nothing was written
@@ -74,7 +77,7 @@ def test_commands_racing_from_two_nodes_all_land_once(store_url: str, tmp_path: 
         for t in threads:
             t.join()
         assert errors == []
-        events = list(nodes[1].events.get(Charger.create_id("CB-601")))
+        events = list(nodes[1].log.events.get(Charger.create_id("CB-601")))
         assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
         assert sum(isinstance(e, Charger.ConnectorStatusChanged) for e in events) == len(landed)
         assert len(landed) >= 30  # most land after a retry; the rest are rejected, never half-applied
@@ -99,7 +102,7 @@ def test_replay_rebuilds_read_models_equal_to_the_live_ones(store_url: str, tmp_
 
         asyncio.run(scenario())
         for n in range(3):  # the server records each disconnect as its socket closes
-            wait_until(lambda n=n: type(live.app.charger_history(f"CB-70{n}")[-1]) is Charger.Disconnected)
+            wait_until(lambda n=n: type(live.platform.chargers.history(f"CB-70{n}")[-1]) is Charger.Disconnected)
         live.settle()
         assert live.runtime is not None
         before = live.runtime.fleet.dump()
@@ -129,24 +132,25 @@ def test_replay_rebuilds_read_models_equal_to_the_live_ones(store_url: str, tmp_
 def test_rebuild_in_process_matches_incremental_batches(store_url: str, tmp_path: Path) -> None:
     """Applying the log in batches of 1 or of 500 gives the same read model."""
     settings = settings_for(store_url, tmp_path)
-    app = build_app(settings)
+    platform = build_platform(settings)
     db = ReadModelDB(settings.store)
     try:
         for n in range(4):
-            app.whitelist_charger(f"CB-80{n}", "beta")
-            app.charger_connected(f"CB-80{n}", f"s{n}", "node")
-            app.record_connector_status(f"CB-80{n}", 1, n + 1, ConnectorStatus.RESERVED, datetime.now(UTC))
+            platform.chargers.whitelist(f"CB-80{n}", "beta")
+            platform.chargers.connected(f"CB-80{n}", f"s{n}", "node")
+            report = StatusReport(1, n + 1, ConnectorStatus.RESERVED, datetime.now(UTC))
+            platform.chargers.record_status(f"CB-80{n}", report)
         dumps = []
         for batch in (1, 500):
-            for projection in all_projections(app):
+            for projection in all_projections(platform.log):
                 reset(db, projection)
-                while catch_up(app, db, projection, limit=batch):
+                while catch_up(platform.log, db, projection, limit=batch):
                     pass
             dumps.append(FleetQueries(db).dump())
         assert dumps[0] == dumps[1] and len(dumps[0]["chargers"]) == 4
     finally:
         db.close()
-        app.close()
+        platform.close()
 
 
 def test_a_failing_projection_stops_says_so_and_resumes_from_its_position(server: LiveServer) -> None:
@@ -159,8 +163,9 @@ def test_a_failing_projection_stops_says_so_and_resumes_from_its_position(server
     server.settle()
     with server.runtime.db.transaction() as tx:
         tx.execute("DROP TABLE rm_connectors")
-    server.app.charger_connected("CB-990", "s1", "node")
-    server.app.record_connector_status("CB-990", 1, 1, ConnectorStatus.FAULTED, datetime.now(UTC))
+    server.platform.chargers.connected("CB-990", "s1", "node")
+    report = StatusReport(1, 1, ConnectorStatus.FAULTED, datetime.now(UTC))
+    server.platform.chargers.record_status("CB-990", report)
     with server.http(role=None) as http:
         wait_until(lambda: http.get("/readyz").status_code == 503, timeout=10)
         failure = http.get("/readyz").json()["read_models"]["fleet"]["failure"]

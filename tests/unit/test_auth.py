@@ -20,20 +20,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from adapters.auth import (
     AuthSettings,
-    OAuthError,
     Principal,
     Role,
     SigningKey,
     TokenIssuer,
     TokenVerifier,
     bearer_token,
-    check_secret,
-    client_credentials_grant,
-    hash_secret,
-    new_client_secret,
     require,
 )
 from adapters.http.problems import Problem
+from adapters.oauth import OAuthError, check_secret, client_credentials_grant, hash_secret, new_client_secret
 
 ISSUER = "https://cloudbay.test"
 SETTINGS = AuthSettings(issuer=ISSUER, audience="cloudbay-api")

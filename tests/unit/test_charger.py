@@ -1,6 +1,6 @@
 """The Charger aggregate: given events, when a command, then events or an error (no I/O).
 
-The last part drives the aggregate, and then the CloudBay application on the in-memory store, with
+The last part drives the aggregate, and then the Platform services on the in-memory store, with
 hypothesis state machines: any sequence of OCPP-ish commands keeps the charger consistent with its own
 event log.
 """
@@ -20,21 +20,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from cloudbay_domain.charger import (
-    MAX_STATION_ID_LENGTH,
-    Charger,
-    ConnectorStatus,
-    InvalidStationId,
-    NotConnected,
-    Presence,
-)
-from services.platform import (
-    MAX_CONFLICT_RETRIES,
-    ChargerAlreadyWhitelisted,
-    ChargerNotWhitelisted,
-    CloudBay,
-    ConcurrentUpdate,
-)
+from cloudbay_domain.charger import Charger, ConnectorStatus, InvalidStationId, NotConnected, Presence
+from cloudbay_domain.reports import BootReport, DataTransferReport, EventsReport, StatusReport
+from cloudbay_domain.station_id import MAX_STATION_ID_LENGTH
+from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
+from services.errors import ConcurrentUpdate
+from services.platform import Platform
+from services.store import MAX_CONFLICT_RETRIES
 
 AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 STATION = "CB-0001"
@@ -64,7 +56,7 @@ def booted() -> Charger:
 
 
 def boot(charger: Charger, at: datetime = AT) -> None:
-    charger.boot("PowerUp", "CloudBay", "CB-Home", "SN-1", "1.0.0", at)
+    charger.boot(BootReport("PowerUp", "CloudBay", "CB-Home", "SN-1", "1.0.0", at))
 
 
 def replay(events: Iterable[Any]) -> Any:
@@ -233,7 +225,7 @@ def test_boot_after_disconnect_is_refused() -> None:
 def test_boot_records_the_station_details() -> None:
     charger = online()
 
-    charger.boot("PowerUp", "CloudBay", "CB-Home", None, "1.2.3", AT)
+    charger.boot(BootReport("PowerUp", "CloudBay", "CB-Home", None, "1.2.3", AT))
 
     booted_event = only_event(charger, Charger.Booted)
     assert booted_event.reason == "PowerUp"
@@ -268,7 +260,7 @@ def test_every_boot_is_counted() -> None:
 def test_status_before_any_boot_is_kept_but_flagged() -> None:
     charger = online()
 
-    charger.change_connector_status(1, 2, ConnectorStatus.AVAILABLE, AT)
+    charger.change_connector_status(StatusReport(1, 2, ConnectorStatus.AVAILABLE, AT))
 
     changed = only_event(charger, Charger.ConnectorStatusChanged)
     assert (changed.evse_id, changed.connector_id, changed.status) == (1, 2, "Available")
@@ -280,7 +272,7 @@ def test_status_before_any_boot_is_kept_but_flagged() -> None:
 def test_status_after_boot_is_not_flagged() -> None:
     charger = booted()
 
-    charger.change_connector_status(1, 1, ConnectorStatus.OCCUPIED, AT)
+    charger.change_connector_status(StatusReport(1, 1, ConnectorStatus.OCCUPIED, AT))
 
     changed = only_event(charger, Charger.ConnectorStatusChanged)
     assert changed.before_boot is False
@@ -291,7 +283,7 @@ def test_status_after_boot_is_not_flagged() -> None:
 def test_status_given_as_its_ocpp_string_is_accepted() -> None:
     charger = booted()
 
-    charger.change_connector_status(2, 1, "Faulted", AT)  # type: ignore[arg-type]
+    charger.change_connector_status(StatusReport(2, 1, "Faulted", AT))  # type: ignore[arg-type]
 
     assert only_event(charger, Charger.ConnectorStatusChanged).status == "Faulted"
     assert charger.connectors["2/1"] is ConnectorStatus.FAULTED
@@ -300,9 +292,9 @@ def test_status_given_as_its_ocpp_string_is_accepted() -> None:
 def test_latest_status_per_connector_wins() -> None:
     charger = booted()
 
-    charger.change_connector_status(1, 1, ConnectorStatus.AVAILABLE, AT)
-    charger.change_connector_status(1, 2, ConnectorStatus.RESERVED, AT)
-    charger.change_connector_status(1, 1, ConnectorStatus.OCCUPIED, AT)
+    charger.change_connector_status(StatusReport(1, 1, ConnectorStatus.AVAILABLE, AT))
+    charger.change_connector_status(StatusReport(1, 2, ConnectorStatus.RESERVED, AT))
+    charger.change_connector_status(StatusReport(1, 1, ConnectorStatus.OCCUPIED, AT))
 
     assert len(charger.collect_events()) == 3
     assert charger.connectors == {"1/1": ConnectorStatus.OCCUPIED, "1/2": ConnectorStatus.RESERVED}
@@ -313,7 +305,7 @@ def test_unknown_status_is_refused_without_an_event(status: str) -> None:
     charger = booted()
 
     with pytest.raises(ValueError):
-        charger.change_connector_status(1, 1, status, AT)  # type: ignore[arg-type]
+        charger.change_connector_status(StatusReport(1, 1, status, AT))  # type: ignore[arg-type]
 
     assert charger.collect_events() == []
     assert charger.connectors == {}
@@ -323,7 +315,7 @@ def test_status_while_offline_is_refused() -> None:
     charger = whitelisted()
 
     with pytest.raises(NotConnected):
-        charger.change_connector_status(1, 1, ConnectorStatus.AVAILABLE, AT)
+        charger.change_connector_status(StatusReport(1, 1, ConnectorStatus.AVAILABLE, AT))
 
     assert charger.collect_events() == []
 
@@ -335,8 +327,8 @@ def test_reported_events_are_recorded_and_counted() -> None:
     charger = booted()
     data = [{"eventId": 1, "trigger": "Periodic", "actualValue": "42"}]
 
-    charger.report_events(AT, 0, True, data)
-    charger.report_events(AT, 1, False, [])
+    charger.report_events(EventsReport(AT, 0, True, data))
+    charger.report_events(EventsReport(AT, 1, False, []))
 
     first, second = list[Any](charger.collect_events())
     assert isinstance(first, Charger.PeriodicEventsReported)
@@ -349,8 +341,8 @@ def test_reported_events_are_recorded_and_counted() -> None:
 def test_data_transfers_are_recorded_and_counted() -> None:
     charger = booted()
 
-    charger.transfer_data("com.cloudbay", "ping", {"n": 1}, "Accepted")
-    charger.transfer_data("org.other", None, None, "UnknownVendorId")
+    charger.transfer_data(DataTransferReport("com.cloudbay", "ping", {"n": 1}, "Accepted"))
+    charger.transfer_data(DataTransferReport("org.other", None, None, "UnknownVendorId"))
 
     first, second = list[Any](charger.collect_events())
     assert isinstance(first, Charger.DataTransferred)
@@ -374,9 +366,9 @@ def test_reports_and_transfers_need_an_open_session() -> None:
     charger = whitelisted()
 
     with pytest.raises(NotConnected):
-        charger.report_events(AT, 0, False, [])
+        charger.report_events(EventsReport(AT, 0, False, []))
     with pytest.raises(NotConnected):
-        charger.transfer_data("com.cloudbay", None, None, "Accepted")
+        charger.transfer_data(DataTransferReport("com.cloudbay", None, None, "Accepted"))
 
     assert charger.collect_events() == []
     assert (charger.periodic_event_count, charger.data_transfer_count) == (0, 0)
@@ -385,11 +377,11 @@ def test_reports_and_transfers_need_an_open_session() -> None:
 def test_replaying_the_events_rebuilds_the_charger() -> None:
     charger = Charger.whitelist(STATION, "home")
     charger.connect("s1", "node-a")
-    charger.change_connector_status(1, 1, ConnectorStatus.UNAVAILABLE, AT)
+    charger.change_connector_status(StatusReport(1, 1, ConnectorStatus.UNAVAILABLE, AT))
     boot(charger)
-    charger.change_connector_status(1, 1, ConnectorStatus.AVAILABLE, AT)
-    charger.report_events(AT, 0, False, [{"eventId": 7}])
-    charger.transfer_data("com.cloudbay", None, "x", "Accepted")
+    charger.change_connector_status(StatusReport(1, 1, ConnectorStatus.AVAILABLE, AT))
+    charger.report_events(EventsReport(AT, 0, False, [{"eventId": 7}]))
+    charger.transfer_data(DataTransferReport("com.cloudbay", None, "x", "Accepted"))
     charger.disconnect("s1", "closed")
 
     rebuilt = replay(charger.collect_events())
@@ -495,10 +487,11 @@ class ChargerMachine(RuleBasedStateMachine):
     @rule(evse=EVSES, connector=CONNECTORS, status=STATUSES)
     def change_connector_status(self, evse: int, connector: int, status: ConnectorStatus) -> None:
         at = self.tick()
+        report = StatusReport(evse, connector, status, at)
         if self.model.current is None:
-            self.refused(NotConnected, lambda: self.charger.change_connector_status(evse, connector, status, at))
+            self.refused(NotConnected, lambda: self.charger.change_connector_status(report))
             return
-        self.charger.change_connector_status(evse, connector, status, at)
+        self.charger.change_connector_status(report)
         (changed,) = self.collect(Charger.ConnectorStatusChanged)
         assert (changed.evse_id, changed.connector_id, changed.status) == (evse, connector, status.value)
         assert changed.before_boot is (self.model.boots == 0)
@@ -507,25 +500,28 @@ class ChargerMachine(RuleBasedStateMachine):
     @rule(evse=EVSES, connector=CONNECTORS, status=BAD_STATUSES)
     def change_to_unknown_status(self, evse: int, connector: int, status: str) -> None:
         error = ValueError if self.model.current is not None else NotConnected
-        self.refused(error, lambda: self.charger.change_connector_status(evse, connector, status, self.tick()))  # type: ignore[arg-type]
+        report = StatusReport(evse, connector, status, self.tick())  # type: ignore[arg-type]
+        self.refused(error, lambda: self.charger.change_connector_status(report))
 
     @rule(seq_no=st.integers(min_value=0, max_value=1000), more=st.booleans(), data=st.lists(JSONISH, max_size=2))
     def report_events(self, seq_no: int, more: bool, data: list[Any]) -> None:
         event_data = [{"eventId": i, "value": value} for i, value in enumerate(data)]
+        report = EventsReport(self.tick(), seq_no, more, event_data)
         if self.model.current is None:
-            self.refused(NotConnected, lambda: self.charger.report_events(self.tick(), seq_no, more, event_data))
+            self.refused(NotConnected, lambda: self.charger.report_events(report))
             return
-        self.charger.report_events(self.tick(), seq_no, more, event_data)
+        self.charger.report_events(report)
         (reported,) = self.collect(Charger.PeriodicEventsReported)
         assert (reported.seq_no, reported.to_be_continued, reported.event_data) == (seq_no, more, event_data)
         self.model.reports += 1
 
     @rule(message_id=st.none() | st.text(max_size=8), data=JSONISH, answered=st.sampled_from(["Accepted", "Rejected"]))
     def transfer_data(self, message_id: str | None, data: Any, answered: str) -> None:
+        report = DataTransferReport("com.cloudbay", message_id, data, answered)
         if self.model.current is None:
-            self.refused(NotConnected, lambda: self.charger.transfer_data("com.cloudbay", message_id, data, answered))
+            self.refused(NotConnected, lambda: self.charger.transfer_data(report))
             return
-        self.charger.transfer_data("com.cloudbay", message_id, data, answered)
+        self.charger.transfer_data(report)
         (transferred,) = self.collect(Charger.DataTransferred)
         assert (transferred.message_id, transferred.data, transferred.answered) == (message_id, data, answered)
         self.model.transfers += 1
@@ -565,18 +561,18 @@ TestChargerCommands.settings = settings(max_examples=60, stateful_step_count=30,
 STATIONS = st.sampled_from(["CB-0001", "CB-0002"])
 
 
-def head(app: CloudBay) -> int:
-    return app.recorder.max_notification_id() or 0
+def head(app: Platform) -> int:
+    return app.log.recorder.max_notification_id() or 0
 
 
 class AppMachine(RuleBasedStateMachine):
-    """The same commands through CloudBay's methods; the stored log must always rebuild what the app reads."""
+    """The same commands through the Platform services; the stored log must always rebuild what they read."""
 
     ENV: dict[str, str] = IN_MEMORY
 
     def __init__(self) -> None:
         super().__init__()
-        self.app = CloudBay(env=dict(self.ENV))
+        self.app = Platform.from_env(env=dict(self.ENV))
         self.models: dict[str, ChargerModel] = {}
         self.now = AT
 
@@ -599,14 +595,14 @@ class AppMachine(RuleBasedStateMachine):
     @initialize()
     def whitelist(self) -> None:
         for station_id in ("CB-0001", "CB-0002"):
-            self.written(lambda sid=station_id: self.app.whitelist_charger(sid, "home"))
+            self.written(lambda sid=station_id: self.app.chargers.whitelist(sid, "home"))
             self.models[station_id] = ChargerModel()
 
     @rule(station_id=STATIONS)
     def connect(self, station_id: str) -> None:
         model = self.models[station_id]
         session_id = model.new_session()
-        self.written(lambda: self.app.charger_connected(station_id, session_id, "node-a"))
+        self.written(lambda: self.app.chargers.connected(station_id, session_id, "node-a"))
         model.current = session_id
 
     @rule(station_id=STATIONS, data=st.data())
@@ -614,7 +610,7 @@ class AppMachine(RuleBasedStateMachine):
         model = self.models[station_id]
         session_id = data.draw(st.sampled_from([*model.sessions, "never-opened"]))
         closes = session_id == model.current
-        closed = self.written(lambda: self.app.charger_disconnected(station_id, session_id, "closed"), int(closes))
+        closed = self.written(lambda: self.app.chargers.disconnected(station_id, session_id, "closed"), int(closes))
         assert closed is closes
         if closes:
             model.current = None
@@ -625,14 +621,16 @@ class AppMachine(RuleBasedStateMachine):
         at = self.tick()
 
         def command() -> None:
-            self.app.record_boot(
+            self.app.chargers.record_boot(
                 station_id,
-                reason="PowerUp",
-                vendor="CloudBay",
-                model="CB-Home",
-                serial_number=station_id,
-                firmware_version="1.0.0",
-                reported_at=at,
+                BootReport(
+                    reason="PowerUp",
+                    vendor="CloudBay",
+                    model="CB-Home",
+                    serial_number=station_id,
+                    firmware_version="1.0.0",
+                    reported_at=at,
+                ),
             )
 
         if model.current is None:
@@ -647,7 +645,7 @@ class AppMachine(RuleBasedStateMachine):
         at = self.tick()
 
         def command() -> None:
-            self.app.record_connector_status(station_id, evse, connector, status, at)
+            self.app.chargers.record_status(station_id, StatusReport(evse, connector, status, at))
 
         if model.current is None:
             self.refused(NotConnected, command)
@@ -661,7 +659,7 @@ class AppMachine(RuleBasedStateMachine):
         event_data = [{"eventId": i, "value": value} for i, value in enumerate(data)]
 
         def command() -> None:
-            self.app.record_periodic_events(station_id, self.tick(), seq_no, False, event_data)
+            self.app.chargers.record_events(station_id, EventsReport(self.tick(), seq_no, False, event_data))
 
         if model.current is None:
             self.refused(NotConnected, command)
@@ -674,7 +672,8 @@ class AppMachine(RuleBasedStateMachine):
         model = self.models[station_id]
 
         def command() -> None:
-            self.app.record_data_transfer(station_id, "com.cloudbay", None, data, "Accepted")
+            report = DataTransferReport("com.cloudbay", None, data, "Accepted")
+            self.app.chargers.record_data_transfer(station_id, report)
 
         if model.current is None:
             self.refused(NotConnected, command)
@@ -684,22 +683,22 @@ class AppMachine(RuleBasedStateMachine):
 
     @rule()
     def command_an_unknown_charger(self) -> None:
-        self.refused(ChargerNotWhitelisted, lambda: self.app.charger_connected("CB-9999", "s1", "node-a"))
+        self.refused(ChargerNotWhitelisted, lambda: self.app.chargers.connected("CB-9999", "s1", "node-a"))
 
     @rule(station_id=STATIONS)
     def whitelist_again(self, station_id: str) -> None:
-        self.refused(ChargerAlreadyWhitelisted, lambda: self.app.whitelist_charger(station_id, "home"))
+        self.refused(ChargerAlreadyWhitelisted, lambda: self.app.chargers.whitelist(station_id, "home"))
 
     @invariant()
     def stored_log_rebuilds_what_the_app_reads(self) -> None:
         for station_id in self.models:
             charger_id = Charger.create_id(station_id)
-            assert self.app.repository.get(charger_id) == replay(self.app.events.get(charger_id))
+            assert self.app.log.repository.get(charger_id) == replay(self.app.log.events.get(charger_id))
 
     @invariant()
     def chargers_match_the_model(self) -> None:
         for station_id, model in self.models.items():
-            charger = self.app.get_charger(station_id)
+            charger = self.app.chargers.get(station_id)
             assert charger.session_id == model.current
             assert (charger.presence is Presence.ONLINE) == (model.current is not None)
             assert charger.boot_count == model.boots
@@ -708,11 +707,11 @@ class AppMachine(RuleBasedStateMachine):
 
     @invariant()
     def notification_ids_strictly_increase(self) -> None:
-        notifications = self.app.recorder.select_notifications(1, 10000)
+        notifications = self.app.log.recorder.select_notifications(1, 10000)
         ids = [n.id for n in notifications]
         assert all(a < b for a, b in zip(ids, ids[1:], strict=False))
         assert len(ids) == head(self.app)
-        versions = sum(self.app.get_charger(s).version for s in self.models)
+        versions = sum(self.app.chargers.get(s).version for s in self.models)
         assert len(ids) == versions
 
 
@@ -734,37 +733,37 @@ TestCachedAppCommands.settings = settings(max_examples=15, stateful_step_count=2
 
 
 @pytest.fixture(params=[IN_MEMORY, {**IN_MEMORY, "AGGREGATE_CACHE_MAXSIZE": "100"}], ids=["no-cache", "cache"])
-def app(request: pytest.FixtureRequest) -> CloudBay:
-    app = CloudBay(env=dict(request.param))
-    app.whitelist_charger(STATION, "home")
-    app.charger_connected(STATION, "s1", "node-a")
+def app(request: pytest.FixtureRequest) -> Platform:
+    app = Platform.from_env(env=dict(request.param))
+    app.chargers.whitelist(STATION, "home")
+    app.chargers.connected(STATION, "s1", "node-a")
     return app
 
 
-def test_a_stale_copy_cannot_be_saved(app: CloudBay) -> None:
+def test_a_stale_copy_cannot_be_saved(app: Platform) -> None:
     charger_id = Charger.create_id(STATION)
-    mine: Charger = app.repository.get(charger_id)
-    theirs: Charger = app.repository.get(charger_id)
+    mine: Charger = app.log.repository.get(charger_id)
+    theirs: Charger = app.log.repository.get(charger_id)
     boot(theirs)
-    app.save(theirs)
+    app.log.save(theirs)
 
-    mine.transfer_data("com.cloudbay", None, None, "Accepted")
+    mine.transfer_data(DataTransferReport("com.cloudbay", None, None, "Accepted"))
     with pytest.raises(IntegrityError):
-        app.save(mine)
+        app.log.save(mine)
 
-    app.record_data_transfer(STATION, "com.cloudbay", None, None, "Accepted")
+    app.chargers.record_data_transfer(STATION, DataTransferReport("com.cloudbay", None, None, "Accepted"))
 
-    charger = app.get_charger(STATION)
+    charger = app.chargers.get(STATION)
     assert (charger.boot_count, charger.data_transfer_count) == (1, 1)
 
 
 def test_a_command_that_loses_the_race_is_retried_on_a_fresh_copy(
-    app: CloudBay, monkeypatch: pytest.MonkeyPatch
+    app: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     charger_id = Charger.create_id(STATION)
-    rival: Charger = app.repository.get(charger_id)
+    rival: Charger = app.log.repository.get(charger_id)
     boot(rival)
-    save = app.save
+    save = app.log.save
     attempts: list[int] = []
 
     def save_after_the_rival(*objs: Any, **kwargs: Any) -> Any:
@@ -774,12 +773,12 @@ def test_a_command_that_loses_the_race_is_retried_on_a_fresh_copy(
             save(rival)
         return save(*objs, **kwargs)
 
-    monkeypatch.setattr(app, "save", save_after_the_rival)
+    monkeypatch.setattr(app.log, "save", save_after_the_rival)
 
-    app.record_connector_status(STATION, 1, 1, ConnectorStatus.OCCUPIED, AT)
+    app.chargers.record_status(STATION, StatusReport(1, 1, ConnectorStatus.OCCUPIED, AT))
 
     assert attempts == [1, 2]
-    history = list[Any](app.charger_history(STATION))
+    history = list[Any](app.chargers.history(STATION))
     assert [type(e) for e in history] == [
         Charger.Whitelisted,
         Charger.Connected,
@@ -787,12 +786,12 @@ def test_a_command_that_loses_the_race_is_retried_on_a_fresh_copy(
         Charger.ConnectorStatusChanged,
     ]
     assert history[-1].before_boot is False  # decided on the reloaded copy, which had booted
-    charger = app.get_charger(STATION)
+    charger = app.chargers.get(STATION)
     assert charger.boot_count == 1
     assert charger.connectors == {"1/1": ConnectorStatus.OCCUPIED}
 
 
-def test_a_command_that_always_loses_the_race_writes_nothing(app: CloudBay, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_command_that_always_loses_the_race_writes_nothing(app: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     before = head(app)
     attempts: list[Sequence[Any]] = []
 
@@ -800,47 +799,49 @@ def test_a_command_that_always_loses_the_race_writes_nothing(app: CloudBay, monk
         attempts.append(objs)
         raise IntegrityError("someone else got there first")
 
-    monkeypatch.setattr(app, "save", always_conflicts)
+    monkeypatch.setattr(app.log, "save", always_conflicts)
 
     with pytest.raises(ConcurrentUpdate):
-        app.record_boot(
+        app.chargers.record_boot(
             STATION,
-            reason="PowerUp",
-            vendor="CloudBay",
-            model="CB-Home",
-            serial_number=None,
-            firmware_version=None,
-            reported_at=AT,
+            BootReport(
+                reason="PowerUp",
+                vendor="CloudBay",
+                model="CB-Home",
+                serial_number=None,
+                firmware_version=None,
+                reported_at=AT,
+            ),
         )
 
     assert len(attempts) == MAX_CONFLICT_RETRIES
     monkeypatch.undo()
     assert head(app) == before
-    assert app.get_charger(STATION).boot_count == 0
+    assert app.chargers.get(STATION).boot_count == 0
 
 
 def test_commands_on_an_unknown_charger_write_nothing() -> None:
-    app = CloudBay(env=dict(IN_MEMORY))
+    app = Platform.from_env(env=dict(IN_MEMORY))
 
     with pytest.raises(ChargerNotWhitelisted):
-        app.charger_connected("CB-9999", "s1", "node-a")
+        app.chargers.connected("CB-9999", "s1", "node-a")
     with pytest.raises(ChargerNotWhitelisted):
-        app.get_charger("CB-9999")
+        app.chargers.get("CB-9999")
     with pytest.raises(ChargerNotWhitelisted):
-        app.charger_history("CB-9999")
+        app.chargers.history("CB-9999")
 
     assert head(app) == 0
-    assert not app.is_whitelisted("CB-9999")
+    assert not app.chargers.is_whitelisted("CB-9999")
 
 
 def test_a_data_transfer_payload_cannot_make_the_charger_unreadable() -> None:
-    app = CloudBay(env=dict(IN_MEMORY))
-    app.whitelist_charger(STATION, "home")
-    app.charger_connected(STATION, "s1", "node-a")
+    app = Platform.from_env(env=dict(IN_MEMORY))
+    app.chargers.whitelist(STATION, "home")
+    app.chargers.connected(STATION, "s1", "node-a")
     hostile = {"_type_": "not-a-registered-type", "_data_": 1}
 
-    app.record_data_transfer(STATION, "com.cloudbay", None, hostile, "Accepted")
+    app.chargers.record_data_transfer(STATION, DataTransferReport("com.cloudbay", None, hostile, "Accepted"))
 
-    assert app.charger_disconnected(STATION, "s1", "closed") is True
-    transferred: Any = app.charger_history(STATION)[2]
+    assert app.chargers.disconnected(STATION, "s1", "closed") is True
+    transferred: Any = app.chargers.history(STATION)[2]
     assert transferred.data == hostile

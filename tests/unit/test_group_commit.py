@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
 
 from cloudbay_domain.charger import Charger, ConnectorStatus
-from services.platform import ChargerNotWhitelisted, CloudBay
+from cloudbay_domain.reports import StatusReport
+from services.chargers import ChargerNotWhitelisted
+from services.platform import Platform
 
 AT = datetime(2026, 11, 25, 10, tzinfo=UTC)
 
 
 @pytest.fixture
-def app() -> Any:
-    app = CloudBay(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def app() -> Iterator[Platform]:
+    app = Platform.from_env(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     for n in range(3):
-        app.whitelist_charger(f"CB-{n}", "home")
-        app.charger_connected(f"CB-{n}", "s1", "node")
+        app.chargers.whitelist(f"CB-{n}", "home")
+        app.chargers.connected(f"CB-{n}", "s1", "node")
     yield app
     app.close()
 
 
-def test_concurrent_commands_are_saved_together_and_each_gets_its_answer(app: Any) -> None:
+def test_concurrent_commands_are_saved_together_and_each_gets_its_answer(app: Platform) -> None:
     outcomes: dict[tuple[int, int], str] = {}
     start = threading.Barrier(31)
 
@@ -33,7 +35,7 @@ def test_concurrent_commands_are_saved_together_and_each_gets_its_answer(app: An
         start.wait()
         try:
             target = f"CB-{station}" if station < 3 else "NOT-WHITELISTED"
-            app.record_connector_status(target, evse, 1, ConnectorStatus.OCCUPIED, AT)
+            app.chargers.record_status(target, StatusReport(evse, 1, ConnectorStatus.OCCUPIED, AT))
             outcomes[(station, evse)] = "ok"
         except ChargerNotWhitelisted:
             outcomes[(station, evse)] = "refused"
@@ -47,26 +49,27 @@ def test_concurrent_commands_are_saved_together_and_each_gets_its_answer(app: An
     refused = {k for k, v in outcomes.items() if v == "refused"}
     assert refused == {(3, n) for n in range(30) if n % 4 == 3}  # only the callers naming an unknown charger
     for station in range(3):
-        charger: Charger = app.get_charger(f"CB-{station}")
+        charger: Charger = app.chargers.get(f"CB-{station}")
         expected = {f"{n}/1" for n in range(30) if n % 4 == station}
         assert set(charger.connectors) == expected  # every accepted command landed, once
-        versions = [e.originator_version for e in app.charger_history(f"CB-{station}")]
+        versions = [e.originator_version for e in app.chargers.history(f"CB-{station}")]
         assert versions == list(range(1, len(versions) + 1))
-    assert sum(1 for n in range(30) if n % 4 < 3) == sum(len(app.get_charger(f"CB-{s}").connectors) for s in range(3))
+    assert sum(1 for n in range(30) if n % 4 < 3) == sum(len(app.chargers.get(f"CB-{s}").connectors) for s in range(3))
 
 
-def test_of_two_stale_copies_saved_at_once_one_lands_and_the_other_conflicts(app: Any) -> None:
-    copies = [app.repository.get(Charger.create_id("CB-0")) for _ in range(2)]
+def test_of_two_stale_copies_saved_at_once_one_lands_and_the_other_conflicts(app: Platform) -> None:
+    copies: list[Charger] = [app.log.repository.get(Charger.create_id("CB-0")) for _ in range(2)]
     for n, copy in enumerate(copies):
-        copy.change_connector_status(1, 1, [ConnectorStatus.FAULTED, ConnectorStatus.RESERVED][n], AT)
-    head = app.recorder.max_notification_id()
+        copy.change_connector_status(StatusReport(1, 1, [ConnectorStatus.FAULTED, ConnectorStatus.RESERVED][n], AT))
+    head = app.log.recorder.max_notification_id()
+    assert head is not None
     start = threading.Barrier(2)
     outcomes: list[str] = []
 
-    def save(copy: Any) -> None:
+    def save(copy: Charger) -> None:
         start.wait()
         try:
-            app.committer.save(copy)
+            app.log.committer.save(copy)
             outcomes.append("saved")
         except IntegrityError:
             outcomes.append("conflict")
@@ -77,4 +80,4 @@ def test_of_two_stale_copies_saved_at_once_one_lands_and_the_other_conflicts(app
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["conflict", "saved"]
-    assert app.recorder.max_notification_id() == head + 1  # the loser wrote nothing
+    assert app.log.recorder.max_notification_id() == head + 1  # the loser wrote nothing

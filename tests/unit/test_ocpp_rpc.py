@@ -14,17 +14,16 @@ from jsonschema import Draft4Validator
 from ocpp.exceptions import (
     FormationViolationError,
     OccurenceConstraintViolationError,
-    OCPPError,
     SecurityError,
 )
 from ocpp.messages import Call
-from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.datatypes import ComponentType, GetVariableDataType, VariableType
 from ocpp.v201.enums import Action
 
 from adapters.ocpp import rpc as ocpp_rpc
-from adapters.ocpp.rpc import OCPP201_ERROR_CODES, SpecChargePoint
+from adapters.ocpp import rpc_schema
+from adapters.ocpp.rpc import OCPP201_ERROR_CODES, CallErrorReceived, RpcConnection, after, handles
 
 NOW = "2024-01-01T00:00:00Z"
 BOOT = {"chargingStation": {"model": "M1", "vendorName": "V"}, "reason": "PowerUp"}
@@ -43,11 +42,12 @@ class MemoryConnection:
         self.sent.append(text)
 
 
-class DemoChargePoint(SpecChargePoint):
+class DemoChargePoint(RpcConnection):
     validate_responses = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, station_id: str, connection: MemoryConnection) -> None:
+        super().__init__(station_id, connection)
+        self._connection: MemoryConnection = connection
         self.heartbeats = 0
         self.after_boot: list[tuple[dict[str, Any], int]] = []
         self.frame_errors: list[tuple[str, str]] = []
@@ -55,24 +55,24 @@ class DemoChargePoint(SpecChargePoint):
     async def on_frame_error(self, code: str, message_id: str) -> None:
         self.frame_errors.append((code, message_id))
 
-    @on(Action.heartbeat)
+    @handles(Action.heartbeat)
     def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
         self.heartbeats += 1
         return call_result.Heartbeat(current_time=NOW)
 
-    @on(Action.boot_notification)
+    @handles(Action.boot_notification)
     async def on_boot(self, charging_station: dict[str, Any], reason: str, **kwargs: Any) -> Any:
         return call_result.BootNotification(current_time=NOW, interval=300, status="Accepted")
 
     @after(Action.boot_notification)
-    async def after_boot(self, **kwargs: Any) -> None:
+    async def after_boot_notification(self, **kwargs: Any) -> None:
         self.after_boot.append((kwargs, len(self._connection.sent)))
 
-    @on(Action.status_notification)
+    @handles(Action.status_notification)
     def on_status(self, **kwargs: Any) -> Any:
         raise RuntimeError("db password is hunter2")
 
-    @on(Action.authorize)
+    @handles(Action.authorize)
     def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
         kind = id_token["id_token"]
         if kind == "security":
@@ -81,13 +81,13 @@ class DemoChargePoint(SpecChargePoint):
             raise FormationViolationError()
         raise OccurenceConstraintViolationError(details={"cause": "need more"})
 
-    @on(Action.firmware_status_notification)
+    @handles(Action.firmware_status_notification)
     def on_firmware(self, **kwargs: Any) -> Any:
         return call_result.FirmwareStatusNotification(custom_data={"no": "vendorId"})
 
     @after(Action.notify_event)
     def after_notify_event(self, **kwargs: Any) -> None:
-        """An @after without an @on: the action stays unsupported."""
+        """An @after without a @handles: the action stays unsupported."""
 
 
 def drive(*frames: Any, cls: type[DemoChargePoint] = DemoChargePoint) -> tuple[DemoChargePoint, list[Any]]:
@@ -216,7 +216,8 @@ def test_schema_violations_use_201_codes(action: str, payload: dict[str, Any], c
 def test_other_schema_keywords(
     monkeypatch: pytest.MonkeyPatch, schema: dict[str, Any], payload: dict[str, Any], code: str
 ) -> None:
-    monkeypatch.setattr(ocpp_rpc, "get_validator", lambda *args: Draft4Validator(schema))
+    monkeypatch.setattr(rpc_schema, "get_validator", lambda *args: Draft4Validator(schema))
+    monkeypatch.setattr(rpc_schema, "compiled", rpc_schema.compiled.__wrapped__)  # compile the patched schema
     _, frame = only_error([2, "m1", "Heartbeat", payload])
     assert_error(frame, "m1", code)
 
@@ -302,7 +303,7 @@ def test_duplicate_of_an_error_answer_is_replayed_too() -> None:
 
 
 def test_answer_cache_is_bounded() -> None:
-    frames = [[2, f"id{i}", "Heartbeat", {}] for i in range(ocpp_rpc.SpecChargePoint.answer_cache_size + 1)]
+    frames = [[2, f"id{i}", "Heartbeat", {}] for i in range(ocpp_rpc.RpcConnection.answer_cache_size + 1)]
     cp, _ = drive(*frames, [2, "id0", "Heartbeat", {}], [2, f"id{len(frames) - 1}", "Heartbeat", {}])
     assert cp.heartbeats == len(frames) + 1
 
@@ -317,15 +318,16 @@ def get_variables() -> call.GetVariables:
     return call.GetVariables(get_variable_data=[data])
 
 
-async def csms_call(answer: list[Any]) -> tuple[Any, SpecChargePoint]:
+async def csms_call(answer: list[Any]) -> tuple[Any, DemoChargePoint]:
+    """Make a CSMS call and answer it with ``answer``, its id ``"csms-1"`` replaced by the call's own id."""
     conn = MemoryConnection()
     cp = DemoChargePoint("CP1", conn)
-    cp._unique_id_generator = lambda: "csms-1"
-    task = asyncio.ensure_future(cp.call(get_variables(), suppress=False))
+    task = asyncio.ensure_future(cp.call(get_variables(), timeout=5))
     while not conn.sent:
         await asyncio.sleep(0.001)
-    assert json.loads(conn.sent[0])[:3] == [2, "csms-1", "GetVariables"]
-    await cp.route_message(json.dumps(answer))
+    kind, uid, action = json.loads(conn.sent[0])[:3]
+    assert (kind, action) == (2, "GetVariables")
+    await cp.route_message(json.dumps([answer[0], uid, *answer[2:]]))
     return await asyncio.wait_for(task, 5), cp
 
 
@@ -347,7 +349,7 @@ def test_csms_initiated_call_gets_its_call_result() -> None:
 
 
 def test_csms_initiated_call_gets_its_call_error() -> None:
-    with pytest.raises(OCPPError) as info:
+    with pytest.raises(CallErrorReceived) as info:
         asyncio.run(csms_call([4, "csms-1", "SecurityError", "no", {}]))
     assert info.value.code == "SecurityError"
 
@@ -366,7 +368,7 @@ def test_csms_initiated_call_gets_its_call_error() -> None:
 )
 def test_unsolicited_or_broken_responses_are_dropped_unanswered(frame: list[Any]) -> None:
     cp, sent = drive(frame)
-    assert sent == [] and cp._response_queue.empty()
+    assert sent == [] and cp._pending is None
 
 
 # --- fuzz ---------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.platform import CloudBay
 from adapters.settings import DEFAULT_DATABASE_URL, Settings, SettingsError, StoreSettings
+from services.platform import Platform
 
 
 def test_defaults_keep_events_in_sqlite_under_var() -> None:
@@ -155,9 +155,9 @@ def test_memory_url_uses_the_in_memory_store() -> None:
     env = store.event_store_env()
 
     assert env == {"AGGREGATE_CACHE_MAXSIZE": "20000", "PERSISTENCE_MODULE": "eventsourcing.popo"}
-    app = CloudBay(env=env)
-    app.whitelist_charger("CB-0001", "home")
-    assert app.is_whitelisted("CB-0001")
+    app = Platform.from_env(env=env)
+    app.chargers.whitelist("CB-0001", "home")
+    assert app.chargers.is_whitelisted("CB-0001")
 
 
 @pytest.mark.parametrize("url", ["mysql://db/cloudbay", "http://example.com", "/var/cloudbay.sqlite3", "sqlite3:///x"])

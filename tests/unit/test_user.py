@@ -1,4 +1,4 @@
-"""The User aggregate and the CloudBay methods that register and find users (in-memory store, no I/O)."""
+"""The User aggregate and the Users service that registers and finds them (in-memory store, no I/O)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ from uuid import UUID
 import pytest
 
 from cloudbay_domain.user import InvalidEmail, User, UserRole, normalise_email
-from services.platform import CloudBay, UnknownUser, UserAlreadyExists
+from services.platform import Platform
+from services.users import UnknownUser, UserAlreadyExists
 
 EMAIL = "alice@example.com"
 
 
 @pytest.fixture
-def app() -> CloudBay:
-    return CloudBay(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def app() -> Platform:
+    return Platform.from_env(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
 
-def head(app: CloudBay) -> int:
-    return app.recorder.max_notification_id() or 0
+def head(app: Platform) -> int:
+    return app.log.recorder.max_notification_id() or 0
 
 
 # --- the aggregate ---------------------------------------------------------------------------
@@ -119,57 +120,57 @@ def test_longest_email_is_accepted() -> None:
 # --- through the application -------------------------------------------------------------------
 
 
-def test_registered_user_is_found_by_any_spelling_of_the_email(app: CloudBay) -> None:
-    app.register_user(" Alice@Example.com", UserRole.OPERATOR, "hash-1")
+def test_registered_user_is_found_by_any_spelling_of_the_email(app: Platform) -> None:
+    app.users.register(" Alice@Example.com", UserRole.OPERATOR, "hash-1")
 
-    user = app.get_user("ALICE@EXAMPLE.COM ")
+    user = app.users.get("ALICE@EXAMPLE.COM ")
 
     assert (user.email, user.role, user.secret_hash) == (EMAIL, UserRole.OPERATOR, "hash-1")
     assert head(app) == 1
 
 
-def test_registering_twice_is_refused_and_writes_nothing(app: CloudBay) -> None:
-    app.register_user(EMAIL, UserRole.USER, "first")
+def test_registering_twice_is_refused_and_writes_nothing(app: Platform) -> None:
+    app.users.register(EMAIL, UserRole.USER, "first")
     before = head(app)
 
     with pytest.raises(UserAlreadyExists):
-        app.register_user("ALICE@example.com", UserRole.OPERATOR, "second")
+        app.users.register("ALICE@example.com", UserRole.OPERATOR, "second")
 
     assert head(app) == before
-    user = app.get_user(EMAIL)
+    user = app.users.get(EMAIL)
     assert (user.role, user.secret_hash, user.version) == (UserRole.USER, "first", 1)
 
 
-def test_registering_an_invalid_email_writes_nothing(app: CloudBay) -> None:
+def test_registering_an_invalid_email_writes_nothing(app: Platform) -> None:
     with pytest.raises(InvalidEmail):
-        app.register_user("not-an-email", UserRole.USER, "h")
+        app.users.register("not-an-email", UserRole.USER, "h")
 
     assert head(app) == 0
 
 
-def test_unknown_user_is_reported(app: CloudBay) -> None:
-    app.register_user(EMAIL, UserRole.USER, "h")
+def test_unknown_user_is_reported(app: Platform) -> None:
+    app.users.register(EMAIL, UserRole.USER, "h")
 
     with pytest.raises(UnknownUser):
-        app.get_user("bob@example.com")
+        app.users.get("bob@example.com")
 
 
-def test_a_malformed_email_is_an_unknown_user(app: CloudBay) -> None:
+def test_a_malformed_email_is_an_unknown_user(app: Platform) -> None:
     with pytest.raises(UnknownUser):
-        app.get_user("not-an-email")
+        app.users.get("not-an-email")
 
 
-def test_rotating_a_secret_through_the_app(app: CloudBay) -> None:
-    app.register_user(EMAIL, UserRole.USER, "old")
+def test_rotating_a_secret_through_the_app(app: Platform) -> None:
+    app.users.register(EMAIL, UserRole.USER, "old")
 
-    app.rotate_user_secret("Alice@Example.com", "new")
+    app.users.rotate_secret("Alice@Example.com", "new")
 
-    assert app.get_user(EMAIL).secret_hash == "new"
+    assert app.users.get(EMAIL).secret_hash == "new"
     assert head(app) == 2
 
 
-def test_rotating_the_secret_of_an_unknown_user_writes_nothing(app: CloudBay) -> None:
+def test_rotating_the_secret_of_an_unknown_user_writes_nothing(app: Platform) -> None:
     with pytest.raises(UnknownUser):
-        app.rotate_user_secret(EMAIL, "new")
+        app.users.rotate_secret(EMAIL, "new")
 
     assert head(app) == 0
