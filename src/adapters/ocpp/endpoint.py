@@ -53,22 +53,26 @@ async def refuse(websocket: WebSocket, status: int, reason: str) -> None:
     await websocket.send_denial_response(PlainTextResponse(reason + "\n", status_code=status))
 
 
-async def ocpp_endpoint(websocket: WebSocket) -> None:
-    runtime: Runtime = websocket.app.state.runtime
-    station_id = websocket.path_params["station_id"]
+class Refused(Exception):
+    """The upgrade is refused with ``status`` and a reason (logged, and sent as the HTTP body)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
+    """The upgrade policy, decided before any OCPP message; the connection is recorded before it completes,
+    so a session the platform could not record is never opened."""
+    station_id, platform = websocket.path_params["station_id"], runtime.platform
     try:
         check_station_id(station_id)
     except InvalidStationId as e:
-        await refuse(websocket, 400, str(e))
-        return
+        raise Refused(400, str(e)) from None
     if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
-        await refuse(websocket, 400, f"the {SUBPROTOCOL} WebSocket sub-protocol is required")
-        return
-    platform = runtime.platform
+        raise Refused(400, f"the {SUBPROTOCOL} WebSocket sub-protocol is required")
     if not await platform.run(platform.chargers.is_whitelisted, station_id):
-        await refuse(websocket, 404, f"station {station_id} is not whitelisted")
-        return
-
+        raise Refused(404, f"station {station_id} is not whitelisted")
     session = StationSession(
         station_id,
         StarletteConnection(websocket),
@@ -77,31 +81,42 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
         heartbeat_interval=runtime.settings.heartbeat_interval,
         data_transfer_handlers=runtime.data_transfer_handlers,
     )
-    # recorded before the upgrade completes: a session the platform could not record is never opened
     try:
         await platform.run(platform.chargers.connected, station_id, session.session_id, runtime.settings.node)
     except Exception:
         log.exception("could not record the connection of %s", station_id)
-        await refuse(websocket, 503, "the platform cannot record this connection now; retry later")
-        return
-    reason = "closed"
+        raise Refused(503, "the platform cannot record this connection now; retry later") from None
+    return session
+
+
+async def ocpp_endpoint(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    try:
+        session = await _admit(websocket, runtime)
+    except Refused as refusal:
+        return await refuse(websocket, refusal.status, refusal.reason)
+    reason = "server shutting down"  # unless the session ends by itself (then _serve says why)
+    try:
+        reason = await _serve(websocket, runtime, session)
+    finally:
+        runtime.link.remove(session)
+        await asyncio.shield(_record_disconnect(runtime, session.id, session.session_id, reason))
+        log.info("station %s disconnected (%s)", session.id, reason)
+
+
+async def _serve(websocket: WebSocket, runtime: Runtime, session: StationSession) -> str:
+    """Run the session until it ends; returns why it ended (recorded with the disconnect)."""
     try:
         await websocket.accept(subprotocol=SUBPROTOCOL)
         await runtime.link.replace(session, websocket)
-        log.info("station %s connected (session %s)", station_id, session.session_id)
+        log.info("station %s connected (session %s)", session.id, session.session_id)
         await session.start()
     except WebSocketDisconnect as e:
-        reason = f"closed by charger (code {e.code})"
-    except asyncio.CancelledError:
-        reason = "server shutting down"
-        raise
+        return f"closed by charger (code {e.code})"
     except Exception as e:  # the session ends; the charger will reconnect
-        reason = f"error: {type(e).__name__}"
-        log.exception("station %s session failed", station_id)
-    finally:
-        runtime.link.remove(session)
-        await asyncio.shield(_record_disconnect(runtime, station_id, session.session_id, reason))
-        log.info("station %s disconnected (%s)", station_id, reason)
+        log.exception("station %s session failed", session.id)
+        return f"error: {type(e).__name__}"
+    return "closed"
 
 
 async def _record_disconnect(runtime: Runtime, station_id: str, session_id: str, reason: str) -> Any:
