@@ -78,9 +78,12 @@ class ChargerSync:
             if held == auth_list.list_version:
                 return None
             entries = tuple(
-                LocalListEntry(value, entry["type"], entry["status"]) for value, entry in sorted(auth_list.entries.items())
+                LocalListEntry(value, entry["type"], entry["status"])
+                for value, entry in sorted(auth_list.entries.items())
             )
-            status = (await self.link.request(station_id, SendLocalList(auth_list.list_version, "Full", entries))).status
+            status = (
+                await self.link.request(station_id, SendLocalList(auth_list.list_version, "Full", entries))
+            ).status
         except LinkError as e:
             status = e.reason
         version = auth_list.list_version

@@ -83,7 +83,9 @@ class RemoteControl:
         record = self.chargers.change
         await self.run(record, station_id, lambda c: c.request_remote_start(remote_start_id, user, evse_id, id_token))
         try:
-            answer = await self.link.request(station_id, RequestStart(id_token, id_token_type, remote_start_id, evse_id))
+            answer = await self.link.request(
+                station_id, RequestStart(id_token, id_token_type, remote_start_id, evse_id)
+            )
         except LinkError as error:
             reason = error.reason
             await self.run(record, station_id, lambda c: c.answer_remote_start(remote_start_id, reason, None))

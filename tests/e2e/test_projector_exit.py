@@ -142,7 +142,9 @@ def test_exits_with_its_parent_after_its_database_was_dropped(tmp_path: Path) ->
 
 def test_exits_with_its_parent_while_a_follower_is_stuck_in_a_database_call(pg_url: str, tmp_path: Path) -> None:
     with psycopg.connect(pg_url) as blocker:
-        blocker.execute("CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+        blocker.execute(
+            "CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+        )
         blocker.commit()
 
         def lock() -> None:  # every follower's next transaction waits for this lock, without end
@@ -155,7 +157,9 @@ def test_exits_with_its_parent_while_a_follower_is_stuck_in_a_database_call(pg_u
 
 def test_exits_with_its_parent_while_start_up_is_stuck_in_a_database_call(pg_url: str, tmp_path: Path) -> None:
     with psycopg.connect(pg_url) as blocker:
-        blocker.execute("CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+        blocker.execute(
+            "CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+        )
         blocker.commit()
         blocker.execute("LOCK TABLE rm_tracking IN ACCESS EXCLUSIVE MODE")  # start-up (prepare) waits for it
         took, stderr = orphan_projector(pg_url, tmp_path / "data", started=False, settle=2.0)

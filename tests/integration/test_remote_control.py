@@ -135,7 +135,9 @@ def test_meter_values_after_a_reconnect_still_go_to_the_running_transaction(serv
 
     def meter_values(wh: float) -> Any:
         sampled = [{"value": wh, "measurand": "Energy.Active.Import.Register"}]
-        return call.MeterValues(evse_id=1, meter_value=[{"timestamp": "2026-11-25T10:30:00Z", "sampled_value": sampled}])
+        return call.MeterValues(
+            evse_id=1, meter_value=[{"timestamp": "2026-11-25T10:30:00Z", "sampled_value": sampled}]
+        )
 
     async def scenario() -> None:
         async with resettable(server, "CB-R4") as cp:

@@ -1,6 +1,7 @@
 """Imports point one way: the domain knows only the standard library and eventsourcing.domain; the services
 know the domain and eventsourcing only; the projections know the domain, eventsourcing and their database
-drivers only. No two modules of src import each other (directly or round a loop), and no module is long."""
+drivers only. No two modules of src import each other (directly or round a loop), and no module is long. Adapters
+translate only: no handler (an HTTP or WebSocket endpoint, a CLI command, an OCPP message handler) is long."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 MAX_MODULE_LINES = 300
+MAX_HANDLER_LINES = 15
+ENDPOINT_PACKAGES = ("adapters/http", "adapters/cli")  # endpoints (first parameter Request, WebSocket), commands
+OCPP_PACKAGE = "adapters/ocpp"  # methods decorated @handles(...)
 DB_DRIVERS = {"sqlite3", "psycopg", "psycopg_pool"}
 
 
@@ -179,6 +183,85 @@ def long_modules(root: Path = SRC, limit: int = MAX_MODULE_LINES) -> list[str]:
     return [f"{path.relative_to(root)}: {n} lines" for path, n in lengths.items() if n > limit]
 
 
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def body_lines(function: Function) -> int:
+    """The lines a function's body spans, from its first statement to the end of its last, docstring excluded."""
+    body = function.body
+    first = body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        body = body[1:]
+    if not body:
+        return 0
+    end = body[-1].end_lineno or body[-1].lineno
+    return end - body[0].lineno + 1
+
+
+def _decorators(function: Function) -> Iterator[tuple[bool, str]]:
+    """Each decorator's callee, called or not: (whether it is an attribute, its last name)."""
+    for decorator in function.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Attribute):
+            yield True, target.attr
+        elif isinstance(target, ast.Name):
+            yield False, target.id
+
+
+def _first_parameter_type(function: Function) -> str | None:
+    """The last name of the first parameter's annotation (``Request``, ``starlette.requests.Request``, "Request")."""
+    parameters = [*function.args.posonlyargs, *function.args.args]
+    annotation = parameters[0].annotation if parameters else None
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        return annotation.value.rsplit(".", 1)[-1].strip()
+    if isinstance(annotation, ast.Attribute):
+        return annotation.attr
+    if isinstance(annotation, ast.Name):
+        return annotation.id
+    return None
+
+
+def is_endpoint_or_command(function: Function) -> bool:
+    """An HTTP or WebSocket endpoint (first parameter a Request or a WebSocket), or a typer command."""
+    return _first_parameter_type(function) in ("Request", "WebSocket") or (True, "command") in _decorators(function)
+
+
+def is_ocpp_handler(function: Function) -> bool:
+    return any(name == "handles" for _, name in _decorators(function))
+
+
+def _functions(node: ast.AST, prefix: str = "") -> Iterator[tuple[str, Function]]:
+    """Every function and method under ``node``, nested ones included, by qualified name."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield prefix + child.name, child
+            yield from _functions(child, f"{prefix}{child.name}.")
+        elif isinstance(child, ast.ClassDef):
+            yield from _functions(child, f"{prefix}{child.name}.")
+        else:
+            yield from _functions(child, prefix)
+
+
+def handlers(root: Path = SRC) -> dict[str, int]:
+    """``path::qualified name`` -> body lines, for every handler the rule covers."""
+    kinds: list[tuple[str, Callable[[Function], bool]]] = [
+        *((package, is_endpoint_or_command) for package in ENDPOINT_PACKAGES),
+        (OCPP_PACKAGE, is_ocpp_handler),
+    ]
+    found: dict[str, int] = {}
+    for package, is_handler in kinds:
+        for path in sorted((root / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for name, function in _functions(tree):
+                if is_handler(function):
+                    found[f"{path.relative_to(root)}::{name}"] = body_lines(function)
+    return found
+
+
+def long_handlers(root: Path = SRC, limit: int = MAX_HANDLER_LINES) -> list[str]:
+    return [f"{name} ({n} lines)" for name, n in handlers(root).items() if n > limit]
+
+
 # --- the rules, on src ------------------------------------------------------------------------------
 
 
@@ -223,6 +306,19 @@ def test_no_module_is_over_300_lines() -> None:
     offenders = long_modules()
 
     assert offenders == [], f"modules over {MAX_MODULE_LINES} lines: " + ", ".join(offenders)
+
+
+def test_no_adapter_handler_is_over_15_lines() -> None:
+    found = handlers()
+    assert {
+        "adapters/http/chargers.py::list_chargers",
+        "adapters/http/live.py::live_endpoint",
+        "adapters/cli/main.py::replay",
+        "adapters/ocpp/station.py::StationSession.on_boot_notification",
+    } <= set(found), "the handler check no longer finds the handlers it is about"
+
+    offenders = long_handlers()
+    assert offenders == [], f"handlers over {MAX_HANDLER_LINES} body lines (extract helpers): " + ", ".join(offenders)
 
 
 # --- the checks themselves catch what they should --------------------------------------------------
@@ -373,3 +469,87 @@ def test_length_check_on_a_sample_tree(tmp_path: Path) -> None:
     write_tree(tmp_path, {"p/short.py": "x = 1\n" * 300, "p/long.py": "x = 1\n" * 301})
 
     assert long_modules(tmp_path) == ["p/long.py: 301 lines"]
+
+
+def _function(header: str, lines: int, *, docstring: bool = False, indent: str = "") -> str:
+    body = f'{indent}    """What it does."""\n' if docstring else ""
+    return f"{indent}{header}\n{body}" + f"{indent}    x = 1\n" * lines
+
+
+@pytest.mark.parametrize(
+    ("relative", "source", "expected"),
+    [
+        pytest.param(
+            "adapters/http/a.py", _function("async def f(request: Request) -> Response:", 15), [], id="request-at-limit"
+        ),
+        pytest.param(
+            "adapters/http/a.py",
+            _function("async def f(request: Request) -> Response:", 16),
+            ["adapters/http/a.py::f (16 lines)"],
+            id="request-over",
+        ),
+        pytest.param(
+            "adapters/http/a.py",
+            _function("async def f(request: Request) -> Response:", 15, docstring=True),
+            [],
+            id="docstring-excluded",
+        ),
+        pytest.param(
+            "adapters/http/a.py",
+            _function("async def f(request: 'starlette.requests.Request') -> Response:", 16),
+            ["adapters/http/a.py::f (16 lines)"],
+            id="string-annotation",
+        ),
+        pytest.param(
+            "adapters/http/a.py",
+            _function("async def f(ws: starlette.websockets.WebSocket) -> None:", 16),
+            ["adapters/http/a.py::f (16 lines)"],
+            id="websocket",
+        ),
+        pytest.param(
+            "adapters/http/a.py",
+            "def make():\n" + _function("async def endpoint(request: Request) -> Response:", 16, indent="    "),
+            ["adapters/http/a.py::make.endpoint (16 lines)"],
+            id="nested-endpoint",
+        ),
+        pytest.param("adapters/http/a.py", _function("def helper(rows: list) -> int:", 40), [], id="helper"),
+        pytest.param(
+            "adapters/cli/main.py",
+            "@app.command()\n" + _function("def serve() -> None:", 16),
+            ["adapters/cli/main.py::serve (16 lines)"],
+            id="typer-command",
+        ),
+        pytest.param(
+            "adapters/cli/main.py",
+            '@users.command("add")\n' + _function("def users_add(email: str) -> None:", 16),
+            ["adapters/cli/main.py::users_add (16 lines)"],
+            id="sub-typer-command",
+        ),
+        pytest.param(
+            "adapters/cli/main.py",
+            "@app.command\n" + _function("def replay() -> None:", 16),
+            ["adapters/cli/main.py::replay (16 lines)"],
+            id="bare-command-decorator",
+        ),
+        pytest.param(
+            "adapters/cli/main.py", "@functools.cache\n" + _function("def settings():", 16), [], id="cli-helper"
+        ),
+        pytest.param(
+            "adapters/ocpp/station.py",
+            "class C:\n    @handles(Action.heartbeat)\n"
+            + _function("async def on_heartbeat(self):", 16, indent="    "),
+            ["adapters/ocpp/station.py::C.on_heartbeat (16 lines)"],
+            id="ocpp-handler",
+        ),
+        pytest.param(
+            "adapters/ocpp/station.py",
+            "class C:\n" + _function("async def helper(self):", 16, indent="    "),
+            [],
+            id="ocpp-helper",
+        ),
+    ],
+)
+def test_handler_length_check_on_sample_trees(tmp_path: Path, relative: str, source: str, expected: list[str]) -> None:
+    write_tree(tmp_path, {relative: source})
+
+    assert long_handlers(tmp_path) == expected

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer
+from adapters.cli.rebuild import rebuild_all, replay_progress
 from adapters.oauth import hash_secret, new_client_secret
 from adapters.settings import Settings, SettingsError
-from adapters.wiring import all_projections, build_log, build_platform
+from adapters.wiring import build_log, build_platform
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.user import InvalidEmail, UserRole
 from projections.db import ReadModelDB
-from projections.follower import catch_up, reset, tracked_position
 from services.chargers import ChargerAlreadyWhitelisted
 from services.users import UnknownUser, UserAlreadyExists
+
+if TYPE_CHECKING:
+    from adapters.projector import ProjectorProcess
 
 app = typer.Typer(
     help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True
@@ -46,6 +49,44 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def configure_logging(log_level: str) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def projection_mode(option: str | None) -> str:
+    """Where the read models are kept: the --projections option, else CLOUDBAY_PROJECTIONS, else a child process."""
+    mode = option or os.environ.get("CLOUDBAY_PROJECTIONS") or "process"
+    if mode not in ("process", "inline"):
+        raise fail("--projections must be 'process' or 'inline'", 2)
+    return mode
+
+
+def start_projector(log_level: str) -> ProjectorProcess:
+    """A supervised `cloudbay project` child process, started."""
+    from adapters.projector import ProjectorProcess
+
+    projector = ProjectorProcess(log_level)
+    projector.start()
+    return projector
+
+
+def run_server(chosen: Settings, host: str, port: int, log_level: str) -> None:
+    """Serve the ASGI app with uvicorn until it is stopped."""
+    import uvicorn
+
+    from adapters.http.app import create_app
+
+    uvicorn.run(
+        create_app(chosen),
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws="websockets-sansio",
+        ws_ping_interval=30,
+        ws_per_message_deflate=False,  # OCPP frames are small: compression costs more CPU than it saves
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "0.0.0.0",
@@ -60,32 +101,13 @@ def serve(
     ] = None,
 ) -> None:
     """Run the platform: OCPP WebSocket endpoint, REST API, projections."""
-    import dataclasses
-
-    import uvicorn
-
-    from adapters.http.app import create_app
-    from adapters.projector import ProjectorProcess
-
-    projections = projections or os.environ.get("CLOUDBAY_PROJECTIONS") or "process"
-    if projections not in ("process", "inline"):
-        raise fail("--projections must be 'process' or 'inline'", 2)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mode = projection_mode(projections)
+    configure_logging(log_level)
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # our RPC layer logs protocol errors itself
-    chosen = dataclasses.replace(settings(), projections=projections)
-    projector = ProjectorProcess(log_level) if projections == "process" else None
-    if projector is not None:
-        projector.start()
+    chosen = dataclasses.replace(settings(), projections=mode)
+    projector = start_projector(log_level) if mode == "process" else None
     try:
-        uvicorn.run(
-            create_app(chosen),
-            host=host,
-            port=port,
-            log_level=log_level,
-            ws="websockets-sansio",
-            ws_ping_interval=30,
-            ws_per_message_deflate=False,  # OCPP frames are small: compression costs more CPU than it saves
-        )
+        run_server(chosen, host, port, log_level)
     finally:
         if projector is not None:
             projector.stop()
@@ -99,7 +121,7 @@ def project(
     """Keep the read models up to date (started by `cloudbay serve`; run it alone to project elsewhere)."""
     from adapters.projector import run_projector
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level)
     run_projector(settings(), parent_pid=parent)
 
 
@@ -178,32 +200,9 @@ def replay(
     event_log = build_log(s)
     db = ReadModelDB(s.store)
     head = event_log.recorder.max_notification_id() or 0
-    summary: dict[str, dict[str, int]] = {}
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=as_json,
-        ) as progress:
-            for projection in all_projections(event_log):
-                task = progress.add_task(f"rebuilding {projection.name}", total=head)
-                reset(db, projection)
-                applied = 0
-                while True:
-                    events: list[tuple[int, object]] = []
-                    if not catch_up(event_log, db, projection, applied=events):
-                        break
-                    applied += len(events)
-                    with db.transaction() as tx:
-                        position = tracked_position(tx, projection.name)
-                    progress.update(task, completed=min(position, head))
-                with db.transaction() as tx:
-                    position = tracked_position(tx, projection.name)
-                progress.update(task, completed=head)
-                summary[projection.name] = {"events": applied, "position": position}
+        with replay_progress(err, disable=as_json) as progress:
+            summary = rebuild_all(event_log, db, head, progress)
     finally:
         db.close()
         event_log.close()
@@ -230,6 +229,36 @@ def simulate(
     linger: Annotated[bool, typer.Option(help="stay connected after the transactions (remote start/stop)")] = False,
 ) -> None:
     """Drive simulated OCPP 2.0.1 chargers against a running CSMS; exit 1 if any call failed."""
+    simulate_chargers(
+        api=api,
+        token=token,
+        url=url,
+        chargers=chargers,
+        prefix=prefix,
+        transactions=transactions,
+        meter_interval=meter_interval,
+        samples=samples,
+        rfid=rfid,
+        seconds=seconds,
+        linger=linger,
+    )
+
+
+def simulate_chargers(
+    *,
+    api: str,
+    token: str | None,
+    url: str,
+    chargers: int,
+    prefix: str,
+    transactions: int,
+    meter_interval: float,
+    samples: int,
+    rfid: str | None,
+    seconds: float | None,
+    linger: bool,
+) -> None:
+    """Check the options, run the simulation to its end, print its summary; exit 1 if any call failed."""
     import asyncio
 
     from cloudbay_sim.simulator import SimConfig, run_simulation

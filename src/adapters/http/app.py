@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -12,13 +12,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
-from adapters.oauth import OAuthError, client_credentials_grant
 from adapters.http import cards, chargers, history, remote
 from adapters.http.errors import problem_for
 from adapters.http.problems import Problem
+from adapters.oauth import OAuthError, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.settings import Settings
 from adapters.wiring import Runtime
@@ -74,12 +75,15 @@ async def openid_configuration(request: Request) -> Response:
     )
 
 
-async def token(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
-        body = {"error": "invalid_request", "error_description": "use application/x-www-form-urlencoded"}
-        return JSONResponse(body, status_code=400, headers={"Cache-Control": "no-store"})
-    form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+NO_STORE = {"Cache-Control": "no-store"}  # token answers must not be cached (RFC 6749 5.1)
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+
+
+def _client_lookup(runtime: Runtime) -> Callable[[str], tuple[str, list[Role]] | None]:
+    """A registered user's secret hash and roles by client id (their e-mail), for the client credentials grant."""
 
     def lookup(client_id: str) -> tuple[str, list[Role]] | None:
         try:
@@ -88,11 +92,21 @@ async def token(request: Request) -> Response:
             return None
         return user.secret_hash, [Role(user.role.value)]
 
+    return lookup
+
+
+async def token(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    if not _is_form(request):
+        body = {"error": "invalid_request", "error_description": "use application/x-www-form-urlencoded"}
+        return JSONResponse(body, status_code=400, headers=NO_STORE)
+    form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+    lookup = _client_lookup(runtime)
     try:
         body = await client_credentials_grant(form, request.headers.get("authorization"), lookup, runtime.issuer)
     except OAuthError as e:
-        return JSONResponse(e.body(), status_code=e.status, headers={**e.headers, "Cache-Control": "no-store"})
-    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return JSONResponse(e.body(), status_code=e.status, headers={**e.headers, **NO_STORE})
+    return JSONResponse(body, headers={**NO_STORE, "Pragma": "no-cache"})
 
 
 async def problem_handler(request: Request, exc: Exception) -> Response:
@@ -125,8 +139,34 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return Problem(500, "Internal Server Error", "the request failed; nothing was changed").response(request.url.path)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
-    """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one."""
+def app_routes() -> list[BaseRoute]:
+    """Every route of the service: probes, the token endpoint and its discovery, OCPP, the REST API."""
+    return [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/.well-known/jwks.json", jwks),
+        Route("/.well-known/openid-configuration", openid_configuration),
+        WebSocketRoute("/ocpp/{station_id}", ocpp_endpoint),
+        *chargers.routes,
+        *remote.routes,
+        *cards.routes,
+        *history.routes,
+    ]
+
+
+def exception_handlers() -> dict[Any, ExceptionHandler]:
+    """Every error answered as problem+json; a class's handler also catches its subclasses."""
+    return {
+        Problem: problem_handler,
+        HTTPException: http_exception_handler,
+        ServiceError: service_error_handler,
+        Exception: server_error_handler,
+    }
+
+
+def lifespan_for(settings: Settings | None, runtime: Runtime | None) -> StatelessLifespan[Starlette]:
+    """The app's lifespan: with ``runtime`` given, the caller owns it; else one is built and closed here."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -142,25 +182,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if own:
                 app.state.runtime.close()
 
-    routes = [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/oauth/token", token, methods=["POST"]),
-        Route("/.well-known/jwks.json", jwks),
-        Route("/.well-known/openid-configuration", openid_configuration),
-        WebSocketRoute("/ocpp/{station_id}", ocpp_endpoint),
-        *chargers.routes,
-        *remote.routes,
-        *cards.routes,
-        *history.routes,
-    ]
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one."""
     return Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={
-            Problem: problem_handler,
-            HTTPException: http_exception_handler,
-            ServiceError: service_error_handler,
-            Exception: server_error_handler,
-        },
+        routes=app_routes(),
+        lifespan=lifespan_for(settings, runtime),
+        exception_handlers=exception_handlers(),
     )

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.access import check_may_act_for, is_operator
 from adapters.http.common import API, authenticate, json_body, page_limit, runtime_of
+from adapters.http.paging import paged
 from cloudbay_domain.id_token import IdToken, TokenKind
 
 
@@ -57,6 +58,15 @@ async def get_card(request: Request) -> Response:
     return JSONResponse(present_token(token))
 
 
+def present_card_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "_links": {"self": {"href": f"{API}/rfid-cards/{row['id_token']}"}}}
+
+
+def next_cards_href(last: dict[str, Any], limit: int, user: str | None) -> str:
+    more = f"&user={user}" if user else ""
+    return f"{API}/rfid-cards?after={last['id_token']}&limit={limit}{more}"
+
+
 async def list_cards(request: Request) -> Response:
     principal = await authenticate(request)
     runtime = runtime_of(request)
@@ -65,13 +75,14 @@ async def list_cards(request: Request) -> Response:
     limit = page_limit(request)
     after = request.query_params.get("after")
     rows = await runtime.run(runtime.id_tokens.list_tokens, user=user, after=after, limit=limit + 1)
-    links: dict[str, Any] = {"self": {"href": f"{API}/rfid-cards"}}
-    if len(rows) > limit:
-        rows = rows[:limit]
-        more = f"&user={user}" if user else ""
-        links["next"] = {"href": f"{API}/rfid-cards?after={rows[-1]['id_token']}&limit={limit}{more}"}
-    items = [{**r, "_links": {"self": {"href": f"{API}/rfid-cards/{r['id_token']}"}}} for r in rows]
-    return JSONResponse({"items": items, "_links": links})
+    body = paged(
+        rows,
+        limit,
+        self_href=f"{API}/rfid-cards",
+        next_href=lambda last: next_cards_href(last, limit, user),
+        present=present_card_row,
+    )
+    return JSONResponse(body)
 
 
 def change_card(action: str) -> Any:
@@ -79,7 +90,8 @@ def change_card(action: str) -> Any:
         principal = await authenticate(request)
         platform = runtime_of(request).platform
         value, operator = request.path_params["value"], is_operator(principal)
-        token = await platform.run(platform.id_tokens.change, value, action, acting_user=principal.subject, operator=operator)
+        change = platform.id_tokens.change
+        token = await platform.run(change, value, action, acting_user=principal.subject, operator=operator)
         platform.sync.push_local_list()
         return Response(status_code=204) if action == "remove" else JSONResponse(present_token(token))
 

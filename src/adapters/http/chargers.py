@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from starlette.routing import Route
 
 from adapters.auth import Role
 from adapters.http.common import API, authenticate, json_body, page_limit, runtime_of
+from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
 
 if TYPE_CHECKING:
@@ -38,31 +40,55 @@ def present_charger(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "_links": charger_links(row["station_id"])}
 
 
+@dataclass(frozen=True)
+class ChargerQuery:
+    """The fleet list's query parameters: filters, the cursor (a station id) and the page size."""
+
+    presence: str | None
+    status: str | None
+    family: str | None
+    after: str | None
+    limit: int
+
+    @classmethod
+    def parse(cls, request: Request) -> ChargerQuery:
+        q = request.query_params
+        presence = q.get("presence")
+        if presence not in (None, "online", "offline"):
+            raise Problem(400, "Bad Request", "presence must be 'online' or 'offline'")
+        limit = page_limit(request)
+        return cls(presence, q.get("status"), q.get("family"), q.get("after"), limit)
+
+    def filters(self) -> dict[str, Any]:
+        """The keyword arguments of ``FleetQueries.list_chargers``, one row more than a page."""
+        return {
+            "presence": self.presence,
+            "status": self.status,
+            "family": self.family,
+            "after": self.after,
+            "limit": self.limit + 1,
+        }
+
+
+def next_chargers_href(request: Request, last: dict[str, Any]) -> str:
+    """The next page: the caller's parameters as given (not re-encoded), then ``after`` the last station shown."""
+    params = {**params_without_after(request), "after": last["station_id"]}
+    return f"{API}/chargers?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
 async def list_chargers(request: Request) -> Response:
     await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
-    q = request.query_params
-    presence = q.get("presence")
-    if presence not in (None, "online", "offline"):
-        raise Problem(400, "Bad Request", "presence must be 'online' or 'offline'")
-    limit = page_limit(request)
-    rows = await runtime.run(
-        runtime.fleet.list_chargers,
-        presence=presence,
-        status=q.get("status"),
-        family=q.get("family"),
-        after=q.get("after"),
-        limit=limit + 1,
+    query = ChargerQuery.parse(request)
+    rows = await runtime.run(runtime.fleet.list_chargers, **query.filters())
+    body = paged(
+        rows,
+        query.limit,
+        self_href=request_href(request),
+        next_href=lambda last: next_chargers_href(request, last),
+        present=lambda row: present_charger(runtime, row),
     )
-    links: dict[str, Any] = {
-        "self": {"href": str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")}
-    }
-    if len(rows) > limit:
-        rows = rows[:limit]
-        params = {k: v for k, v in q.items() if k != "after"}
-        params["after"] = rows[-1]["station_id"]
-        links["next"] = {"href": f"{API}/chargers?" + "&".join(f"{k}={v}" for k, v in params.items())}
-    return JSONResponse({"items": [present_charger(runtime, r) for r in rows], "_links": links})
+    return JSONResponse(body)
 
 
 async def whitelist_charger(request: Request) -> Response:

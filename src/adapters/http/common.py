@@ -57,5 +57,3 @@ def page_limit(request: Request) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
         raise Problem(400, "Bad Request", f"limit must be an integer from 1 to {MAX_PAGE}")
     return int(raw)
-
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -21,10 +22,11 @@ from adapters.access import visible_to
 from adapters.auth import Role
 from adapters.http.chargers import API, authenticate, charger_links, page_limit, runtime_of
 from adapters.http.live import live_endpoint
+from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
 from cloudbay_domain.id_token import IdTokenError, normalise_token
 from projections.energy import PERIODS
-from projections.transactions import utc_iso
+from projections.transactions import Visibility, utc_iso
 
 
 def transaction_links(row: dict[str, Any]) -> dict[str, Any]:
@@ -83,39 +85,76 @@ def choice_param(request: Request, name: str, choices: tuple[str, ...]) -> str |
     return value
 
 
+def card_param(request: Request) -> str | None:
+    card = request.query_params.get("card")
+    try:
+        return normalise_token(card) if card is not None else None
+    except IdTokenError as e:
+        raise Problem(400, "Bad Request", f"card: {e}") from None
+
+
+@dataclass(frozen=True)
+class TransactionQuery:
+    """The transaction list's query parameters, checked in the order their refusals are answered."""
+
+    charger: str | None
+    user: str | None
+    card: str | None
+    limit: int
+    status: str | None
+    started_from: str | None
+    started_before: str | None
+    after: tuple[str, str] | None
+
+    @classmethod
+    def parse(cls, request: Request, visibility: Visibility) -> TransactionQuery:
+        q = request.query_params
+        user = q.get("user")
+        if user is not None and not visibility.allows_user(user):
+            raise Problem(403, "Forbidden", "you may list only your own transactions")
+        return cls(
+            charger=q.get("charger"),
+            user=user,
+            card=card_param(request),
+            limit=page_limit(request),
+            status=choice_param(request, "status", ("active", "ended")),
+            started_from=timestamp_param(request, "from"),
+            started_before=timestamp_param(request, "to"),
+            after=decode_cursor(q["after"]) if "after" in q else None,
+        )
+
+    def filters(self) -> dict[str, Any]:
+        """The keyword arguments of ``TransactionQueries.list_transactions``, one row more than a page."""
+        return {
+            "station_id": self.charger,
+            "user": self.user,
+            "id_token": self.card,
+            "status": self.status,
+            "started_from": self.started_from,
+            "started_before": self.started_before,
+            "after": self.after,
+            "limit": self.limit + 1,
+        }
+
+
+def next_transactions_href(request: Request, last: dict[str, Any]) -> str:
+    params = {**params_without_after(request), "after": encode_cursor(last)}
+    return f"{API}/transactions?{urlencode(params)}"
+
+
 async def list_transactions(request: Request) -> Response:
     visibility = visible_to(await authenticate(request))
     runtime = runtime_of(request)
-    q = request.query_params
-    user = q.get("user")
-    if user is not None and not visibility.allows_user(user):
-        raise Problem(403, "Forbidden", "you may list only your own transactions")
-    card = q.get("card")
-    try:
-        card = normalise_token(card) if card is not None else None
-    except IdTokenError as e:
-        raise Problem(400, "Bad Request", f"card: {e}") from None
-    limit = page_limit(request)
-    rows = await runtime.run(
-        runtime.transactions.list_transactions,
-        visibility,
-        station_id=q.get("charger"),
-        user=user,
-        id_token=card,
-        status=choice_param(request, "status", ("active", "ended")),
-        started_from=timestamp_param(request, "from"),
-        started_before=timestamp_param(request, "to"),
-        after=decode_cursor(q["after"]) if "after" in q else None,
-        limit=limit + 1,
+    query = TransactionQuery.parse(request, visibility)
+    rows = await runtime.run(runtime.transactions.list_transactions, visibility, **query.filters())
+    body = paged(
+        rows,
+        query.limit,
+        self_href=request_href(request),
+        next_href=lambda last: next_transactions_href(request, last),
+        present=present,
     )
-    links: dict[str, Any] = {
-        "self": {"href": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
-    }
-    if len(rows) > limit:
-        rows = rows[:limit]
-        params = {**{k: v for k, v in q.items() if k != "after"}, "after": encode_cursor(rows[-1])}
-        links["next"] = {"href": f"{API}/transactions?{urlencode(params)}"}
-    return JSONResponse({"items": [present(r) for r in rows], "_links": links})
+    return JSONResponse(body)
 
 
 async def get_transaction(request: Request) -> Response:

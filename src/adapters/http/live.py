@@ -14,8 +14,8 @@ or the ``access_token`` query parameter (which ends up in access logs: prefer sh
 checked once, at the upgrade. Refusals are HTTP answers to the upgrade (problem+json): 401 without a valid
 token, 400 without ``charger``, 403 when the caller may not watch it, 404 for an unknown charger.
 
-The fan-out is ``adapters.http.live_hub``. A client that falls :attr:`LiveHub.queue_size` messages behind is closed with code 4429: it has missed
-events, and reconnecting gives it a fresh snapshot.
+The fan-out is ``adapters.http.live_hub``. A client that falls :attr:`LiveHub.queue_size` messages behind is
+closed with code 4429: it has missed events, and reconnecting gives it a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from adapters.wiring import Runtime
 
 log = logging.getLogger("cloudbay.live")
+
 
 def _token(websocket: WebSocket) -> str:
     token = websocket.query_params.get("access_token")
@@ -60,23 +61,36 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> str:
 
 async def live_endpoint(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    try:
-        station_id = await _admit(websocket, runtime)
-    except Problem as problem:
-        await websocket.send_denial_response(problem.response(websocket.url.path))
+    station_id = await _admitted(websocket, runtime)
+    if station_id is None:
         return
     await websocket.accept()
     subscription = runtime.live.subscribe(station_id)  # before the snapshot: nothing falls in between
     try:
-        position, active = await runtime.run(runtime.transactions.active_snapshot, station_id)
-        subscription.after = position
-        snapshot = {"type": "snapshot", "station_id": station_id, "position": position, "transactions": active}
-        await websocket.send_json(snapshot)
+        await _send_snapshot(websocket, runtime, subscription)
         await _serve(websocket, subscription)
     except WebSocketDisconnect:
         pass
     finally:
         runtime.live.unsubscribe(subscription)
+
+
+async def _admitted(websocket: WebSocket, runtime: Runtime) -> str | None:
+    """The station id the caller may watch; else None, the upgrade refused with the Problem as HTTP answer."""
+    try:
+        return await _admit(websocket, runtime)
+    except Problem as problem:
+        await websocket.send_denial_response(problem.response(websocket.url.path))
+        return None
+
+
+async def _send_snapshot(websocket: WebSocket, runtime: Runtime, subscription: Subscription) -> None:
+    """The charger's active transactions; events up to the snapshot's position are not pushed again."""
+    station_id = subscription.station_id
+    position, active = await runtime.run(runtime.transactions.active_snapshot, station_id)
+    subscription.after = position
+    snapshot = {"type": "snapshot", "station_id": station_id, "position": position, "transactions": active}
+    await websocket.send_json(snapshot)
 
 
 async def _serve(websocket: WebSocket, subscription: Subscription) -> None:

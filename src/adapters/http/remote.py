@@ -57,7 +57,9 @@ async def stop_transaction(request: Request) -> Response:
     status = await remote.stop(station_id, transaction_id, principal.subject, is_operator(principal))
     href = _tx_href(station_id, transaction_id)
     body = {"station_id": station_id, "transaction_id": transaction_id, "status": status}
-    return JSONResponse({**body, "_links": {"transaction": {"href": href}}}, status_code=202, headers={"Location": href})
+    return JSONResponse(
+        {**body, "_links": {"transaction": {"href": href}}}, status_code=202, headers={"Location": href}
+    )
 
 
 async def put_settings(request: Request) -> Response:
@@ -67,7 +69,9 @@ async def put_settings(request: Request) -> Response:
     check_operator(principal, "change a charger's settings")  # owners will be allowed once ownership exists
     done = await runtime_of(request).platform.sync.set_rfid_required(station_id, body.rfid_required)
     links = {"charger": {"href": f"{API}/chargers/{station_id}"}}
-    return JSONResponse({"station_id": station_id, **done.view, "applied_on_charger": done.applied_on_charger, "_links": links})
+    return JSONResponse(
+        {"station_id": station_id, **done.view, "applied_on_charger": done.applied_on_charger, "_links": links}
+    )
 
 
 async def reset_charger(request: Request) -> Response:

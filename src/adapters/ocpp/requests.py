@@ -29,7 +29,9 @@ def _status(result: Any) -> StatusAnswer:
 
 def _start(request: RequestStart) -> Any:
     id_token = {"id_token": request.id_token, "type": request.id_token_type}
-    return call.RequestStartTransaction(id_token=id_token, remote_start_id=request.remote_start_id, evse_id=request.evse_id)
+    return call.RequestStartTransaction(
+        id_token=id_token, remote_start_id=request.remote_start_id, evse_id=request.evse_id
+    )
 
 
 def _set_variable(request: SetVariable) -> Any:

@@ -47,9 +47,13 @@ class StationSession(RpcConnection):
 
     @handles(Action.boot_notification)
     async def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
-        await self.platform.run(self.platform.chargers.record_boot, self.id, messages.boot_report(charging_station, reason))
+        await self.platform.run(
+            self.platform.chargers.record_boot, self.id, messages.boot_report(charging_station, reason)
+        )
         status = RegistrationStatusEnumType.accepted
-        return call_result.BootNotification(current_time=ocpp_time(utcnow()), interval=self.heartbeat_interval, status=status)
+        return call_result.BootNotification(
+            current_time=ocpp_time(utcnow()), interval=self.heartbeat_interval, status=status
+        )
 
     @after(Action.boot_notification)
     async def after_boot_notification(self, **_: Any) -> None:

@@ -1,0 +1,56 @@
+"""``cloudbay replay``'s work: drop each read model and rebuild it from the event log, showing progress."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from adapters.wiring import all_projections
+from projections.db import ReadModelDB
+from projections.follower import Projection, catch_up, reset, tracked_position
+from services.store import EventLog
+
+Summary = dict[str, dict[str, int]]  # projection name -> {"events": applied, "position": tracked}
+
+
+def replay_progress(console: Console, *, disable: bool) -> Progress:
+    """One bar per projection, up to the head of the log; nothing shown when ``disable`` (JSON output)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=disable,
+    )
+
+
+def rebuild_all(event_log: EventLog, db: ReadModelDB, head: int, progress: Progress) -> Summary:
+    """Rebuild every projection, in the order they are kept; what each applied and where it stopped."""
+    summary: Summary = {}
+    for projection in all_projections(event_log):
+        summary[projection.name] = rebuild(event_log, db, projection, head, progress)
+    return summary
+
+
+def rebuild(
+    event_log: EventLog, db: ReadModelDB, projection: Projection, head: int, progress: Progress
+) -> dict[str, int]:
+    """Reset one projection and catch it up batch by batch to the end of the log."""
+    task = progress.add_task(f"rebuilding {projection.name}", total=head)
+    reset(db, projection)
+    applied = 0
+    while True:
+        events: list[tuple[int, object]] = []
+        if not catch_up(event_log, db, projection, applied=events):
+            break
+        applied += len(events)
+        progress.update(task, completed=min(_position(db, projection), head))
+    position = _position(db, projection)
+    progress.update(task, completed=head)
+    return {"events": applied, "position": position}
+
+
+def _position(db: ReadModelDB, projection: Projection) -> int:
+    with db.transaction() as tx:
+        return tracked_position(tx, projection.name)
