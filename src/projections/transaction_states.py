@@ -7,11 +7,14 @@ not the one just before the event (first sight of an aggregate, an eviction, a b
 transaction rolled back after the cache moved on, a restart, or an event type the projection does not read),
 the aggregate is loaded at exactly the event's version: right whatever the cache holds, only slower.
 
-One ``TransactionStates`` per projection, used by that projection's follower thread only.
+One ``TransactionStates`` per projection, used by that projection's follower thread only. The projections of
+one process share a ``FiguresMemo``: figures are a pure function of (transaction, version), so the second
+projection to reach an event reuses what the first computed instead of summarising every sample again.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from uuid import UUID
@@ -26,13 +29,36 @@ Loader = Callable[[UUID, int], Transaction]
 CACHE_SIZE = 5_000  # transactions running at once on a large site, with room for the recently ended
 
 
+class FiguresMemo:
+    """A small thread-safe LRU of computed figures by (transaction id, version)."""
+
+    def __init__(self, size: int = 2 * CACHE_SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._figures: OrderedDict[tuple[UUID, int], TransactionFigures | None] = OrderedDict()
+
+    def get(self, transaction: Transaction) -> TransactionFigures | None:
+        key = (transaction.id, transaction.version)
+        with self._lock:
+            if key in self._figures:
+                self._figures.move_to_end(key)
+                return self._figures[key]
+        figures = transaction_figures(transaction.reports, transaction.samples)
+        with self._lock:
+            self._figures[key] = figures
+            if len(self._figures) > self._size:
+                self._figures.popitem(last=False)
+        return figures
+
+
 class TransactionStates:
     """A bounded LRU of Transaction aggregates, each at the version of the last event it was advanced with."""
 
-    def __init__(self, load: Loader, size: int = CACHE_SIZE) -> None:
+    def __init__(self, load: Loader, size: int = CACHE_SIZE, memo: FiguresMemo | None = None) -> None:
         self._load = load
         self._size = size
         self._cache: OrderedDict[UUID, Transaction] = OrderedDict()
+        self._memo = memo or FiguresMemo()
 
     def advance(self, event: Transaction.Event) -> Transaction:
         """The transaction just after ``event`` (the projection's events of one aggregate come in version order)."""
@@ -51,8 +77,7 @@ class TransactionStates:
 
     def figures(self, event: Transaction.Event) -> TransactionFigures | None:
         """The transaction's figures just after ``event``; None before its first report."""
-        transaction = self.advance(event)
-        return transaction_figures(transaction.reports, transaction.samples)
+        return self._memo.get(self.advance(event))
 
     def __len__(self) -> int:
         return len(self._cache)
