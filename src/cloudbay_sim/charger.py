@@ -200,6 +200,12 @@ class SimulatedCharger(ChargePoint):
         self.interrupt.set()
         return call_result.RequestStopTransaction(status="Accepted")
 
+    @on(Action.reset)
+    def on_reset(self, type: str, **_: Any) -> Any:  # noqa: A002 - the OCPP field name
+        """Answered, not acted on: OnIdle during a transaction is Scheduled, as a real charger would say."""
+        status = "Scheduled" if type == "OnIdle" and self.current is not None else "Accepted"
+        return call_result.Reset(status=status)
+
     @on(Action.set_variables)
     def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
         results = []
