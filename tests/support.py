@@ -94,12 +94,13 @@ class LiveServer:
         assert self.runtime.wait_for_read_models(timeout=10)
 
     def token(self, email: str = "operator@example.com", role: Role = Role.OPERATOR) -> str:
+        """A token for ``email`` (registered first if unknown) with ``role``, at the user's current generation."""
         assert self.runtime is not None
         try:
-            self.platform.users.get(email)
+            user = self.platform.users.get(email)
         except UnknownUser:
-            self.platform.users.register(email, UserRole(role.value), "unused")
-        return self.runtime.issuer.issue(email, [role])
+            user = self.platform.users.register(email, UserRole(role.value), "unused")
+        return self.runtime.issuer.issue(user.email, [role], generation=user.generation)
 
     def http(self, role: Role | None = Role.OPERATOR, email: str | None = None) -> httpx.Client:
         headers = {}

@@ -51,3 +51,9 @@ def visible_to(principal: Principal) -> Visibility:
 def may_watch(principal: Principal, station_id: str) -> bool:
     """Follow a charger's transactions live: whoever may use the charger."""
     return may_use_charger(principal, station_id)
+
+
+def check_may_remove(principal: Principal, email: str) -> None:
+    """Operators remove users, but not themselves over the API (the last operator would lock everyone out)."""
+    if email.strip().lower() == principal.subject.strip().lower():
+        raise Problem(409, "Conflict", "an operator may not remove themselves; ask another operator")

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -28,6 +28,7 @@ from adapters.http.problems import Problem
 
 REALM = "cloudbay"
 SCOPE_PREFIX = "cloudbay:"
+GENERATION_CLAIM = "gen"  # the user's generation (cloudbay_domain.user.User.generation) when the token was issued
 _ALLOWED_ALGS = frozenset({"ES256", "RS256", "PS256"})  # never "none", never HS* (key-confusion)
 
 
@@ -40,10 +41,16 @@ class Role(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: token subject and the roles it carries."""
+    """The authenticated caller: token subject and the roles it carries.
+
+    ``embedded``: the token was signed by the embedded issuer; ``generation``: the user generation it was
+    issued at (``gen`` claim; None when absent). Token facts, not identity: equality ignores them.
+    """
 
     subject: str
     roles: frozenset[Role]
+    generation: int | None = field(default=None, compare=False)
+    embedded: bool = field(default=False, compare=False)
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -111,9 +118,18 @@ class TokenIssuer:
         self.settings = settings
 
     def issue(
-        self, subject: str, roles: Iterable[Role], *, ttl_seconds: int | None = None, audience: str | None = None
+        self,
+        subject: str,
+        roles: Iterable[Role],
+        *,
+        ttl_seconds: int | None = None,
+        audience: str | None = None,
+        generation: int | None = None,
     ) -> str:
-        """A signed token for ``subject``; a negative ``ttl_seconds`` yields an already-expired one."""
+        """A signed token for ``subject``; a negative ``ttl_seconds`` yields an already-expired one.
+
+        ``generation``: the user's current generation, so that rotating their secret or removing them revokes
+        the token (adapters.current_users); a token without one is refused by the REST API."""
         if not subject:
             raise ValueError("a token needs a subject")
         ttl = self.settings.token_ttl_seconds if ttl_seconds is None else ttl_seconds
@@ -129,12 +145,24 @@ class TokenIssuer:
             "roles": sorted(r.value for r in role_set),
             "scope": scope_of(role_set),
         }
+        if generation is not None:
+            claims[GENERATION_CLAIM] = generation
         return jwt.encode(claims, self.key.private_key, algorithm="ES256", headers={"kid": self.key.kid})
 
 
 def _unauthorized(reason: str, error: str = "invalid_token") -> Problem:
     challenge = f'Bearer realm="{REALM}", error="{error}", error_description="{reason}"'
     return Problem(401, "Unauthorized", detail=reason, headers={"WWW-Authenticate": challenge})
+
+
+def invalid_token(reason: str) -> Problem:
+    """The 401 for a token that verified but is no longer good (a removed user, a rotated secret)."""
+    return _unauthorized(reason)
+
+
+def _generation_of(claims: Mapping[str, Any]) -> int | None:
+    value = claims.get(GENERATION_CLAIM)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _roles_from(claims: Mapping[str, Any]) -> frozenset[Role]:
@@ -210,7 +238,8 @@ class TokenVerifier:
             raise _unauthorized(reason) from None
         if not isinstance(claims["sub"], str) or not claims["sub"]:
             raise _unauthorized("missing claim sub")
-        return Principal(subject=claims["sub"], roles=_roles_from(claims))
+        embedded = self.embedded_key is not None and header.get("kid") == self.embedded_key.kid
+        return Principal(claims["sub"], _roles_from(claims), generation=_generation_of(claims), embedded=embedded)
 
 
 def bearer_token(headers: Mapping[str, str]) -> str:

@@ -84,10 +84,13 @@ _DUMMY_HASH = f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${'A' * 22}==${'A' * 4
 async def client_credentials_grant(
     form: Mapping[str, str],
     authorization: str | None,
-    lookup: Callable[[str], tuple[str, Iterable[Role]] | None],
+    lookup: Callable[[str], tuple[str, Iterable[Role], int | None] | None],
     issuer: TokenIssuer,
 ) -> dict[str, Any]:
-    """RFC 6749 §4.4: authenticate the client and issue it an access token, or raise OAuthError."""
+    """RFC 6749 §4.4: authenticate the client and issue it an access token, or raise OAuthError.
+
+    ``lookup``: a client id's secret hash, roles and user generation (carried by the token, so rotating the
+    secret or removing the user revokes it), or None for an unknown client."""
     grant_type = form.get("grant_type")
     if not grant_type:
         raise OAuthError(400, "invalid_request", "grant_type is required")
@@ -100,5 +103,5 @@ async def client_credentials_grant(
         raise _invalid_client()
     roles = frozenset(Role(r) for r in found[1])  # a requested `scope` is not narrowed; the reply states the grant
     ttl = issuer.settings.token_ttl_seconds
-    token = issuer.issue(client_id, roles, ttl_seconds=ttl)
+    token = issuer.issue(client_id, roles, ttl_seconds=ttl, generation=found[2])
     return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope_of(roles)}

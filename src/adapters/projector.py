@@ -19,6 +19,7 @@ import time
 from types import FrameType
 
 from adapters.settings import Settings
+from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
 from adapters.wiring import all_projections, build_log
 from projections.db import ReadModelDB
 from projections.follower import Follower
@@ -58,6 +59,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
         app.close()
         raise
     followers = [Follower(app, db, p, poll_interval=POLL_SECONDS) for p in all_projections(app)]
+    webhooks: DeliveryWorker | None = None
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -65,6 +67,8 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
     try:
         for follower in followers:
             follower.start()
+        webhooks = delivery_worker(settings, db)  # the webhook outbox is delivered where it is kept
+        webhooks.start()
         # from now on SIGTERM/SIGINT stop the followers and close the stores (the supervisor's stop path)
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
@@ -76,6 +80,8 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
                 break  # the watchdog says so, and ends the process if this stop does not finish in time
     finally:
         stop.set()
+        if webhooks is not None:
+            webhooks.stop()
         for follower in followers:
             follower.stop()
         db.close()

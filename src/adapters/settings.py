@@ -6,6 +6,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///var/cloudbay.sqlite3"
@@ -97,6 +98,11 @@ class Settings:
     node: str = field(default_factory=socket.gethostname)
     ocpp_call_timeout: float = 30.0
     projections: str = "inline"  # "inline": read models kept in this process; "process": by `cloudbay project`
+    log_format: str = "text"  # "text": human lines; "json": one JSON object per line (adapters.logs)
+    user_cache_seconds: float = 5.0  # how long a user's state is trusted by token checks (adapters.current_users)
+    webhook_max_attempts: int = 8  # attempts before a webhook delivery becomes a dead letter
+    webhook_backoff_seconds: float = 1.0  # the first retry's delay, doubled per attempt (adapters.webhooks)
+    webhook_timeout_seconds: float = 5.0  # bounds each phase of one webhook POST (connect, write, read)
 
     @property
     def signing_key_path(self) -> Path:
@@ -113,8 +119,12 @@ class Settings:
         try:
             heartbeat = int(env.get("CLOUDBAY_HEARTBEAT_INTERVAL", "300"))
             timeout = float(env.get("CLOUDBAY_OCPP_CALL_TIMEOUT", "30"))
+            user_cache = float(env.get("CLOUDBAY_USER_CACHE_SECONDS", "5"))
         except ValueError as e:
             raise SettingsError(str(e)) from None
+        log_format = env.get("CLOUDBAY_LOG_FORMAT") or "text"
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"CLOUDBAY_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
         projections = env.get("CLOUDBAY_PROJECTIONS", "inline")
         if projections not in ("inline", "process"):
             raise SettingsError("CLOUDBAY_PROJECTIONS must be 'inline' or 'process'")
@@ -130,4 +140,21 @@ class Settings:
             node=env.get("CLOUDBAY_NODE") or socket.gethostname(),
             ocpp_call_timeout=timeout,
             projections=projections,
+            log_format=log_format,
+            user_cache_seconds=max(0.0, user_cache),
+            **_webhook_settings(env),
         )
+
+
+def _webhook_settings(env: dict[str, str]) -> dict[str, Any]:
+    try:
+        values = {
+            "webhook_max_attempts": int(env.get("CLOUDBAY_WEBHOOK_MAX_ATTEMPTS", "8")),
+            "webhook_backoff_seconds": float(env.get("CLOUDBAY_WEBHOOK_BACKOFF_SECONDS", "1")),
+            "webhook_timeout_seconds": float(env.get("CLOUDBAY_WEBHOOK_TIMEOUT_SECONDS", "5")),
+        }
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
+    if min(values.values()) <= 0 or values["webhook_timeout_seconds"] > 60:
+        raise SettingsError("CLOUDBAY_WEBHOOK_* must be positive (the timeout at most 60 s)")
+    return values

@@ -8,11 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from adapters.auth import AuthSettings, SigningKey, TokenIssuer, TokenVerifier
+from adapters.current_users import CurrentUsers
 from adapters.http.live_hub import LiveHub
+from adapters.metrics import Metrics, store_reader
 from adapters.ocpp.link import SessionLink
 from adapters.ocpp.station import DataTransferHandler
 from adapters.settings import Settings
 from adapters.storage import ensure_database
+from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
+from adapters.webhooks.keys import WebhookKey, key_path
 from projections.catalog import all_projections
 from projections.db import ReadModelDB
 from projections.energy import EnergyQueries
@@ -20,6 +24,8 @@ from projections.fleet import FleetQueries
 from projections.follower import Follower
 from projections.id_tokens import IdTokenQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
+from projections.users import UserQueries
+from projections.webhook_outbox import WebhookOutbox
 from services.platform import Platform
 from services.store import EventLog
 
@@ -65,10 +71,22 @@ class Runtime:
         )
         self.issuer = TokenIssuer(self.signing_key, self.auth_settings)
         self.verifier = TokenVerifier(self.auth_settings, self.signing_key)
+        self.current_users = CurrentUsers(self.platform.users, settings.user_cache_seconds)
+        self.users = UserQueries(self.db)
         self.data_transfer_handlers: dict[str, DataTransferHandler] = {}
+        store = store_reader(self.head_position, self.db, self.followers)
+        self.metrics = Metrics(lambda: len(self.link.sessions), store)
+        self.log.committer.observer = self.metrics.observe_commit
+        self.link.observer = self.metrics.observe_csms_call
+        self.webhook_key = WebhookKey.load_or_create(key_path(settings.data_dir))
+        self.webhook_outbox = WebhookOutbox(self.db)
+        self.webhook_delivery: DeliveryWorker | None = None  # delivers where the outbox projection is kept
         if start_followers:
             for follower in self.followers.values():
                 follower.start()
+            if projections_here:
+                self.webhook_delivery = delivery_worker(settings, self.db, self.webhook_key)
+                self.webhook_delivery.start()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking call (a store command, a read-model query) off the event loop."""
@@ -82,6 +100,9 @@ class Runtime:
         return all(f.wait_for(position, timeout) for f in self.followers.values())
 
     def close(self) -> None:
+        self.metrics.close()
+        if self.webhook_delivery is not None:
+            self.webhook_delivery.stop()
         for follower in self.followers.values():
             follower.stop()
         self._executor.shutdown(wait=True, cancel_futures=False)

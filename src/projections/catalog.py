@@ -12,6 +12,8 @@ from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
 from projections.transaction_states import FiguresMemo, Loader
 from projections.transactions import TransactionsProjection
+from projections.users import UsersProjection
+from projections.webhook_outbox import WebhookOutboxProjection
 
 
 def all_projections(app: Application[UUID]) -> list[Projection]:
@@ -19,4 +21,11 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
     transaction projections load an aggregate from when their own copy is not at the version before an event)."""
     load: Loader = lambda aggregate_id, version: app.repository.get(aggregate_id, version=version)  # noqa: E731
     memo = FiguresMemo()  # both transaction projections reach the same events: compute each figure once
-    return [FleetProjection(), IdTokensProjection(), TransactionsProjection(load, memo), EnergyProjection(load, memo)]
+    return [
+        FleetProjection(),
+        IdTokensProjection(),
+        TransactionsProjection(load, memo),
+        EnergyProjection(load, memo),
+        UsersProjection(),
+        WebhookOutboxProjection(),
+    ]

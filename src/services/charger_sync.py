@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,12 @@ class ChargerSync:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def set_rfid_required(self, station_id: str, required: bool) -> SettingsApplied:
-        """Record the setting, then tell the charger (AuthCtrlr.Enabled) if it is reachable."""
-        await self.run(self.chargers.set_rfid_required, station_id, required)
+    async def set_rfid_required(
+        self, station_id: str, required: bool, expected: Collection[int] | None = None
+    ) -> SettingsApplied:
+        """Record the setting (only at the ``expected`` versions, when given), then tell the charger
+        (AuthCtrlr.Enabled) if it is reachable."""
+        await self.run(self.chargers.set_rfid_required, station_id, required, expected)
         applied = "Offline"
         if self.link.is_reachable(station_id):
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -10,7 +10,7 @@ from eventsourcing.domain import DomainEventProtocol
 
 from cloudbay_domain.charger import Charger
 from cloudbay_domain.reports import BootReport, DataTransferReport, EventsReport, MeterValuesReport, StatusReport
-from services.errors import ServiceError
+from services.errors import ServiceError, check_version
 from services.store import EventLog
 
 R = TypeVar("R")
@@ -45,9 +45,15 @@ class Chargers:
     def is_whitelisted(self, station_id: str) -> bool:
         return Charger.create_id(station_id) in self.log.repository
 
-    def change(self, station_id: str, command: Callable[[Charger], R]) -> R:
-        """Run ``command`` on the charger and save it (retried on a lost race)."""
-        return self.log.change(Charger.create_id(station_id), command, not_whitelisted(station_id))
+    def change(self, station_id: str, command: Callable[[Charger], R], expected: Collection[int] | None = None) -> R:
+        """Run ``command`` on the charger and save it (retried on a lost race); with ``expected``, only if the
+        charger is at one of those versions when loaded (checked on every attempt: atomic with the save)."""
+
+        def checked(charger: Charger) -> R:
+            check_version(f"charger {station_id}", charger.version, expected)
+            return command(charger)
+
+        return self.log.change(Charger.create_id(station_id), checked, not_whitelisted(station_id))
 
     def connected(self, station_id: str, session_id: str, node: str) -> None:
         self.change(station_id, lambda c: c.connect(session_id, node))
@@ -70,12 +76,16 @@ class Chargers:
     def record_meter_values(self, station_id: str, report: MeterValuesReport) -> None:
         self.change(station_id, lambda c: c.report_meter_values(report))
 
-    def set_rfid_required(self, station_id: str, required: bool) -> bool:
-        return self.change(station_id, lambda c: c.require_rfid(required))
+    def set_rfid_required(self, station_id: str, required: bool, expected: Collection[int] | None = None) -> bool:
+        return self.change(station_id, lambda c: c.require_rfid(required), expected)
 
     def view(self, station_id: str) -> dict[str, Any]:
         charger = self.get(station_id)
-        return {"rfid_required": charger.rfid_required, "local_list_version": charger.local_list_version}
+        return {
+            "rfid_required": charger.rfid_required,
+            "local_list_version": charger.local_list_version,
+            "version": charger.version,
+        }
 
     def history(self, station_id: str) -> Sequence[DomainEventProtocol[UUID]]:
         """The charger's own events, oldest first (for auditors)."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 from uuid import UUID
@@ -23,6 +25,9 @@ from eventsourcing.persistence import IntegrityError
 log = logging.getLogger("cloudbay.store")
 
 MAX_BATCH = 100
+
+#: Told of every batch written: how many saves it held, how long writing it took, whether all of them committed.
+CommitObserver = Callable[[int, float, bool], None]
 
 
 class _Save:
@@ -37,6 +42,7 @@ class GroupCommitter:
     def __init__(self, app: Application[UUID], max_batch: int = MAX_BATCH) -> None:
         self.app = app
         self.max_batch = max_batch
+        self.observer: CommitObserver | None = None  # set by the wiring (metrics); called in the writer thread
         self._queue: queue.SimpleQueue[_Save | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -80,9 +86,20 @@ class GroupCommitter:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(more)
-            self._write(batch)
+            started = time.perf_counter()
+            ok = self._write(batch)
+            self._observe(len(batch), time.perf_counter() - started, ok)
 
-    def _write(self, batch: list[_Save]) -> None:
+    def _observe(self, size: int, seconds: float, ok: bool) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(size, seconds, ok)
+        except Exception:  # an observer's failure must never stop the writer
+            log.exception("group commit observer failed")
+
+    def _write(self, batch: list[_Save]) -> bool:
+        """Write a batch; True if every save in it was committed."""
         if len(batch) > 1:
             try:
                 self.app.save(*(event for item in batch for event in item.events))
@@ -91,15 +108,18 @@ class GroupCommitter:
             except BaseException as e:
                 for item in batch:
                     item.done.set_exception(e)
-                return
+                return False
             else:
                 for item in batch:
                     item.done.set_result(None)
-                return
+                return True
+        ok = True
         for item in batch:
             try:
                 self.app.save(*item.events)
             except BaseException as e:  # IntegrityError: that caller reloads and retries
                 item.done.set_exception(e)
+                ok = False
             else:
                 item.done.set_result(None)
+        return ok

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, normalise_token
 from cloudbay_domain.user import normalise_email
-from services.errors import ServiceError
+from services.errors import ServiceError, check_version
 from services.store import EventLog
 
 
@@ -55,13 +55,16 @@ class IdTokens:
 
         return self._change(value, register)
 
-    def change(self, value: str, action: str, *, acting_user: str, operator: bool) -> IdToken:
-        """Block, unblock or remove a token: its owner or an operator may."""
+    def change(
+        self, value: str, action: str, *, acting_user: str, operator: bool, expected: Collection[int] | None = None
+    ) -> IdToken:
+        """Block, unblock or remove a token: its owner or an operator may; with ``expected``, only at those versions."""
 
         def change() -> IdToken:
             token = self.get(value)
             if not operator and token.user != acting_user:
                 raise NotYourIdToken(f"id token {token.value} is not yours")
+            check_version(f"id token {token.value}", token.version, expected)
             {"block": token.block, "unblock": token.unblock, "remove": token.remove}[action]()
             return token
 

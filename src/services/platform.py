@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -16,6 +17,7 @@ from services.remote import RemoteControl
 from services.store import EventLog
 from services.transactions import Transactions
 from services.users import Users
+from services.webhooks import Webhooks
 
 T = TypeVar("T")
 
@@ -32,6 +34,7 @@ class Platform:
         self.id_tokens = IdTokens(log)
         self.transactions = Transactions(log, self.chargers, self.id_tokens)
         self.remote = RemoteControl(self.chargers, self.id_tokens, self.transactions, self.link, self.run)
+        self.webhooks = Webhooks(log)
         self.sync = ChargerSync(self.chargers, self.id_tokens, self.link, self.run)
 
     @classmethod
@@ -42,7 +45,9 @@ class Platform:
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking store call off the event loop, in the store's worker threads."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        # in the caller's context: a store thread's log lines carry the caller's correlation fields
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await loop.run_in_executor(self.executor, call)
 
     def close(self) -> None:
         self.log.close()

@@ -188,4 +188,6 @@ def test_live_feed_and_read_models_with_the_projector_process(env: dict[str, str
             "id_tokens",
             "transactions",
             "energy",
+            "users",
+            "webhook_outbox",
         }

@@ -270,12 +270,15 @@ CLIENT_SECRET = "s3cret:with/odd chars"
 
 
 @pytest.fixture(scope="module")
-def clients() -> dict[str, tuple[str, Iterable[Role]]]:
-    return {"station-admin": (hash_secret(CLIENT_SECRET), [Role.OPERATOR])}
+def clients() -> dict[str, tuple[str, Iterable[Role], int]]:
+    return {"station-admin": (hash_secret(CLIENT_SECRET), [Role.OPERATOR], 1)}
 
 
 def _grant(
-    form: dict[str, str], authorization: str | None, clients: dict[str, tuple[str, Iterable[Role]]], issuer: TokenIssuer
+    form: dict[str, str],
+    authorization: str | None,
+    clients: dict[str, tuple[str, Iterable[Role], int]],
+    issuer: TokenIssuer,
 ) -> dict[str, Any]:
     return asyncio.run(client_credentials_grant(form, authorization, clients.get, issuer))
 

@@ -7,9 +7,9 @@ from uuid import UUID
 
 import pytest
 
-from cloudbay_domain.user import InvalidEmail, User, UserRole, normalise_email
+from cloudbay_domain.user import InvalidEmail, User, UserRemoved, UserRole, normalise_email
 from services.platform import Platform
-from services.users import UnknownUser, UserAlreadyExists
+from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 
 EMAIL = "alice@example.com"
 
@@ -173,4 +173,82 @@ def test_rotating_the_secret_of_an_unknown_user_writes_nothing(app: Platform) ->
     with pytest.raises(UnknownUser):
         app.users.rotate_secret(EMAIL, "new")
 
+    assert head(app) == 0
+
+
+# --- removal, registering again, generations ------------------------------------------------------
+
+
+def test_removing_records_it_and_moves_the_generation_on() -> None:
+    user = User.register(EMAIL, UserRole.USER, "h")
+    assert (user.generation, user.removed) == (1, False)
+    user.rotate_secret("h2")
+    assert user.generation == 2
+    user.collect_events()
+
+    user.remove()
+
+    (removed,) = user.collect_events()
+    assert isinstance(removed, User.Removed)
+    assert (user.removed, user.generation) == (True, 3)
+
+
+def test_a_removed_user_is_used_for_nothing() -> None:
+    user = User.register(EMAIL, UserRole.USER, "h")
+    user.remove()
+    user.collect_events()
+
+    with pytest.raises(UserRemoved):
+        user.rotate_secret("h2")
+    with pytest.raises(UserRemoved):
+        user.remove()
+    assert user.collect_events() == []
+
+
+def test_removed_and_registered_again_replays_to_the_same_user() -> None:
+    user = User.register(EMAIL, UserRole.USER, "h")
+    user.remove()
+    user.reregister(UserRole.OPERATOR, "h2")
+
+    rebuilt = functools.reduce(lambda agg, e: e.mutate(agg), user.collect_events(), None)
+
+    assert rebuilt == user
+    assert (user.role, user.secret_hash, user.removed, user.generation) == (UserRole.OPERATOR, "h2", False, 3)
+
+
+def test_removing_through_the_app(app: Platform) -> None:
+    app.users.register(EMAIL, UserRole.USER, "h")
+
+    removed = app.users.remove("ALICE@example.com")
+
+    assert removed.removed and head(app) == 2
+    with pytest.raises(UnknownUser):  # a removed user is not found: no token, no grant
+        app.users.get(EMAIL)
+    found = app.users.find(EMAIL)
+    assert found is not None and found.removed
+    with pytest.raises(UserWasRemoved):
+        app.users.remove(EMAIL)
+    with pytest.raises(UserWasRemoved):
+        app.users.rotate_secret(EMAIL, "new")
+    assert head(app) == 2
+
+
+def test_registering_a_removed_email_again_reinstates_it_at_a_new_generation(app: Platform) -> None:
+    first = app.users.register(EMAIL, UserRole.USER, "h")
+    app.users.remove(EMAIL)
+
+    again = app.users.register(EMAIL, UserRole.OPERATOR, "h2")
+
+    assert again.id == first.id and (again.role, again.removed, again.generation) == (UserRole.OPERATOR, False, 3)
+    assert app.users.get(EMAIL).secret_hash == "h2"
+    with pytest.raises(UserAlreadyExists):
+        app.users.register(EMAIL, UserRole.USER, "h3")
+
+
+def test_removing_an_unknown_user_writes_nothing(app: Platform) -> None:
+    with pytest.raises(UnknownUser):
+        app.users.remove(EMAIL)
+    with pytest.raises(UnknownUser):
+        app.users.remove("not-an-email")
+    assert app.users.find("not-an-email") is None
     assert head(app) == 0

@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from adapters import logs
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer
+from adapters.cli import users as users_commands
+from adapters.cli import version
+from adapters.cli.openapi import openapi
 from adapters.cli.rebuild import rebuild_all, replay_progress
 from adapters.oauth import hash_secret, new_client_secret
 from adapters.settings import Settings, SettingsError
@@ -32,6 +36,7 @@ chargers = typer.Typer(help="Whitelist and list chargers.", no_args_is_help=True
 users = typer.Typer(help="Manage operators and users.", no_args_is_help=True)
 app.add_typer(chargers, name="chargers")
 app.add_typer(users, name="users")
+app.callback()(version.root_options)  # cloudbay --version
 console = Console()
 err = Console(stderr=True)
 
@@ -50,7 +55,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def configure_logging(log_level: str) -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """CloudBay's and uvicorn's loggers in CLOUDBAY_LOG_FORMAT (text or json), secrets redacted."""
+    logs.configure(log_level, settings().log_format)
 
 
 def projection_mode(option: str | None) -> str:
@@ -81,6 +87,7 @@ def run_server(chosen: Settings, host: str, port: int, log_level: str) -> None:
         host=host,
         port=port,
         log_level=log_level,
+        log_config=logs.logging_config(log_level, chosen.log_format),  # the same handler as configure_logging
         ws="websockets-sansio",
         ws_ping_interval=30,
         ws_per_message_deflate=False,  # OCPP frames are small: compression costs more CPU than it saves
@@ -188,7 +195,7 @@ def token(
     issuer = TokenIssuer(
         SigningKey.load_or_create(s.signing_key_path), AuthSettings(issuer=s.oauth_issuer, audience=s.oauth_audience)
     )
-    typer.echo(issuer.issue(user.email, [Role(user.role.value)], ttl_seconds=ttl))
+    typer.echo(issuer.issue(user.email, [Role(user.role.value)], ttl_seconds=ttl, generation=user.generation))
 
 
 @app.command()
@@ -280,6 +287,12 @@ def simulate_chargers(
     typer.echo(stats.summary())
     if stats.errors:
         raise typer.Exit(1)
+
+
+users.registered_commands += users_commands.commands.registered_commands  # list, remove, rotate-secret
+
+
+app.command()(openapi)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,22 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
-from adapters.http import cards, chargers, history, remote
+from adapters.http import cards, chargers, docs, history, remote, schemas
+from adapters.http import users as users_api
+from adapters.http import webhooks as webhooks_api
 from adapters.http.errors import problem_for
+from adapters.http.metrics_middleware import MetricsMiddleware
+from adapters.http.metrics_middleware import routes as metrics_routes
+from adapters.http.openapi import api_route
 from adapters.http.problems import Problem
+from adapters.http.request_id import RequestIdMiddleware, with_request_id
 from adapters.oauth import OAuthError, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.settings import Settings
@@ -46,14 +53,16 @@ async def healthz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     checks = await runtime.run(_store_status, runtime)
     ok = "error" not in checks
-    return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+    body = schemas.Health.shape({"status": "ok" if ok else "unavailable", **checks})
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 async def readyz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     checks = await runtime.run(_store_status, runtime)
     ok = "error" not in checks and not any(r["failure"] for r in checks["read_models"].values())
-    return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+    body = schemas.Health.shape({"status": "ready" if ok else "not ready", **checks})
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 async def jwks(request: Request) -> Response:
@@ -82,15 +91,15 @@ def _is_form(request: Request) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
 
 
-def _client_lookup(runtime: Runtime) -> Callable[[str], tuple[str, list[Role]] | None]:
+def _client_lookup(runtime: Runtime) -> Callable[[str], tuple[str, list[Role], int] | None]:
     """A registered user's secret hash and roles by client id (their e-mail), for the client credentials grant."""
 
-    def lookup(client_id: str) -> tuple[str, list[Role]] | None:
+    def lookup(client_id: str) -> tuple[str, list[Role], int] | None:
         try:
-            user = runtime.platform.users.get(client_id)
+            user = runtime.platform.users.get(client_id)  # a removed user is not found: no grant
         except UnknownUser:
             return None
-        return user.secret_hash, [Role(user.role.value)]
+        return user.secret_hash, [Role(user.role.value)], user.generation
 
     return lookup
 
@@ -106,7 +115,7 @@ async def token(request: Request) -> Response:
         body = await client_credentials_grant(form, request.headers.get("authorization"), lookup, runtime.issuer)
     except OAuthError as e:
         return JSONResponse(e.body(), status_code=e.status, headers={**e.headers, **NO_STORE})
-    return JSONResponse(body, headers={**NO_STORE, "Pragma": "no-cache"})
+    return JSONResponse(schemas.TokenAnswer.shape(body), headers={**NO_STORE, "Pragma": "no-cache"})
 
 
 async def problem_handler(request: Request, exc: Exception) -> Response:
@@ -142,16 +151,20 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
 def app_routes() -> list[BaseRoute]:
     """Every route of the service: probes, the token endpoint and its discovery, OCPP, the REST API."""
     return [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/oauth/token", token, methods=["POST"]),
-        Route("/.well-known/jwks.json", jwks),
-        Route("/.well-known/openid-configuration", openid_configuration),
+        api_route("GET", "/healthz", healthz, docs.HEALTHZ),
+        api_route("GET", "/readyz", readyz, docs.READYZ),
+        api_route("POST", "/oauth/token", token, docs.TOKEN),
+        api_route("GET", "/.well-known/jwks.json", jwks, docs.JWKS),
+        api_route("GET", "/.well-known/openid-configuration", openid_configuration, docs.OPENID),
         WebSocketRoute("/ocpp/{station_id}", ocpp_endpoint),
         *chargers.routes,
         *remote.routes,
         *cards.routes,
         *history.routes,
+        *docs.routes,
+        *metrics_routes,
+        *users_api.routes,
+        *webhooks_api.routes,
     ]
 
 
@@ -161,7 +174,7 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         Problem: problem_handler,
         HTTPException: http_exception_handler,
         ServiceError: service_error_handler,
-        Exception: server_error_handler,
+        Exception: with_request_id(server_error_handler),  # answered outside the middleware: add the header here
     }
 
 
@@ -191,4 +204,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes=app_routes(),
         lifespan=lifespan_for(settings, runtime),
         exception_handlers=exception_handlers(),
+        middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware)],
     )

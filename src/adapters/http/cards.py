@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from adapters.access import check_may_act_for, is_operator
-from adapters.http.common import API, authenticate, json_body, page_limit, runtime_of
+from adapters.http import schemas
+from adapters.http.common import API, PAGE_PARAMS, authenticate, json_body, page_limit, runtime_of, segment
+from adapters.http.etag import etag, if_match
+from adapters.http.openapi import Doc, api_route, query
 from adapters.http.paging import paged
 from cloudbay_domain.id_token import IdToken, TokenKind
 
 
 class CardRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"id_token": "04A1B2C3", "kind": "rfid", "label": "blue card"}]}
+    )
     id_token: str = Field(min_length=1, max_length=36)
     type: Literal["ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "EMAID", "eMAID"] = "ISO14443"
     kind: TokenKind = TokenKind.RFID
@@ -25,7 +31,7 @@ class CardRequest(BaseModel):
 
 
 def present_token(token: IdToken) -> dict[str, Any]:
-    href = f"{API}/rfid-cards/{token.value}"
+    href = f"{API}/rfid-cards/{segment(token.value)}"
     return {
         "id_token": token.value,
         "type": token.token_type,
@@ -34,7 +40,10 @@ def present_token(token: IdToken) -> dict[str, Any]:
         "label": token.label,
         "status": token.status.value,
         "authorization": token.ocpp_status,
-        "_links": {"self": {"href": href}, "transactions": {"href": f"{API}/transactions?card={token.value}"}},
+        "_links": {
+            "self": {"href": href},
+            "transactions": {"href": f"{API}/transactions?{urlencode({'card': token.value})}"},
+        },
     }
 
 
@@ -46,8 +55,10 @@ async def register_card(request: Request) -> Response:
     platform = runtime_of(request).platform
     token = await platform.run(platform.id_tokens.register, body.id_token, body.type, user, body.kind, body.label)
     platform.sync.push_local_list()
-    out = present_token(token)
-    return JSONResponse(out, status_code=201, headers={"Location": out["_links"]["self"]["href"]})
+    out = schemas.Card.shape(present_token(token))
+    return JSONResponse(
+        out, status_code=201, headers={"Location": out["_links"]["self"]["href"], **etag(token.version)}
+    )
 
 
 async def get_card(request: Request) -> Response:
@@ -55,11 +66,11 @@ async def get_card(request: Request) -> Response:
     platform = runtime_of(request).platform
     token = await platform.run(platform.id_tokens.get, request.path_params["value"])
     check_may_act_for(principal, token.user, f"id token {token.value}")
-    return JSONResponse(present_token(token))
+    return JSONResponse(schemas.Card.shape(present_token(token)), headers=etag(token.version))
 
 
 def present_card_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "_links": {"self": {"href": f"{API}/rfid-cards/{row['id_token']}"}}}
+    return {**row, "_links": {"self": {"href": f"{API}/rfid-cards/{segment(row['id_token'])}"}}}
 
 
 def next_cards_href(last: dict[str, Any], limit: int, user: str | None) -> str:
@@ -82,27 +93,76 @@ async def list_cards(request: Request) -> Response:
         next_href=lambda last: next_cards_href(last, limit, user),
         present=present_card_row,
     )
-    return JSONResponse(body)
+    return JSONResponse(schemas.CardPage.shape(body))
 
 
 def change_card(action: str) -> Any:
     async def endpoint(request: Request) -> Response:
         principal = await authenticate(request)
         platform = runtime_of(request).platform
-        value, operator = request.path_params["value"], is_operator(principal)
+        value, operator, expected = request.path_params["value"], is_operator(principal), if_match(request)
         change = platform.id_tokens.change
-        token = await platform.run(change, value, action, acting_user=principal.subject, operator=operator)
+        token = await platform.run(
+            change, value, action, acting_user=principal.subject, operator=operator, expected=expected
+        )
         platform.sync.push_local_list()
-        return Response(status_code=204) if action == "remove" else JSONResponse(present_token(token))
+        if action == "remove":
+            return Response(status_code=204, headers=etag(token.version))
+        return JSONResponse(schemas.Card.shape(present_token(token)), headers=etag(token.version))
 
     return endpoint
 
 
+def change_doc(action: str, summary: str, answers: dict[int, type[schemas.Body] | None]) -> Doc:
+    return Doc(f"{action}Card", summary, "rfid-cards", answers, (403, 404, 409), if_match=True, etag=True)
+
+
+CARD_LIST_PARAMS = (
+    query("user", "whose cards (operators; a user sees only their own)"),
+    query("after", "the last id token of the previous page (follow `next`)"),
+    *PAGE_PARAMS,
+)
 routes: list[BaseRoute] = [
-    Route(API + "/rfid-cards", register_card, methods=["POST"]),
-    Route(API + "/rfid-cards", list_cards, methods=["GET"]),
-    Route(API + "/rfid-cards/{value}", get_card, methods=["GET"]),
-    Route(API + "/rfid-cards/{value}", change_card("remove"), methods=["DELETE"]),
-    Route(API + "/rfid-cards/{value}/block", change_card("block"), methods=["POST"]),
-    Route(API + "/rfid-cards/{value}/unblock", change_card("unblock"), methods=["POST"]),
+    api_route(
+        "POST",
+        API + "/rfid-cards",
+        register_card,
+        Doc(
+            "registerCard",
+            "Register an RFID card or a guest token (pushed to the chargers' local lists)",
+            "rfid-cards",
+            {201: schemas.Card},
+            (403, 409),
+            body=CardRequest,
+            location=(201,),
+            etag=True,
+        ),
+    ),
+    api_route(
+        "GET",
+        API + "/rfid-cards",
+        list_cards,
+        Doc("listCards", "List cards", "rfid-cards", {200: schemas.CardPage}, (400, 403), params=CARD_LIST_PARAMS),
+    ),
+    api_route(
+        "GET",
+        API + "/rfid-cards/{value}",
+        get_card,
+        Doc("getCard", "One card", "rfid-cards", {200: schemas.Card}, (403, 404), etag=True),
+    ),
+    api_route(
+        "DELETE", API + "/rfid-cards/{value}", change_card("remove"), change_doc("remove", "Remove a card", {204: None})
+    ),
+    api_route(
+        "POST",
+        API + "/rfid-cards/{value}/block",
+        change_card("block"),
+        change_doc("block", "Block a card", {200: schemas.Card}),
+    ),
+    api_route(
+        "POST",
+        API + "/rfid-cards/{value}/unblock",
+        change_card("unblock"),
+        change_doc("unblock", "Unblock a card", {200: schemas.Card}),
+    ),
 ]

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
 from adapters.auth import Role
-from adapters.http.common import API, authenticate, json_body, page_limit, runtime_of
+from adapters.http import schemas
+from adapters.http.common import API, PAGE_PARAMS, authenticate, json_body, page_limit, runtime_of, segment
+from adapters.http.etag import etag
+from adapters.http.openapi import Doc, api_route, query
 from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
 
@@ -22,13 +25,15 @@ if TYPE_CHECKING:
 
 
 class WhitelistRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"serial_number": "CB-0001", "hardware_family": "home-22kw"}]}
+    )
     serial_number: str = Field(min_length=1, max_length=48, description="the station id the charger connects with")
     hardware_family: str = Field(default="default", min_length=1, max_length=64)
 
 
 def charger_links(station_id: str) -> dict[str, Any]:
-    base = f"{API}/chargers/{station_id}"
+    base = f"{API}/chargers/{segment(station_id)}"
     return {"self": {"href": base}, "events": {"href": f"{base}/events"}, "fleet": {"href": f"{API}/chargers"}}
 
 
@@ -88,7 +93,7 @@ async def list_chargers(request: Request) -> Response:
         next_href=lambda last: next_chargers_href(request, last),
         present=lambda row: present_charger(runtime, row),
     )
-    return JSONResponse(body)
+    return JSONResponse(schemas.ChargerPage.shape(body))
 
 
 async def whitelist_charger(request: Request) -> Response:
@@ -99,14 +104,10 @@ async def whitelist_charger(request: Request) -> Response:
     await runtime.run(runtime.wait_for_read_models)
     row = await runtime.run(runtime.fleet.get_charger, charger.station_id)
     if row is None:  # the read model lags more than the wait allowed; answer from the aggregate
-        row = {
-            "station_id": charger.station_id,
-            "hardware_family": charger.hardware_family,
-            "presence": "offline",
-            "last_seen": None,
-        }
-    location = f"{API}/chargers/{charger.station_id}"
-    return JSONResponse(present_charger(runtime, row), status_code=201, headers={"Location": location})
+        row = unseen_charger(charger)
+    location = f"{API}/chargers/{segment(charger.station_id)}"
+    out = schemas.Charger.shape(present_charger(runtime, row))
+    return JSONResponse(out, status_code=201, headers={"Location": location, **etag(out["version"])})
 
 
 async def get_charger(request: Request) -> Response:
@@ -116,7 +117,23 @@ async def get_charger(request: Request) -> Response:
     row = await runtime.run(runtime.fleet.get_charger, station_id)
     if row is None:
         raise Problem(404, "Not Found", f"no charger {station_id}")
-    return JSONResponse(present_charger(runtime, row))
+    return JSONResponse(schemas.Charger.shape(present_charger(runtime, row)), headers=etag(row["version"]))
+
+
+def unseen_charger(charger: Any) -> dict[str, Any]:
+    """A just-whitelisted charger's row, from the aggregate (when the read model lags)."""
+    nothing = ("node", "last_seen", "last_boot_at", "boot_reason", "vendor", "model", "serial_number")
+    return {
+        "station_id": charger.station_id,
+        "charger_id": str(charger.id),
+        "hardware_family": charger.hardware_family,
+        "presence": "offline",
+        "whitelisted_at": charger.created_on.isoformat(),
+        **dict.fromkeys((*nothing, "firmware_version")),
+        **dict.fromkeys(("boot_count", "periodic_event_reports", "data_transfers"), 0),
+        "version": charger.version,
+        "connectors": [],
+    }
 
 
 def _json_default(value: Any) -> Any:
@@ -138,21 +155,70 @@ async def charger_events(request: Request) -> Response:
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     events = await runtime.run(runtime.platform.chargers.history, station_id)
-    return JSONResponse(
-        {
-            "station_id": station_id,
-            "items": [present_event(e) for e in events],
-            "_links": {
-                "self": {"href": f"{API}/chargers/{station_id}/events"},
-                "charger": charger_links(station_id)["self"],
-            },
-        }
-    )
+    links = {"self": {"href": f"{API}/chargers/{station_id}/events"}, "charger": charger_links(station_id)["self"]}
+    body = {"station_id": station_id, "items": [present_event(e) for e in events], "_links": links}
+    return JSONResponse(schemas.ChargerEvents.shape(body))
 
 
-routes = [
-    Route(f"{API}/chargers", list_chargers, methods=["GET"]),
-    Route(f"{API}/chargers", whitelist_charger, methods=["POST"]),
-    Route(API + "/chargers/{station_id}", get_charger, methods=["GET"]),
-    Route(API + "/chargers/{station_id}/events", charger_events, methods=["GET"]),
+FLEET_PARAMS = (
+    query("presence", "online or offline", enum=["online", "offline"]),
+    query("status", "chargers with a connector in this status (Available, Occupied, ...)"),
+    query("family", "the hardware family"),
+    query("after", "the last station id of the previous page (follow `next`)"),
+    *PAGE_PARAMS,
+)
+routes: list[BaseRoute] = [
+    api_route(
+        "GET",
+        f"{API}/chargers",
+        list_chargers,
+        Doc(
+            "listChargers",
+            "List the fleet, by station id",
+            "chargers",
+            {200: schemas.ChargerPage},
+            (400, 403),
+            params=FLEET_PARAMS,
+        ),
+    ),
+    api_route(
+        "POST",
+        f"{API}/chargers",
+        whitelist_charger,
+        Doc(
+            "whitelistCharger",
+            "Whitelist a charger by its serial number",
+            "chargers",
+            {201: schemas.Charger},
+            (403, 409),
+            body=WhitelistRequest,
+            location=(201,),
+            etag=True,
+        ),
+    ),
+    api_route(
+        "GET",
+        API + "/chargers/{station_id}",
+        get_charger,
+        Doc(
+            "getCharger",
+            "One charger: identity, presence, boot, connectors",
+            "chargers",
+            {200: schemas.Charger},
+            (403, 404),
+            etag=True,
+        ),
+    ),
+    api_route(
+        "GET",
+        API + "/chargers/{station_id}/events",
+        charger_events,
+        Doc(
+            "listChargerEvents",
+            "The charger's events, oldest first (the audit trail)",
+            "chargers",
+            {200: schemas.ChargerEvents},
+            (403, 404),
+        ),
+    ),
 ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from adapters.auth import Principal, Role, bearer_token, require
+from adapters.http.openapi import query
 from adapters.http.problems import Problem
 
 if TYPE_CHECKING:
@@ -16,6 +18,13 @@ if TYPE_CHECKING:
 
 API = "/api/v1"
 MAX_PAGE = 200
+PAGE_PARAMS = (query("limit", f"page size, 1 to {MAX_PAGE}", type="integer", minimum=1, maximum=MAX_PAGE, default=50),)
+
+
+def segment(value: str) -> str:
+    """``value`` as one path segment of a link: percent-encoded but for the characters RFC 3986 allows there
+    (an id token or station id may hold any printable character, and a header only Latin-1)."""
+    return quote(value, safe="!$&'()*+,;=:@")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -32,10 +41,14 @@ async def authenticate(request: Request, *roles: Role) -> Principal:
 
 
 async def verify_token(runtime: Runtime, token: str) -> Principal:
-    """Verify a bearer token. An external issuer's keys may have to be fetched: then off the event loop."""
+    """Verify a bearer token, and that its subject is still a current user (adapters.current_users). An
+    external issuer's keys may have to be fetched: then off the event loop."""
     if runtime.settings.oauth_jwks_url:
-        return await runtime.run(runtime.verifier.verify, token)
-    return runtime.verifier.verify(token)
+        principal = await runtime.run(runtime.verifier.verify, token)
+    else:
+        principal = runtime.verifier.verify(token)
+    await runtime.current_users.check(principal, runtime.run)
+    return principal
 
 
 async def json_body(request: Request, model: type[BaseModel]) -> Any:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from adapters.http.etag import etag
 from adapters.http.problems import Problem
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
 from cloudbay_domain.user import UserError
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
+from services.errors import VersionMismatch
 from services.id_tokens import IdTokenAlreadyRegistered, NotYourIdToken, UnknownIdToken
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
 from services.remote import ChargerRefused, NotYours, TokenNotUsable, TransactionEnded
 from services.transactions import UnknownTransaction
-from services.users import UnknownUser, UserAlreadyExists
+from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
+from services.webhooks import UnknownWebhook, WebhookRefused
 
 NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser)
 FORBIDDEN = (NotYours, NotYourIdToken)
-CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable)
+CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved)
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError)
 
 
@@ -26,6 +29,8 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(404, "Not Found", detail)
     if isinstance(error, FORBIDDEN):
         return Problem(403, "Forbidden", detail)
+    if isinstance(error, VersionMismatch):  # If-Match named other versions; the current one is in the ETag
+        return Problem(412, "Precondition Failed", detail, headers=etag(error.version))
     if isinstance(error, ChargerOffline):
         return Problem(409, "Conflict", detail, reason="Offline")
     if isinstance(error, ChargerRefused):
@@ -42,4 +47,8 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(422, "Unprocessable Content", detail)
     if isinstance(error, IdTokenError):  # e.g. blocking a removed card
         return Problem(409, "Conflict", detail)
+    if isinstance(error, UnknownWebhook):
+        return Problem(404, "Not Found", detail)
+    if isinstance(error, WebhookRefused):  # a webhook URL or event type refused
+        return Problem(422, "Unprocessable Content", detail)
     return None

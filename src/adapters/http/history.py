@@ -16,12 +16,15 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 
 from adapters.access import visible_to
 from adapters.auth import Role
+from adapters.http import schemas
 from adapters.http.chargers import API, authenticate, charger_links, page_limit, runtime_of
+from adapters.http.common import PAGE_PARAMS
 from adapters.http.live import live_endpoint
+from adapters.http.openapi import Doc, api_route, query
 from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
 from cloudbay_domain.id_token import IdTokenError, normalise_token
@@ -154,7 +157,7 @@ async def list_transactions(request: Request) -> Response:
         next_href=lambda last: next_transactions_href(request, last),
         present=present,
     )
-    return JSONResponse(body)
+    return JSONResponse(schemas.TransactionPage.shape(body))
 
 
 async def get_transaction(request: Request) -> Response:
@@ -165,7 +168,7 @@ async def get_transaction(request: Request) -> Response:
     row = await runtime.run(runtime.transactions.get_transaction, visibility, station_id, transaction_id)
     if row is None:
         raise Problem(404, "Not Found", f"no transaction {transaction_id} on {station_id}")
-    return JSONResponse(present(row))
+    return JSONResponse(schemas.Transaction.shape(present(row)))
 
 
 def energy_range(request: Request) -> tuple[str, date | None, date | None]:
@@ -182,7 +185,8 @@ async def charger_energy(request: Request) -> Response:
         raise Problem(404, "Not Found", f"no charger {station_id}")
     items = await runtime.run(runtime.energy.for_charger, station_id, period, first, last)
     links = {"self": {"href": f"{API}/chargers/{station_id}/energy"}, "charger": charger_links(station_id)["self"]}
-    return JSONResponse({"station_id": station_id, "period": period, "items": items, "_links": links})
+    body = {"station_id": station_id, "period": period, "items": items, "_links": links}
+    return JSONResponse(schemas.ChargerEnergy.shape(body))
 
 
 async def my_energy(request: Request) -> Response:
@@ -191,13 +195,70 @@ async def my_energy(request: Request) -> Response:
     period, first, last = energy_range(request)
     items = await runtime.run(runtime.energy.for_user, principal.subject, period, first, last)
     links = {"self": {"href": f"{API}/users/me/energy"}, "transactions": {"href": f"{API}/transactions"}}
-    return JSONResponse({"user": principal.subject, "period": period, "items": items, "_links": links})
+    body = {"user": principal.subject, "period": period, "items": items, "_links": links}
+    return JSONResponse(schemas.UserEnergy.shape(body))
 
 
+TRANSACTION_PARAMS = (
+    query("charger", "station id"),
+    query("user", "e-mail of the user charged (a user may name only themselves)"),
+    query("card", "id token, case-insensitive"),
+    query("status", "active or ended", enum=["active", "ended"]),
+    query("from", "started at or after: ISO-8601 date or timestamp (no offset = UTC)"),
+    query("to", "started before: ISO-8601 date or timestamp"),
+    query("after", "the opaque cursor of the next page (follow `next`)"),
+    *PAGE_PARAMS,
+)
+ENERGY_PARAMS = (
+    query("period", "day (default) or month", enum=list(PERIODS)),
+    query("from", "first day, inclusive: YYYY-MM-DD", format="date"),
+    query("to", "last day, inclusive: YYYY-MM-DD", format="date"),
+)
 routes: list[BaseRoute] = [
-    Route(f"{API}/transactions", list_transactions, methods=["GET"]),
-    Route(API + "/chargers/{station_id}/transactions/{transaction_id}", get_transaction, methods=["GET"]),
-    Route(API + "/chargers/{station_id}/energy", charger_energy, methods=["GET"]),
-    Route(f"{API}/users/me/energy", my_energy, methods=["GET"]),
+    api_route(
+        "GET",
+        f"{API}/transactions",
+        list_transactions,
+        Doc(
+            "listTransactions",
+            "Charging history, newest first",
+            "transactions",
+            {200: schemas.TransactionPage},
+            (400, 403),
+            params=TRANSACTION_PARAMS,
+        ),
+    ),
+    api_route(
+        "GET",
+        API + "/chargers/{station_id}/transactions/{transaction_id}",
+        get_transaction,
+        Doc("getTransaction", "One transaction and its figures", "transactions", {200: schemas.Transaction}, (404,)),
+    ),
+    api_route(
+        "GET",
+        API + "/chargers/{station_id}/energy",
+        charger_energy,
+        Doc(
+            "getChargerEnergy",
+            "A charger's energy per day or month",
+            "energy",
+            {200: schemas.ChargerEnergy},
+            (400, 403, 404),
+            params=ENERGY_PARAMS,
+        ),
+    ),
+    api_route(
+        "GET",
+        f"{API}/users/me/energy",
+        my_energy,
+        Doc(
+            "getMyEnergy",
+            "The caller's energy per day or month",
+            "energy",
+            {200: schemas.UserEnergy},
+            (400,),
+            params=ENERGY_PARAMS,
+        ),
+    ),
     WebSocketRoute(f"{API}/live", live_endpoint),
 ]

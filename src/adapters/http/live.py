@@ -10,7 +10,7 @@ Protocol (server to client only; whatever the client sends is ignored):
    (events carry facts; the projection computes figures).
 
 Browsers cannot set headers on a WebSocket, so the bearer token is read from the ``Authorization`` header
-or the ``access_token`` query parameter (which ends up in access logs: prefer short-lived tokens). It is
+or the ``access_token`` query parameter (redacted in CloudBay's own logs, but a proxy in front may log it: prefer short-lived tokens). It is
 checked once, at the upgrade. Refusals are HTTP answers to the upgrade (problem+json): 401 without a valid
 token, 400 without ``charger``, 403 when the caller may not watch it, 404 for an unknown charger.
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from adapters.http import schemas
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -40,7 +42,7 @@ class Problem(Exception):
         if instance:
             body["instance"] = instance
         body.update(self.extra)
-        return body
+        return schemas.Problem.shape(body)  # the one documented shape (``components.schemas.Problem``)
 
     def response(self, instance: str | None = None) -> JSONResponse:
         return JSONResponse(self.body(instance), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON)

@@ -7,32 +7,35 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from adapters.access import check_may_use_charger, check_operator, is_operator
 from adapters.auth import Role
-from adapters.http.common import API, authenticate, json_body, runtime_of
+from adapters.http import schemas
+from adapters.http.common import API, authenticate, json_body, runtime_of, segment
+from adapters.http.etag import etag, if_match
+from adapters.http.openapi import Doc, api_route
 
 
 class StartRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"evse_id": 1, "id_token": "04A1B2C3"}]})
     evse_id: int | None = Field(default=None, ge=1)
     id_token: str | None = Field(default=None, min_length=1, max_length=36)
 
 
 class SettingsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rfid_required": False}]})
     rfid_required: bool
 
 
 class ResetRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"type": "Immediate", "evse_id": 1}]})
     type: Literal["Immediate", "OnIdle"] = "OnIdle"
     evse_id: int | None = Field(default=None, ge=1, description="reset only this EVSE")
 
 
 def _tx_href(station_id: str, transaction_id: str) -> str:
-    return f"{API}/chargers/{station_id}/transactions/{transaction_id}"
+    return f"{API}/chargers/{segment(station_id)}/transactions/{segment(transaction_id)}"
 
 
 async def start_transaction(request: Request) -> Response:
@@ -47,7 +50,7 @@ async def start_transaction(request: Request) -> Response:
     if started.transaction_id:
         links["transaction"] = {"href": _tx_href(station_id, started.transaction_id)}
         headers["Location"] = links["transaction"]["href"]
-    return JSONResponse({**vars(started), "_links": links}, status_code=202, headers=headers)
+    return JSONResponse(schemas.StartAnswer.shape({**vars(started), "_links": links}), status_code=202, headers=headers)
 
 
 async def stop_transaction(request: Request) -> Response:
@@ -57,9 +60,8 @@ async def stop_transaction(request: Request) -> Response:
     status = await remote.stop(station_id, transaction_id, principal.subject, is_operator(principal))
     href = _tx_href(station_id, transaction_id)
     body = {"station_id": station_id, "transaction_id": transaction_id, "status": status}
-    return JSONResponse(
-        {**body, "_links": {"transaction": {"href": href}}}, status_code=202, headers={"Location": href}
-    )
+    answer = schemas.StopAnswer.shape({**body, "_links": {"transaction": {"href": href}}})
+    return JSONResponse(answer, status_code=202, headers={"Location": href})
 
 
 async def put_settings(request: Request) -> Response:
@@ -67,11 +69,11 @@ async def put_settings(request: Request) -> Response:
     station_id = request.path_params["station_id"]
     body: SettingsRequest = await json_body(request, SettingsRequest)
     check_operator(principal, "change a charger's settings")  # owners will be allowed once ownership exists
-    done = await runtime_of(request).platform.sync.set_rfid_required(station_id, body.rfid_required)
+    sync = runtime_of(request).platform.sync
+    done = await sync.set_rfid_required(station_id, body.rfid_required, if_match(request))
     links = {"charger": {"href": f"{API}/chargers/{station_id}"}}
-    return JSONResponse(
-        {"station_id": station_id, **done.view, "applied_on_charger": done.applied_on_charger, "_links": links}
-    )
+    answer = {"station_id": station_id, **done.view, "applied_on_charger": done.applied_on_charger, "_links": links}
+    return JSONResponse(schemas.SettingsAnswer.shape(answer), headers=etag(done.view["version"]))
 
 
 async def reset_charger(request: Request) -> Response:
@@ -80,12 +82,65 @@ async def reset_charger(request: Request) -> Response:
     body: ResetRequest = await json_body(request, ResetRequest)
     status = await runtime_of(request).platform.remote.reset(station_id, body.type, body.evse_id, principal.subject)
     out = {"station_id": station_id, "type": body.type, "evse_id": body.evse_id, "status": status}
-    return JSONResponse({**out, "_links": {"charger": {"href": f"{API}/chargers/{station_id}"}}}, status_code=202)
+    out["_links"] = {"charger": {"href": f"{API}/chargers/{station_id}"}}
+    return JSONResponse(schemas.ResetAnswer.shape(out), status_code=202)
 
 
+CHARGER_CALL = (404, 409, 502, 504)  # unknown charger; offline or refused; the charger's CALLERROR; no answer
 routes: list[BaseRoute] = [
-    Route(API + "/chargers/{station_id}/transactions", start_transaction, methods=["POST"]),
-    Route(API + "/chargers/{station_id}/transactions/{transaction_id}/stop", stop_transaction, methods=["POST"]),
-    Route(API + "/chargers/{station_id}/settings", put_settings, methods=["PUT"]),
-    Route(API + "/chargers/{station_id}/reset", reset_charger, methods=["POST"]),
+    api_route(
+        "POST",
+        API + "/chargers/{station_id}/transactions",
+        start_transaction,
+        Doc(
+            "startTransaction",
+            "Start charging (RequestStartTransaction), answered once the charger answers",
+            "charging",
+            {202: schemas.StartAnswer},
+            (403, *CHARGER_CALL),
+            body=StartRequest,
+            location=(202,),
+        ),
+    ),
+    api_route(
+        "POST",
+        API + "/chargers/{station_id}/transactions/{transaction_id}/stop",
+        stop_transaction,
+        Doc(
+            "stopTransaction",
+            "Stop charging (RequestStopTransaction)",
+            "charging",
+            {202: schemas.StopAnswer},
+            (403, *CHARGER_CALL),
+            location=(202,),
+        ),
+    ),
+    api_route(
+        "PUT",
+        API + "/chargers/{station_id}/settings",
+        put_settings,
+        Doc(
+            "putChargerSettings",
+            "Change a charger's settings (RFID required), pushed to the charger when connected",
+            "chargers",
+            {200: schemas.SettingsAnswer},
+            (403, 404, 409),
+            body=SettingsRequest,
+            if_match=True,
+            etag=True,
+        ),
+    ),
+    api_route(
+        "POST",
+        API + "/chargers/{station_id}/reset",
+        reset_charger,
+        Doc(
+            "resetCharger",
+            "Reset a charger or one EVSE (B11)",
+            "chargers",
+            {202: schemas.ResetAnswer},
+            (403, *CHARGER_CALL),
+            body=ResetRequest,
+        ),
+    ),
 ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from adapters.log_context import station_id_var
 from adapters.ocpp.station import StationSession
 from cloudbay_domain.charger import InvalidStationId, check_station_id
 
@@ -69,6 +70,8 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
         check_station_id(station_id)
     except InvalidStationId as e:
         raise Refused(400, str(e)) from None
+    # every line of this connection from here on, its session's tasks included (they inherit the context)
+    station_id_var.set(station_id)
     if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
         raise Refused(400, f"the {SUBPROTOCOL} WebSocket sub-protocol is required")
     if not await platform.run(platform.chargers.is_whitelisted, station_id):
@@ -80,6 +83,7 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
         session_id=uuid.uuid4().hex,
         heartbeat_interval=runtime.settings.heartbeat_interval,
         data_transfer_handlers=runtime.data_transfer_handlers,
+        call_observer=runtime.metrics.observe_ocpp,
     )
     try:
         await platform.run(platform.chargers.connected, station_id, session.session_id, runtime.settings.node)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -16,6 +18,9 @@ log = logging.getLogger("cloudbay.ocpp")
 
 A = TypeVar("A")
 REPLACED_CLOSE_CODE = 4000
+#: Told of every CSMS-initiated call: its OCPP action, its outcome (accepted, rejected, timeout, offline or the
+#: CALLERROR code) and how long it took.
+RequestObserver = Callable[[str, str, float], None]
 
 
 class Session(Protocol):
@@ -37,6 +42,7 @@ class SessionLink:
         self.call_timeout = call_timeout
         self.sessions: dict[str, tuple[Session, Closable]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.observer: RequestObserver | None = None  # set by the wiring (metrics)
 
     def get(self, station_id: str) -> Session | None:
         entry = self.sessions.get(station_id)
@@ -66,6 +72,32 @@ class SessionLink:
 
     async def request(self, station_id: str, request: ChargerRequest[A], timeout: float | None = None) -> A:
         payload, read = to_call(request)
+        name, started, outcome = type(payload).__name__, time.perf_counter(), "error"
+        try:
+            answer: A = await self._request(station_id, payload, read, timeout)
+            status = getattr(answer, "status", "Accepted")  # an answer without a status (a version) is accepted
+            outcome = "accepted" if str(status) == "Accepted" else "rejected"
+            return answer
+        except CallTimedOut:
+            outcome = "timeout"
+            raise
+        except ChargerOffline:
+            outcome = "offline"
+            raise
+        except CallFailed as e:
+            outcome = e.reason
+            raise
+        finally:
+            self._observe(name, outcome, time.perf_counter() - started)
+
+    def _observe(self, action: str, outcome: str, seconds: float) -> None:
+        if self.observer is not None:
+            try:
+                self.observer(action, outcome, seconds)
+            except Exception:
+                log.exception("request observer failed")
+
+    async def _request(self, station_id: str, payload: Any, read: Callable[[Any], Any], timeout: float | None) -> Any:
         name = type(payload).__name__
         async with self._locks.setdefault(station_id, asyncio.Lock()):  # one outstanding request per charger
             session = self.get(station_id)
@@ -81,5 +113,4 @@ class SessionLink:
                 raise CallFailed("FormatViolation", f"charger {station_id} answered {name} malformed: {e}") from None
             except ConnectionLost:
                 raise ChargerOffline(f"charger {station_id} went offline during {name}") from None
-        answer: A = read(result)
-        return answer
+        return read(result)

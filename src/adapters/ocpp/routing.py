@@ -70,3 +70,10 @@ def collect_routes(cls: type) -> tuple[dict[str, Route], dict[str, Route]]:
             for action in getattr(attr, _AFTER_MARK, ()):
                 later[action] = Route(name, attr, False, wants_id)
     return on, later
+
+
+def invoke(connection: Any, route: Route, kwargs: dict[str, Any], uid: str) -> Any:
+    """Call a route's function with the CALL's kwargs (and its message id, if the function asks for it)."""
+    if route.wants_unique_id:
+        return route.function(connection, **kwargs, call_unique_id=uid)
+    return route.function(connection, **kwargs)

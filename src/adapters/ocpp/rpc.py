@@ -21,35 +21,32 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 import uuid
 from collections import OrderedDict
-from dataclasses import is_dataclass
 from typing import Any, ClassVar
 
 from ocpp.charge_point import remove_nones, serialize_as_dict
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call as calls
-from ocpp.v201 import call_result as call_results
 
+from adapters.log_context import message_id_var
 from adapters.ocpp import rpc_schema as schema
 from adapters.ocpp.routing import Route as _Route
 from adapters.ocpp.routing import after as after  # re-exported
 from adapters.ocpp.routing import collect_routes as _collect_routes
 from adapters.ocpp.routing import handles as handles  # re-exported
+from adapters.ocpp.routing import invoke as _invoke
 from adapters.ocpp.rpc_schema import CALL, CALLERROR, CALLRESULT, MAX_CAUSE, RpcError, readable_id
 from adapters.ocpp.rpc_schema import OCPP201_ERROR_CODES as OCPP201_ERROR_CODES  # re-exported
-from adapters.ocpp.rpc_types import CallErrorReceived, Connection, ConnectionLost, MalformedAnswer
+from adapters.ocpp.rpc_types import CallErrorReceived as CallErrorReceived  # re-exported
+from adapters.ocpp.rpc_types import Connection, ConnectionLost
+from adapters.ocpp.rpc_types import MalformedAnswer as MalformedAnswer  # re-exported
 
 LOGGER = logging.getLogger("cloudbay.ocpp")
 INBOX_SIZE = 4  # CALLs read but not yet handled; the spec allows one, a flooding charger waits for room
 _NOT_JSON = object()
 _snake_case = schema.snake_case  # kept under its old name: a test compares it with the library's translation
-
-
-def _invoke(connection: RpcConnection, route: _Route, kwargs: dict[str, Any], uid: str) -> Any:
-    if route.wants_unique_id:
-        return route.function(connection, **kwargs, call_unique_id=uid)
-    return route.function(connection, **kwargs)
 
 
 class RpcConnection:
@@ -85,6 +82,9 @@ class RpcConnection:
     async def on_frame_error(self, code: str, message_id: str) -> None:
         """Hook awaited after the RPC layer itself answered with a CALLERROR."""
 
+    def observe_call(self, action: str | None, result: str, seconds: float) -> None:
+        """Hook: a frame answered (``accepted`` or the CALLERROR code); ``action`` as sent, None if unreadable."""
+
     # --- the connection's life --------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -109,7 +109,7 @@ class RpcConnection:
     async def _work(self, inbox: asyncio.Queue[Any]) -> None:
         """Handle the charger's CALLs strictly one after another, in the order they arrived."""
         while True:
-            await self._answer(await inbox.get())
+            await self._serve(await inbox.get())
 
     async def _close(self, *tasks: asyncio.Task[None]) -> None:
         """Fail our outstanding CALL, stop the reader, the worker and the after-handlers, and wait for them."""
@@ -135,32 +135,47 @@ class RpcConnection:
             return self._route_response(decoded)
         if self._inbox is not None:
             return await self._inbox.put(decoded)
-        await self._answer(decoded)
+        await self._serve(decoded)
 
-    async def _answer(self, decoded: Any) -> None:
-        """Answer a frame that is not a response (exactly one frame sent)."""
+    async def _serve(self, decoded: Any) -> None:
+        """Answer a frame with its message id in the log context, then tell ``observe_call`` how it went."""
+        started = time.perf_counter()
+        token = message_id_var.set(readable_id(decoded) if isinstance(decoded, list) else None)
+        try:
+            outcome = await self._answer(decoded)
+        finally:
+            message_id_var.reset(token)
+        try:
+            if outcome is not None:  # None: a duplicate, answered from the cache
+                self.observe_call(*outcome, time.perf_counter() - started)
+        except Exception:
+            LOGGER.exception("%s: observe_call hook failed", self.id)
+
+    async def _answer(self, decoded: Any) -> tuple[str | None, str] | None:
+        """Answer a frame that is not a response (exactly one frame sent): its action and result."""
         if decoded is _NOT_JSON:
-            return await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", "Message is not valid JSON")
+            return None, await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", "Message is not valid JSON")
         if not isinstance(decoded, list) or not decoded:
             cause = "Message is not a non-empty JSON array"
-            return await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
+            return None, await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
         uid, kind = readable_id(decoded), decoded[0]
         if type(kind) is not int or kind != CALL:
             cause = f"Message type {kind!r} is not supported"[:MAX_CAUSE]
-            return await self._frame_error(schema.UNKNOWN_ID if uid is None else uid, "MessageTypeNotSupported", cause)
+            answer_id = schema.UNKNOWN_ID if uid is None else uid
+            return None, await self._frame_error(answer_id, "MessageTypeNotSupported", cause)
         if uid is None:
             cause = f"Message id must be a string of at most {schema.MAX_ID_LENGTH} characters"
-            return await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
+            return None, await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
         if len(decoded) != 4 or not isinstance(decoded[2], str):
-            return await self._frame_error(uid, "RpcFrameworkError", "CALL must be [2, id, action, payload]")
+            return None, await self._frame_error(uid, "RpcFrameworkError", "CALL must be [2, id, action, payload]")
         cached = self._answers.get(uid)
         if cached is not None:
             LOGGER.info("%s: duplicate CALL %r, replaying the earlier answer", self.id, uid)
-            self._answers.move_to_end(uid)
-            return await self._connection.send(cached)
-        await self._handle_call(uid, decoded[2], decoded[3])
+            await self._connection.send(cached)
+            return None  # not handled again: not observed
+        return decoded[2], await self._handle_call(uid, decoded[2], decoded[3])
 
-    async def _frame_error(self, uid: str, code: str, cause: str, remember: bool = False) -> None:
+    async def _frame_error(self, uid: str, code: str, cause: str, remember: bool = False) -> str:
         LOGGER.warning("%s: answering %s to message %r: %r", self.id, code, uid, cause[:MAX_CAUSE])
         answer = schema.dumps([CALLERROR, uid, code, schema.DESCRIPTIONS[code], {"cause": cause[:MAX_CAUSE]}])
         if remember:
@@ -170,6 +185,7 @@ class RpcConnection:
             await self.on_frame_error(code, uid)
         except Exception:
             LOGGER.exception("%s: on_frame_error hook failed", self.id)
+        return code
 
     def _remember(self, uid: str, answer: str) -> None:
         self._answers[uid] = answer
@@ -190,12 +206,12 @@ class RpcConnection:
             schema.validate(CALL, action, payload)
         return route
 
-    async def _handle_call(self, uid: str, action: str, payload: Any) -> None:
+    async def _handle_call(self, uid: str, action: str, payload: Any) -> str:
         try:
             route = self._checked_route(action, payload)
         except RpcError as exc:
             return await self._frame_error(uid, exc.code, exc.cause, remember=True)
-        answer, kwargs = await self._run_handler(route, action, uid, payload)
+        answer, kwargs, result = await self._run_handler(route, action, uid, payload)
         self._remember(uid, answer)
         await self._connection.send(answer)
         after_route = self._after_routes.get(action)
@@ -203,34 +219,28 @@ class RpcConnection:
             task = asyncio.create_task(self._run_after(after_route, action, kwargs, uid))
             self._after_tasks.add(task)
             task.add_done_callback(self._after_tasks.discard)
+        return result
 
     async def _run_handler(
         self, route: _Route, action: str, uid: str, payload: dict[str, Any]
-    ) -> tuple[str, dict[str, Any] | None]:
-        """The answer frame, and the handler's kwargs if it succeeded (for the after-handler)."""
+    ) -> tuple[str, dict[str, Any] | None, str]:
+        """The answer frame, the handler's kwargs if it succeeded (for the after-handler), the result."""
         try:
             kwargs = schema.snake_case(payload)
             result = _invoke(self, route, kwargs, uid)
             if inspect.isawaitable(result):
                 result = await result
-            return schema.dumps([CALLRESULT, uid, self._answer_payload(action, route, result)]), kwargs
+            check = self.validate_responses and not route.skip_schema_validation
+            return schema.dumps([CALLRESULT, uid, schema.answer_payload(action, result, check)]), kwargs, "accepted"
         except OCPPError as exc:
             code = schema.answerable_code(getattr(exc, "code", "GenericError"))
             LOGGER.warning("%s: handler for %s answered %s", self.id, action, code)
             description = exc.description if isinstance(exc.description, str) else ""
-            return schema.dumps([CALLERROR, uid, code, description, schema.json_details(exc.details)]), None
+            return schema.dumps([CALLERROR, uid, code, description, schema.json_details(exc.details)]), None, code
         except Exception:  # logged with its traceback here; the charger learns nothing of our internals
             LOGGER.exception("%s: handler for %s (message %r) failed", self.id, action, uid)
-            return schema.dumps([CALLERROR, uid, "InternalError", schema.DESCRIPTIONS["InternalError"], {}]), None
-
-    def _answer_payload(self, action: str, route: _Route, result: Any) -> dict[str, Any]:
-        payload = serialize_as_dict(result) if is_dataclass(result) and not isinstance(result, type) else result
-        if not isinstance(payload, dict):
-            raise TypeError(f"handler for {action} returned {type(result).__name__}, not a payload")
-        answer: dict[str, Any] = schema.camel_case(remove_nones(payload))
-        if self.validate_responses and not route.skip_schema_validation:
-            schema.validate(CALLRESULT, action, answer)
-        return answer
+            frame = [CALLERROR, uid, "InternalError", schema.DESCRIPTIONS["InternalError"], {}]
+            return schema.dumps(frame), None, "InternalError"
 
     async def _run_after(self, route: _Route, action: str, kwargs: dict[str, Any], uid: str) -> None:
         """Run an after-handler; its failure is logged and never touches the connection."""
@@ -268,7 +278,7 @@ class RpcConnection:
         async with asyncio.timeout(timeout):
             async with self._call_lock:  # one outstanding CALL per connection (Part 4)
                 frame = await self._exchange(action, body)
-        return self._result_of(action, frame)
+        return schema.read_answer(self.id, action, frame)
 
     async def _exchange(self, action: str, body: dict[str, Any]) -> list[Any]:
         if self._closed:
@@ -287,14 +297,3 @@ class RpcConnection:
             self._pending = None
             if answer.done() and not answer.cancelled():
                 answer.exception()  # retrieved: the loop must not log a ConnectionLost nobody awaited
-
-    def _result_of(self, action: str, frame: list[Any]) -> Any:
-        if frame[0] == CALLERROR:
-            raise CallErrorReceived(schema.spec_code(frame[2]), frame[3], frame[4])
-        try:
-            schema.validate(CALLRESULT, action, frame[2])
-            return getattr(call_results, action)(**schema.snake_case(frame[2]))
-        except (RpcError, TypeError) as exc:
-            cause = exc.cause if isinstance(exc, RpcError) else f"does not fit {action}: {exc}"[:MAX_CAUSE]
-            LOGGER.warning("%s: malformed answer to %s: %r", self.id, action, cause)
-            raise MalformedAnswer(cause) from None

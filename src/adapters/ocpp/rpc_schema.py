@@ -11,14 +11,21 @@ from __future__ import annotations
 import decimal
 import functools
 import json
+import logging
 from collections.abc import Callable
+from dataclasses import is_dataclass
 from typing import Any
 
 import fastjsonschema
 from jsonschema.exceptions import best_match
-from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.messages import get_validator
+from ocpp.v201 import call_result as call_results
 from ocpp.v201.enums import Action
+
+from adapters.ocpp.rpc_types import CallErrorReceived, MalformedAnswer
+
+LOGGER = logging.getLogger("cloudbay.ocpp")
 
 OCPP_VERSION = "2.0.1"
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
@@ -214,3 +221,27 @@ def camel_case(data: Any) -> Any:
     if isinstance(data, list):
         return [camel_case(v) for v in data]
     return data
+
+
+def answer_payload(action: str, result: Any, check: bool) -> dict[str, Any]:
+    """A handler's result (a ``call_result`` dataclass or a dict) as the camelCase payload to answer."""
+    payload = serialize_as_dict(result) if is_dataclass(result) and not isinstance(result, type) else result
+    if not isinstance(payload, dict):
+        raise TypeError(f"handler for {action} returned {type(result).__name__}, not a payload")
+    answer: dict[str, Any] = camel_case(remove_nones(payload))
+    if check:
+        validate(CALLRESULT, action, answer)
+    return answer
+
+
+def read_answer(station_id: str, action: str, frame: list[Any]) -> Any:
+    """The ``call_result`` of the charger's answer to our CALL; ``CallErrorReceived`` or ``MalformedAnswer``."""
+    if frame[0] == CALLERROR:
+        raise CallErrorReceived(spec_code(frame[2]), frame[3], frame[4])
+    try:
+        validate(CALLRESULT, action, frame[2])
+        return getattr(call_results, action)(**snake_case(frame[2]))
+    except (RpcError, TypeError) as exc:
+        cause = exc.cause if isinstance(exc, RpcError) else f"does not fit {action}: {exc}"[:MAX_CAUSE]
+        LOGGER.warning("%s: malformed answer to %s: %r", station_id, action, cause)
+        raise MalformedAnswer(cause) from None

@@ -19,6 +19,7 @@ from cloudbay_domain.reports import DataTransferReport
 from services.platform import Platform
 
 DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
+CallObserver = Callable[[str | None, str, float], None]  # (action, result, seconds): see observe_call
 
 
 class StationSession(RpcConnection):
@@ -33,13 +34,19 @@ class StationSession(RpcConnection):
         session_id: str,
         heartbeat_interval: int,
         data_transfer_handlers: dict[str, DataTransferHandler] | None = None,
+        call_observer: CallObserver | None = None,
     ) -> None:
         super().__init__(station_id, connection)
         self.platform = platform
         self.session_id = session_id
         self.heartbeat_interval = heartbeat_interval
         self.data_transfer_handlers = data_transfer_handlers or {}
+        self.call_observer = call_observer
         self.last_seen = utcnow()
+
+    def observe_call(self, action: str | None, result: str, seconds: float) -> None:
+        if self.call_observer is not None:  # the node's metrics (adapters/metrics.py)
+            self.call_observer(action, result, seconds)
 
     async def route_message(self, raw: str | bytes) -> None:
         self.last_seen = utcnow()
