@@ -50,6 +50,10 @@ class WebhookOutboxProjection:
 
     name = "webhook_outbox"
 
+    def __init__(self) -> None:
+        self._active_tx: Tx | None = None
+        self._active_rows: list[tuple[str, list[str]]] = []
+
     def create_tables(self, tx: Tx) -> None:
         tx.execute(
             "CREATE TABLE IF NOT EXISTS rm_webhook_subscriptions (subscription_id TEXT PRIMARY KEY,"
@@ -89,10 +93,12 @@ class WebhookOutboxProjection:
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (subscription_id) DO NOTHING",
             (str(event.originator_id), event.url, json.dumps(event.events), event.created_by, stamp(event.timestamp)),
         )
+        self._active_tx = None
 
     @apply.register
     def _(self, event: WebhookSubscription.Removed, tx: Tx, position: int) -> None:
         tx.execute("DELETE FROM rm_webhook_subscriptions WHERE subscription_id = %s", (str(event.originator_id),))
+        self._active_tx = None
 
     @apply.register
     def _(self, event: WebhookSubscription.DeliveryReplayRequested, tx: Tx, position: int) -> None:
@@ -165,12 +171,17 @@ class WebhookOutboxProjection:
             (str(event.originator_id), station_id, transaction_id),
         )
 
+    def _active(self, tx: Tx) -> list[tuple[str, list[str]]]:
+        """The active subscriptions, read once per read-model transaction (a batch), not once per event: the
+        subscription handlers drop what was read, so a change inside the batch is seen at once."""
+        if self._active_tx is not tx:
+            rows = tx.fetchall("SELECT subscription_id, events FROM rm_webhook_subscriptions")
+            self._active_rows = [(row["subscription_id"], json.loads(row["events"])) for row in rows]
+            self._active_tx = tx
+        return self._active_rows
+
     def _enqueue(self, tx: Tx, event: Aggregate.Event, position: int, event_type: str, facts: dict[str, Any]) -> None:
-        subscriptions = [
-            row["subscription_id"]
-            for row in tx.fetchall("SELECT subscription_id, events FROM rm_webhook_subscriptions")
-            if event_type in json.loads(row["events"])
-        ]
+        subscriptions = [subscription for subscription, events in self._active(tx) if event_type in events]
         if not subscriptions:
             return
         sources = tx.fetchall(
