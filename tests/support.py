@@ -21,13 +21,12 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.auth import Role
 from adapters.http.app import create_app
+from adapters.server_options import uvicorn_options
 from adapters.settings import Settings, StoreSettings
 from adapters.wiring import Runtime
 from cloudbay_domain.user import UserRole
 from services.platform import Platform
 from services.users import UnknownUser
-
-WS_IMPL = "websockets-sansio"
 
 
 def free_socket() -> socket.socket:
@@ -52,7 +51,11 @@ class LiveServer:
         sock = free_socket()
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(runtime=self.runtime), lifespan="on", log_level="warning", ws=WS_IMPL, ws_ping_interval=None
+            create_app(runtime=self.runtime),
+            lifespan="on",
+            log_level="warning",
+            ws_ping_interval=None,
+            **uvicorn_options(self.settings),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)

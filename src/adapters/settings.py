@@ -103,6 +103,9 @@ class Settings:
     webhook_max_attempts: int = 8  # attempts before a webhook delivery becomes a dead letter
     webhook_backoff_seconds: float = 1.0  # the first retry's delay, doubled per attempt (adapters.webhooks)
     webhook_timeout_seconds: float = 5.0  # bounds each phase of one webhook POST (connect, write, read)
+    ocpp_max_frame: int = 1024 * 1024  # bytes of one OCPP WebSocket frame (docs/operations.md, "Limits")
+    ocpp_max_samples: int = 1000  # sampled values in one TransactionEvent or MeterValues
+    ocpp_max_stored_payload: int = 64 * 1024  # bytes of DataTransfer data / NotifyEvent eventData stored whole
 
     @property
     def signing_key_path(self) -> Path:
@@ -143,7 +146,25 @@ class Settings:
             log_format=log_format,
             user_cache_seconds=max(0.0, user_cache),
             **_webhook_settings(env),
+            **_ocpp_limits(env),
         )
+
+
+def _ocpp_limits(env: dict[str, str]) -> dict[str, Any]:
+    names = {
+        "ocpp_max_frame": ("CLOUDBAY_OCPP_MAX_FRAME", 1024 * 1024),
+        "ocpp_max_samples": ("CLOUDBAY_OCPP_MAX_SAMPLES", 1000),
+        "ocpp_max_stored_payload": ("CLOUDBAY_OCPP_MAX_STORED_PAYLOAD", 64 * 1024),
+    }
+    values = {}
+    for key, (name, default) in names.items():
+        try:
+            values[key] = int(env.get(name) or default)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, not {env.get(name)!r}") from None
+        if values[key] < 1:
+            raise SettingsError(f"{name} must be positive")
+    return values
 
 
 def _webhook_settings(env: dict[str, str]) -> dict[str, Any]:

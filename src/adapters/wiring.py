@@ -12,6 +12,7 @@ from adapters.current_users import CurrentUsers
 from adapters.http.live_hub import LiveHub
 from adapters.metrics import Metrics, store_reader
 from adapters.ocpp.link import SessionLink
+from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.station import DataTransferHandler
 from adapters.settings import Settings
 from adapters.storage import ensure_database
@@ -54,6 +55,7 @@ class Runtime:
         self.settings = settings
         self.log = build_log(settings)
         self.link = SessionLink(settings.ocpp_call_timeout)
+        self.ocpp_limits = Limits(max_frame=settings.ocpp_max_frame, max_samples=settings.ocpp_max_samples)
         self._executor = ThreadPoolExecutor(max_workers=STORE_WORKERS, thread_name_prefix="store")
         self.platform = Platform(self.log, self.link, self._executor)
         self.db = ReadModelDB(settings.store)

@@ -81,6 +81,7 @@ def run_server(chosen: Settings, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
     from adapters.http.app import create_app
+    from adapters.server_options import uvicorn_options
 
     uvicorn.run(
         create_app(chosen),
@@ -88,9 +89,9 @@ def run_server(chosen: Settings, host: str, port: int, log_level: str) -> None:
         port=port,
         log_level=log_level,
         log_config=logs.logging_config(log_level, chosen.log_format),  # the same handler as configure_logging
-        ws="websockets-sansio",
         ws_ping_interval=30,
         ws_per_message_deflate=False,  # OCPP frames are small: compression costs more CPU than it saves
+        **uvicorn_options(chosen),  # our WebSocket protocol, frames bounded by CLOUDBAY_OCPP_MAX_FRAME
     )
 
 

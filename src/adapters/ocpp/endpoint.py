@@ -84,6 +84,7 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
         heartbeat_interval=runtime.settings.heartbeat_interval,
         data_transfer_handlers=runtime.data_transfer_handlers,
         call_observer=runtime.metrics.observe_ocpp,
+        limits=runtime.ocpp_limits,
     )
     try:
         await platform.run(platform.chargers.connected, station_id, session.session_id, runtime.settings.node)

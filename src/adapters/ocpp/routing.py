@@ -6,6 +6,7 @@ Routes are collected once, when a connection class is created, so no lookup happ
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
@@ -77,3 +78,13 @@ def invoke(connection: Any, route: Route, kwargs: dict[str, Any], uid: str) -> A
     if route.wants_unique_id:
         return route.function(connection, **kwargs, call_unique_id=uid)
     return route.function(connection, **kwargs)
+
+
+async def run_after(connection: Any, route: Route, action: str, kwargs: dict[str, Any], uid: str) -> None:
+    """Run an after-handler; its failure is logged and never touches the connection."""
+    try:
+        result = invoke(connection, route, kwargs, uid)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logging.getLogger("cloudbay.ocpp").exception("%s: after-handler for %s failed", connection.id, action)

@@ -1,18 +1,16 @@
 """OCPP-J (OCPP 2.0.1 Part 4) RPC layer of one charger connection: framing, routing and call correlation.
 
-CloudBay owns this layer instead of subclassing ``ocpp.v201.ChargePoint``, whose behaviour we had to patch
-through its private attributes. The library still provides the message dataclasses, the enums, the 2.0.1
-schemas and its exceptions. What this layer does on purpose:
-
+Owned here (the ``ocpp`` library gives the message dataclasses, enums, schemas and exceptions):
 * every broken frame is answered as the spec says (``RpcFrameworkError`` for bad JSON, non-arrays, bad ids
   and short CALLs, id ``"-1"`` when it is unreadable; ``MessageTypeNotSupported``; ``NotImplemented`` for a
   non-2.0.1 action vs ``NotSupported`` for one without a handler; schema violations with the 2.0.1 codes);
-* a charger resends a CALL whose answer it lost: the last answers are replayed without re-running handlers;
+* every frame is bounded before a handler sees it (``rpc_limits``): size, nesting depth, samples, integers;
+* a resent CALL id gets the earlier answer replayed, handlers not re-run, unless that answer was an
+  ``InternalError`` (a transient failure of ours): such a resend is handled again;
 * our own CALLs: one outstanding per connection, matched by id, the answer checked against its schema;
-* ``start()`` reads in one task and routes answers at once, while the charger's CALLs are handled one after
-  another by a worker fed through a small bounded queue: a handler may itself ``await self.call(...)``
-  without deadlocking, a station's messages are still handled in arrival order, and a flooding charger
-  only makes the reader wait.
+* ``start()`` reads in one task and routes answers at once; the charger's CALLs are handled in arrival order
+  by a worker fed through a small bounded queue, so a handler may ``await self.call(...)`` without
+  deadlocking and a flooding charger only makes the reader wait.
 """
 
 from __future__ import annotations
@@ -37,6 +35,8 @@ from adapters.ocpp.routing import after as after  # re-exported
 from adapters.ocpp.routing import collect_routes as _collect_routes
 from adapters.ocpp.routing import handles as handles  # re-exported
 from adapters.ocpp.routing import invoke as _invoke
+from adapters.ocpp.routing import run_after as _run_after
+from adapters.ocpp.rpc_limits import Limits, check_counts, integers, too_deep
 from adapters.ocpp.rpc_schema import CALL, CALLERROR, CALLRESULT, MAX_CAUSE, RpcError, readable_id
 from adapters.ocpp.rpc_schema import OCPP201_ERROR_CODES as OCPP201_ERROR_CODES  # re-exported
 from adapters.ocpp.rpc_types import CallErrorReceived as CallErrorReceived  # re-exported
@@ -45,7 +45,7 @@ from adapters.ocpp.rpc_types import MalformedAnswer as MalformedAnswer  # re-exp
 
 LOGGER = logging.getLogger("cloudbay.ocpp")
 INBOX_SIZE = 4  # CALLs read but not yet handled; the spec allows one, a flooding charger waits for room
-_NOT_JSON = object()
+_NOT_JSON, _TOO_BIG = object(), object()
 _snake_case = schema.snake_case  # kept under its old name: a test compares it with the library's translation
 
 
@@ -69,8 +69,8 @@ class RpcConnection:
                 if cls.validate_responses:
                     schema.warm_up(CALLRESULT, action)
 
-    def __init__(self, station_id: str, connection: Connection) -> None:
-        self.id = station_id
+    def __init__(self, station_id: str, connection: Connection, limits: Limits | None = None) -> None:
+        self.id, self.limits = station_id, limits or Limits()
         self._connection = connection
         self._answers: OrderedDict[str, str] = OrderedDict()
         self._after_tasks: set[asyncio.Task[None]] = set()
@@ -127,8 +127,9 @@ class RpcConnection:
         """Take one frame: answers to our CALLs are routed at once, anything else is answered (never raises
         on bad input). While ``start()`` runs, that is the worker's job; otherwise it is done before returning.
         """
-        try:
-            decoded = json.loads(raw)
+        decoded: Any
+        try:  # len() counts characters, at most the bytes the server's own frame limit counts
+            decoded = _TOO_BIG if len(raw) > self.limits.max_frame else json.loads(raw)
         except (ValueError, RecursionError):
             decoded = _NOT_JSON
         if schema.is_response(decoded):
@@ -153,8 +154,9 @@ class RpcConnection:
 
     async def _answer(self, decoded: Any) -> tuple[str | None, str] | None:
         """Answer a frame that is not a response (exactly one frame sent): its action and result."""
-        if decoded is _NOT_JSON:
-            return None, await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", "Message is not valid JSON")
+        if decoded is _NOT_JSON or decoded is _TOO_BIG:
+            cause = "Message is not valid JSON" if decoded is _NOT_JSON else f"Frame over {self.limits.max_frame} bytes"
+            return None, await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
         if not isinstance(decoded, list) or not decoded:
             cause = "Message is not a non-empty JSON array"
             return None, await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
@@ -168,6 +170,9 @@ class RpcConnection:
             return None, await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
         if len(decoded) != 4 or not isinstance(decoded[2], str):
             return None, await self._frame_error(uid, "RpcFrameworkError", "CALL must be [2, id, action, payload]")
+        if too_deep(decoded, self.limits.max_depth):
+            cause = f"Message is nested deeper than {self.limits.max_depth} levels"
+            return decoded[2], await self._frame_error(uid, "FormatViolation", cause)
         cached = self._answers.get(uid)
         if cached is not None:
             LOGGER.info("%s: duplicate CALL %r, replaying the earlier answer", self.id, uid)
@@ -193,8 +198,8 @@ class RpcConnection:
         while len(self._answers) > self.answer_cache_size:
             self._answers.popitem(last=False)
 
-    def _checked_route(self, action: str, payload: Any) -> _Route:
-        """The handler of a CALL the RPC layer accepts; ``RpcError`` with the spec's code otherwise."""
+    def _checked_route(self, action: str, payload: Any) -> tuple[_Route, dict[str, Any]]:
+        """The handler of a CALL the RPC layer accepts and its payload; ``RpcError`` with the spec's code otherwise."""
         if action not in schema.ACTIONS:
             raise RpcError("NotImplemented", f"{action} is not an OCPP {schema.OCPP_VERSION} action")
         route = self._on_routes.get(action)
@@ -202,21 +207,25 @@ class RpcConnection:
             raise RpcError("NotSupported", f"{action} is not supported by this CSMS")
         if not isinstance(payload, dict):
             raise RpcError("FormatViolation", "Payload must be a JSON object")
+        check_counts(action, payload, self.limits.max_samples)
         if not route.skip_schema_validation:
             schema.validate(CALL, action, payload)
-        return route
+            root = schema.call_schema(action)
+            payload = integers(payload, root, root)
+        return route, payload
 
     async def _handle_call(self, uid: str, action: str, payload: Any) -> str:
         try:
-            route = self._checked_route(action, payload)
+            route, payload = self._checked_route(action, payload)
         except RpcError as exc:
             return await self._frame_error(uid, exc.code, exc.cause, remember=True)
         answer, kwargs, result = await self._run_handler(route, action, uid, payload)
-        self._remember(uid, answer)
+        if result != "InternalError":  # a transient failure of ours: the charger's resend is handled again
+            self._remember(uid, answer)
         await self._connection.send(answer)
         after_route = self._after_routes.get(action)
         if kwargs is not None and after_route is not None:
-            task = asyncio.create_task(self._run_after(after_route, action, kwargs, uid))
+            task = asyncio.create_task(_run_after(self, after_route, action, kwargs, uid))
             self._after_tasks.add(task)
             task.add_done_callback(self._after_tasks.discard)
         return result
@@ -242,19 +251,10 @@ class RpcConnection:
             frame = [CALLERROR, uid, "InternalError", schema.DESCRIPTIONS["InternalError"], {}]
             return schema.dumps(frame), None, "InternalError"
 
-    async def _run_after(self, route: _Route, action: str, kwargs: dict[str, Any], uid: str) -> None:
-        """Run an after-handler; its failure is logged and never touches the connection."""
-        try:
-            result = _invoke(self, route, kwargs, uid)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            LOGGER.exception("%s: after-handler for %s failed", self.id, action)
-
     def _route_response(self, frame: list[Any]) -> None:
         """Hand an answer to the CALL waiting for it; anything else is logged and dropped, never answered."""
         uid = readable_id(frame)
-        if uid is None or not schema.well_formed_response(frame):
+        if uid is None or not schema.well_formed_response(frame) or too_deep(frame, self.limits.max_depth):
             LOGGER.warning("%s: dropping malformed response frame for message %r", self.id, uid)
             return
         pending = self._pending

@@ -142,6 +142,11 @@ def compiled(message_type: int, action: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(get_validator(message_type, action, OCPP_VERSION).schema)
 
 
+def call_schema(action: str) -> dict[str, Any]:
+    """The 2.0.1 JSON schema of a CALL's payload."""
+    return dict(get_validator(CALL, action, OCPP_VERSION).schema)
+
+
 def warm_up(message_type: int, action: str) -> None:
     """Read a schema now (at class creation), not while the first charger waits for its answer."""
     get_validator(message_type, action, OCPP_VERSION)

@@ -14,6 +14,7 @@ from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStat
 
 from adapters.ocpp import messages
 from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
+from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.time import ocpp_time, utcnow
 from cloudbay_domain.reports import DataTransferReport
 from services.platform import Platform
@@ -35,8 +36,9 @@ class StationSession(RpcConnection):
         heartbeat_interval: int,
         data_transfer_handlers: dict[str, DataTransferHandler] | None = None,
         call_observer: CallObserver | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        super().__init__(station_id, connection)
+        super().__init__(station_id, connection, limits)
         self.platform = platform
         self.session_id = session_id
         self.heartbeat_interval = heartbeat_interval

@@ -1,0 +1,73 @@
+"""The bounds the RPC layer puts on one frame before any handler sees it (docs/operations.md, "Limits").
+
+A frame is bounded in size (refused before JSON parsing), in nesting depth (so that nothing after the JSON
+decoder can recurse without bound), in sampled values per message, and its integers are OCPP's 32-bit
+integers: a float the schema accepts as an integer (``1.0``) is read as the int it is, one out of range
+(``1e300``) is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.ocpp.rpc_schema import RpcError
+
+INT32 = (-(2**31), 2**31 - 1)  # OCPP-J Part 4: integers are 32-bit signed
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_frame: int = 1024 * 1024  # bytes (UTF-8) of one WebSocket text frame
+    max_depth: int = 64  # nesting of arrays and objects in one frame, the frame itself included
+    max_samples: int = 1000  # sampled values in one TransactionEvent or MeterValues, items of other lists
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays/objects deeper than ``limit`` (iteratively: never recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def check_counts(action: str, payload: dict[str, Any], limit: int) -> None:
+    """``OccurrenceConstraintViolation`` for more sampled values (or list items) than ``limit``."""
+    samples = sum(len(mv.get("sampledValue") or ()) for mv in payload.get("meterValue") or () if isinstance(mv, dict))
+    if samples > limit:
+        raise RpcError("OccurrenceConstraintViolation", f"{action}: {samples} sampled values (at most {limit})")
+    for key, value in payload.items():
+        if isinstance(value, list) and len(value) > limit:
+            raise RpcError("OccurrenceConstraintViolation", f"{action}: {key} has more than {limit} items")
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return node
+    target: Any = root
+    for part in ref[2:].split("/"):
+        target = target[part]
+    return dict(target)
+
+
+def integers(value: Any, node: dict[str, Any], root: dict[str, Any], path: str = "") -> Any:
+    """``value`` (already valid against ``node``) with its schema integers as Python ints in int32 range."""
+    node = _resolve(node, root)
+    if node.get("type") == "integer" and type(value) in (int, float):
+        if not INT32[0] <= value <= INT32[1]:
+            raise RpcError("PropertyConstraintViolation", f"{path or '/'}: {value!r} is not a 32-bit integer")
+        return int(value)
+    properties = node.get("properties")
+    if isinstance(value, dict) and isinstance(properties, dict):
+        return {k: integers(v, properties[k], root, f"{path}/{k}") if k in properties else v for k, v in value.items()}
+    items = node.get("items")
+    if isinstance(value, list) and isinstance(items, dict):
+        return [integers(v, items, root, f"{path}/{i}") for i, v in enumerate(value)]
+    return value

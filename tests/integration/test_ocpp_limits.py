@@ -1,0 +1,151 @@
+"""Hostile OCPP input over a real WebSocket: bounded frames, nesting and samples, no cached failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from tests.support import LiveServer, exchange, raw_socket
+
+
+def status_frame(uid: str) -> str:
+    payload = {"timestamp": "2026-11-25T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}
+    return json.dumps([2, uid, "StatusNotification", payload])
+
+
+def tx_frame(uid: str, seq_no: Any, tx: str = "T-1", **extra: Any) -> str:
+    payload = {
+        "eventType": "Updated",
+        "timestamp": "2026-11-25T10:00:00Z",
+        "triggerReason": "MeterValuePeriodic",
+        "seqNo": seq_no,
+        "transactionInfo": {"transactionId": tx},
+        **extra,
+    }
+    return json.dumps([2, uid, "TransactionEvent", payload])
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_an_internal_error_is_not_replayed_for_a_resent_message_id(server: LiveServer) -> None:
+    server.whitelist("CB-L1")
+    chargers = server.platform.chargers
+    original, failures = chargers.record_status, [1]
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            failures.pop()
+            raise RuntimeError("store locked")
+        return original(*args, **kwargs)
+
+    chargers.record_status = flaky  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        async with raw_socket(server, "CB-L1") as ws:
+            return await exchange(ws, status_frame("s-1")), await exchange(ws, status_frame("s-1"))
+
+    first, second = asyncio.run(scenario())
+    assert first[0] == 4 and first[2] == "InternalError"
+    assert second == [3, "s-1", {}]
+
+
+def test_integral_float_seq_nos_are_accepted_and_others_refused(server: LiveServer) -> None:
+    server.whitelist("CB-L2")
+
+    async def scenario() -> list[list[Any]]:
+        async with raw_socket(server, "CB-L2") as ws:
+            return [
+                await exchange(ws, tx_frame("f-1", 1.0)),
+                await exchange(ws, tx_frame("f-2", 1e300)),
+                await exchange(ws, tx_frame("f-3", 2.0)),
+            ]
+
+    one, huge, two = asyncio.run(scenario())
+    assert one == [3, "f-1", {}]
+    assert huge[0] == 4 and huge[2] == "PropertyConstraintViolation"
+    assert two == [3, "f-3", {}]
+
+
+def test_deep_nesting_is_refused_without_recursion(server: LiveServer) -> None:
+    server.whitelist("CB-L3")
+    deep = json.dumps([2, "d-1", "DataTransfer", {"vendorId": "acme", "data": nested(900)}])
+    custom = json.dumps([2, "d-2", "Heartbeat", {"customData": {"vendorId": "x", "v": nested(900)}}])
+
+    async def scenario() -> list[list[Any]]:
+        async with raw_socket(server, "CB-L3") as ws:
+            replies = [await exchange(ws, deep), await exchange(ws, custom)]
+            return [*replies, await exchange(ws, '[2, "ok", "Heartbeat", {}]')]
+
+    deep_reply, custom_reply, alive = asyncio.run(scenario())
+    assert deep_reply[:3] == [4, "d-1", "FormatViolation"]
+    assert custom_reply[:3] == [4, "d-2", "FormatViolation"]
+    assert alive[:2] == [3, "ok"]
+
+
+def test_a_moderately_nested_data_transfer_is_accepted(server: LiveServer) -> None:
+    server.whitelist("CB-L4")
+    frame = json.dumps([2, "n-1", "DataTransfer", {"vendorId": "acme", "data": nested(30)}])
+
+    async def scenario() -> list[Any]:
+        async with raw_socket(server, "CB-L4") as ws:
+            return await exchange(ws, frame)
+
+    assert asyncio.run(scenario()) == [3, "n-1", {"status": "UnknownVendorId"}]
+
+
+def test_an_upgrade_url_over_the_limit_gets_a_4xx_and_is_closed(server: LiveServer) -> None:
+    request = (
+        f"GET /ocpp/{'A' * 9000} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: ocpp2.0.1\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:  # noqa: SIM117
+        sock.sendall(request.encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    status = int(received.split(b" ", 2)[1])
+    assert 400 <= status < 500
+
+
+def test_a_frame_over_the_limit_is_refused_before_parsing(server: LiveServer) -> None:
+    server.whitelist("CB-L5")
+    frame = json.dumps([2, "big", "DataTransfer", {"vendorId": "acme", "data": "x" * (2 * 1024 * 1024)}])
+
+    async def scenario() -> int | None:
+        async with raw_socket(server, "CB-L5") as ws:
+            before = server.head()
+            await ws.send(frame)
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+            except ConnectionClosed as closed:
+                assert server.head() == before
+                return closed.rcvd.code if closed.rcvd else None
+            return None
+
+    assert asyncio.run(scenario()) == 1009
+
+
+def test_too_many_samples_in_one_message_are_refused(server: LiveServer) -> None:
+    server.whitelist("CB-L6")
+    many = [{"timestamp": "2026-11-25T10:00:00Z", "sampledValue": [{"value": float(i)} for i in range(1001)]}]
+    frames = [
+        tx_frame("m-1", 0, meterValue=many),
+        json.dumps([2, "m-2", "MeterValues", {"evseId": 1, "meterValue": many}]),
+    ]
+
+    async def scenario() -> list[list[Any]]:
+        async with raw_socket(server, "CB-L6") as ws:
+            return [await exchange(ws, frame) for frame in frames]
+
+    for reply in asyncio.run(scenario()):
+        assert reply[0] == 4 and reply[2] == "OccurrenceConstraintViolation"
