@@ -55,7 +55,11 @@ class Runtime:
         self.settings = settings
         self.log = build_log(settings)
         self.link = SessionLink(settings.ocpp_call_timeout)
-        self.ocpp_limits = Limits(max_frame=settings.ocpp_max_frame, max_samples=settings.ocpp_max_samples)
+        self.ocpp_limits = Limits(
+            max_frame=settings.ocpp_max_frame,
+            max_samples=settings.ocpp_max_samples,
+            max_stored_payload=settings.ocpp_max_stored_payload,
+        )
         self._executor = ThreadPoolExecutor(max_workers=STORE_WORKERS, thread_name_prefix="store")
         self.platform = Platform(self.log, self.link, self._executor)
         self.db = ReadModelDB(settings.store)

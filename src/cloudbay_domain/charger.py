@@ -160,6 +160,7 @@ class Charger(Aggregate):
         seq_no: int
         to_be_continued: bool
         event_data: list[dict[str, Any]]
+        withheld: dict[str, Any] | None = None  # absent from older events: everything was kept
 
         def apply(self, charger: Charger) -> None:
             charger.periodic_event_count += 1
@@ -173,6 +174,7 @@ class Charger(Aggregate):
         message_id: str | None
         data_json: str  # vendor data kept opaque: no payload can collide with the event store's own encoding
         answered: str
+        withheld: dict[str, Any] | None = None  # {"size", "sha256"} of data not kept; absent from older events
 
         @property
         def data(self) -> Any:
@@ -184,13 +186,8 @@ class Charger(Aggregate):
     def transfer_data(self, report: DataTransferReport) -> None:
         """Record a DataTransfer (P01) from the charger with the status it was answered."""
         self.check_online()
-        self.trigger_event(
-            self.DataTransferred,
-            vendor_id=report.vendor_id,
-            message_id=report.message_id,
-            data_json=json.dumps(report.data),
-            answered=report.answered,
-        )
+        fields = {name: value for name, value in vars(report).items() if name != "data"}
+        self.trigger_event(self.DataTransferred, data_json=json.dumps(report.data), **fields)
 
     # --- configuration and CSMS-initiated exchanges ------------------------------------------
 

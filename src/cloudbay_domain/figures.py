@@ -58,21 +58,32 @@ class TransactionFigures:
     register_resets: int
     unknown_unit_samples: int
     last_sample_at: str | None
-    missing_seq_nos: tuple[int, ...]  # gaps in seqNo: recorded, never invented
+    missing_seq_nos: tuple[tuple[int, int], ...]  # gaps in seqNo as (first, last) ranges: never invented
     charging_state: str | None  # the latest reported, by seqNo
 
     def as_dict(self) -> dict[str, Any]:
-        """The figures as plain JSON-ready values (``missing_seq_nos`` a list)."""
+        """The figures as plain JSON-ready values (``missing_seq_nos`` a list of ``[first, last]`` lists)."""
         values = asdict(self)
-        values["missing_seq_nos"] = list(self.missing_seq_nos)
+        values["missing_seq_nos"] = [list(gap) for gap in self.missing_seq_nos]
         return values
 
 
-def missing_seq_nos(seq_nos: Collection[int]) -> tuple[int, ...]:
-    """The seqNos below the highest recorded that are not recorded (from 0, or the lowest if negative)."""
-    if not seq_nos:
-        return ()
-    return tuple(n for n in range(min(min(seq_nos), 0), max(seq_nos)) if n not in seq_nos)
+MAX_GAPS = 100  # gap ranges kept in the figures: the lowest ones; a charger's seqNo 2147483647 is one range
+
+
+def missing_seq_nos(seq_nos: Collection[int]) -> tuple[tuple[int, int], ...]:
+    """The seqNos below the highest recorded that are not recorded (from 0, or the lowest if negative), as
+    inclusive ``(first, last)`` ranges, the lowest ``MAX_GAPS`` of them: the cost is that of sorting the
+    recorded seqNos, whatever their values."""
+    gaps: list[tuple[int, int]] = []
+    expected = min(min(seq_nos), 0) if seq_nos else 0
+    for n in sorted(seq_nos):
+        if n > expected:
+            gaps.append((expected, n - 1))
+            if len(gaps) == MAX_GAPS:
+                break
+        expected = max(expected, n + 1)
+    return tuple(gaps)
 
 
 def transaction_figures(

@@ -61,6 +61,7 @@ class EventsReport:
     seq_no: int
     to_be_continued: bool
     event_data: list[dict[str, Any]]
+    withheld: dict[str, Any] | None = None  # event_data over the stored limit: {"size", "sha256"}, data []
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class DataTransferReport:
     message_id: str | None
     data: Any
     answered: str
+    withheld: dict[str, Any] | None = None  # data over the stored limit: {"size", "sha256"}, data None
 
 
 @dataclass(frozen=True)

@@ -192,8 +192,9 @@ class Transaction(Aggregate):
         return next((r.id_token for r in self._ordered() if r.id_token), None)
 
     @property
-    def missing_seq_nos(self) -> list[int]:
-        return list(missing_seq_nos(self.reports.keys()))
+    def missing_seq_nos(self) -> list[list[int]]:
+        """The gaps in seqNo as ``[first, last]`` ranges (at most ``figures.MAX_GAPS``, the lowest)."""
+        return [list(gap) for gap in missing_seq_nos(self.reports.keys())]
 
     def figures(self) -> dict[str, Any]:
         """The read model's figures as of now (see ``figures.TransactionFigures``); empty before any report."""

@@ -95,8 +95,8 @@ def _column(name: str, value: Any) -> Any:
         return utc_iso(value)
     if kind is bool:
         return int(bool(value))
-    if kind is tuple:
-        return json.dumps(list(value or []))
+    if kind is tuple:  # gap ranges; a gap of one seqNo as that seqNo, as rows held it before ranges
+        return json.dumps([first if first == last else [first, last] for first, last in value or ()])
     return value
 
 
@@ -202,8 +202,13 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
         "authorization": row.pop("authorization_status"),
         **row,
         "started_seen": bool(row["started_seen"]),
-        "missing_seq_nos": json.loads(row["missing_seq_nos"]),
+        "missing_seq_nos": _gaps(json.loads(row["missing_seq_nos"])),
     }
+
+
+def _gaps(stored: list[Any]) -> list[list[int]]:
+    """Gap ranges as the API shows them: a gap of one seqNo is held as that seqNo (``_column``)."""
+    return [gap if isinstance(gap, list) else [gap, gap] for gap in stored]
 
 
 class TransactionQueries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 from typing import Any
@@ -149,3 +150,43 @@ def test_too_many_samples_in_one_message_are_refused(server: LiveServer) -> None
 
     for reply in asyncio.run(scenario()):
         assert reply[0] == 4 and reply[2] == "OccurrenceConstraintViolation"
+
+
+def test_a_large_data_transfer_or_notify_event_is_answered_and_stored_by_size_and_hash(server: LiveServer) -> None:
+    server.whitelist("CB-L7")
+    data = "x" * (100 * 1024)
+    transfer = json.dumps([2, "p-1", "DataTransfer", {"vendorId": "acme", "data": data}])
+    item = {"eventId": 1, "timestamp": "2026-11-25T10:00:00Z", "trigger": "Delta", "actualValue": "y" * 2500}
+    item |= {"eventNotificationType": "HardWiredNotification", "component": {"name": "C"}, "variable": {"name": "V"}}
+    notify = {"generatedAt": "2026-11-25T10:00:00Z", "seqNo": 0, "eventData": [item] * 40}
+    frames = [transfer, json.dumps([2, "p-2", "NotifyEvent", notify])]
+
+    async def scenario() -> list[list[Any]]:
+        async with raw_socket(server, "CB-L7") as ws:
+            return [await exchange(ws, frame) for frame in frames]
+
+    assert asyncio.run(scenario()) == [[3, "p-1", {"status": "UnknownVendorId"}], [3, "p-2", {}]]
+    history = server.platform.chargers.history("CB-L7")
+    transferred: Any = next(e for e in history if type(e).__qualname__ == "Charger.DataTransferred")
+    encoded = json.dumps(data, separators=(",", ":")).encode()
+    assert transferred.data is None and transferred.withheld == {
+        "size": len(encoded),
+        "sha256": hashlib.sha256(encoded).hexdigest(),
+    }
+    reported: Any = next(e for e in history if type(e).__qualname__ == "Charger.PeriodicEventsReported")
+    assert reported.event_data == [] and reported.withheld["size"] > 64 * 1024
+
+
+def test_a_huge_seq_no_gives_one_gap_range_in_the_api(server: LiveServer) -> None:
+    server.whitelist("CB-L8")
+    frames = [tx_frame("g-1", 0, tx="T-8", eventType="Started"), tx_frame("g-2", 2147483647, tx="T-8")]
+
+    async def scenario() -> list[list[Any]]:
+        async with raw_socket(server, "CB-L8") as ws:
+            return [await exchange(ws, frame) for frame in frames]
+
+    assert [reply[0] for reply in asyncio.run(scenario())] == [3, 3]
+    server.settle()
+    with server.http() as client:
+        body = client.get("/api/v1/transactions", params={"charger": "CB-L8"}).json()
+    assert [tx["missing_seq_nos"] for tx in body["items"]] == [[[1, 2147483646]]]

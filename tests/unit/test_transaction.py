@@ -4,6 +4,7 @@ carry facts only, and events stored by the old code (with figures) still load.""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from eventsourcing.utils import get_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudbay_domain.figures import TransactionFigures, transaction_figures
+from cloudbay_domain.figures import MAX_GAPS, TransactionFigures, transaction_figures
 from cloudbay_domain.metering import Sample
 from cloudbay_domain.reports import TransactionReport
 from cloudbay_domain.transaction import Attribution, EventType, InvalidTransactionId, Transaction, TransactionStatus
@@ -104,7 +105,9 @@ def test_replay_equals_live_and_gaps_are_recorded_not_invented(data: st.DataObje
     for m in delivered:
         tx.report(m)
     seen = {m.seq_no for m in delivered}
-    assert tx.missing_seq_nos == [n for n in range(max(seen)) if n not in seen]
+    missing = [n for n in range(max(seen)) if n not in seen]
+    assert [n for first, last in tx.missing_seq_nos for n in range(first, last + 1)] == missing
+    assert all(b[0] > a[1] + 1 for a, b in zip(tx.missing_seq_nos, tx.missing_seq_nos[1:], strict=False))
     live = state(tx)
     assert state(replayed(tx)) == live
 
@@ -122,10 +125,10 @@ def test_a_second_ended_keeps_the_first_stop_reason() -> None:
 def test_an_ended_before_its_started_and_a_gap() -> None:
     tx = Transaction.open("CB-1", "tx-1", 1, 1)
     assert tx.report(report(3, EventType.ENDED, T0 + timedelta(minutes=30), stopped_reason="Local"))
-    assert tx.status is TransactionStatus.ENDED and not tx.started_seen and tx.missing_seq_nos == [0, 1, 2]
+    assert tx.status is TransactionStatus.ENDED and not tx.started_seen and tx.missing_seq_nos == [[0, 2]]
     assert tx.figures()["started_at"] == (T0 + timedelta(minutes=30)).isoformat()
     tx.report(report(0, EventType.STARTED, T0))
-    assert tx.started_seen and tx.missing_seq_nos == [1, 2] and tx.figures()["duration_s"] == 1800
+    assert tx.started_seen and tx.missing_seq_nos == [[1, 2]] and tx.figures()["duration_s"] == 1800
     assert tx.has_seen(3) and not tx.report(report(3, EventType.UPDATED, T0))  # a repeated seqNo: not recorded
 
 
@@ -240,3 +243,15 @@ def test_v1_reported_and_meter_values_recorded_upcast_and_load() -> None:
     state_now = json.loads(stored.state)
     assert state_now["class_version"] == 2 and "figures" not in state_now
     assert app.repository.get(opened.id).figures()["status"] == "ended"
+
+
+def test_gaps_are_bounded_ranges_whatever_the_seq_no() -> None:
+    tx = Transaction.open("CB-1", "tx-1", 1, 1)
+    tx.report(report(0, EventType.STARTED, T0))
+    started = time.perf_counter()
+    tx.report(report(2147483647, EventType.UPDATED, T0 + timedelta(minutes=1)))
+    assert tx.missing_seq_nos == [[1, 2147483646]]
+    assert len(json.dumps(tx.figures())) < 2000 and time.perf_counter() - started < 0.5
+    for seq_no in range(3, 1000, 2):
+        tx.report(report(seq_no, EventType.UPDATED, T0 + timedelta(minutes=2)))
+    assert len(tx.missing_seq_nos) == MAX_GAPS and tx.missing_seq_nos[0] == [1, 2]

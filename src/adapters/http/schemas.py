@@ -122,7 +122,7 @@ class Transaction(Body):
     max_power_w: float | None
     last_power_w: float | None
     register_resets: int
-    missing_seq_nos: list[int]
+    missing_seq_nos: list[list[int]]  # gaps in seqNo: [first, last] ranges, the lowest 100
     charging_state: str | None
     version: int
     links: Links

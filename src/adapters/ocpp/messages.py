@@ -7,11 +7,13 @@ from typing import Any
 from ocpp.exceptions import PropertyConstraintViolationError
 
 from adapters.ocpp.meter_values import parse_meter_values
+from adapters.ocpp.rpc_limits import stored
 from adapters.ocpp.time import parse_time, utcnow
 from cloudbay_domain.metering import MeterValueError, Sample
 from cloudbay_domain.reports import (
     BootReport,
     ConnectorStatus,
+    DataTransferReport,
     EventsReport,
     EventType,
     MeterValuesReport,
@@ -44,8 +46,21 @@ def status_report(timestamp: str, connector_status: str, evse_id: int, connector
     return StatusReport(evse_id, connector_id, ConnectorStatus(connector_status), parse_time(timestamp, "timestamp"))
 
 
-def events_report(generated_at: str, seq_no: int, event_data: list[dict[str, Any]], tbc: bool) -> EventsReport:
-    return EventsReport(parse_time(generated_at, "generatedAt"), seq_no, tbc, event_data)
+def events_report(
+    generated_at: str, seq_no: int, event_data: list[dict[str, Any]], tbc: bool, max_stored: int
+) -> EventsReport:
+    """The report, its eventData replaced by its size and SHA-256 when over ``max_stored`` bytes."""
+    withheld = stored(event_data, max_stored)
+    at = parse_time(generated_at, "generatedAt")
+    return EventsReport(at, seq_no, tbc, [] if withheld else event_data, withheld)
+
+
+def data_transfer_report(
+    vendor_id: str, message_id: str | None, data: Any, answered: str, max_stored: int
+) -> DataTransferReport:
+    """The report, its data replaced by its size and SHA-256 when over ``max_stored`` bytes."""
+    withheld = stored(data, max_stored)
+    return DataTransferReport(vendor_id, message_id, None if withheld else data, answered, withheld)
 
 
 def transaction_report(

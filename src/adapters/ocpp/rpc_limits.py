@@ -8,6 +8,8 @@ integers: a float the schema accepts as an integer (``1.0``) is read as the int 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ class Limits:
     max_frame: int = 1024 * 1024  # bytes (UTF-8) of one WebSocket text frame
     max_depth: int = 64  # nesting of arrays and objects in one frame, the frame itself included
     max_samples: int = 1000  # sampled values in one TransactionEvent or MeterValues, items of other lists
+    max_stored_payload: int = 64 * 1024  # bytes of DataTransfer data / NotifyEvent eventData stored as sent
 
 
 def too_deep(value: Any, limit: int) -> bool:
@@ -45,6 +48,12 @@ def check_counts(action: str, payload: dict[str, Any], limit: int) -> None:
     for key, value in payload.items():
         if isinstance(value, list) and len(value) > limit:
             raise RpcError("OccurrenceConstraintViolation", f"{action}: {key} has more than {limit} items")
+
+
+def stored(value: Any, limit: int) -> dict[str, Any] | None:
+    """None if ``value`` may be stored as sent; else what is stored instead: its JSON size and SHA-256."""
+    text = json.dumps(value, separators=(",", ":")).encode()
+    return None if len(text) <= limit else {"size": len(text), "sha256": hashlib.sha256(text).hexdigest()}
 
 
 def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from adapters.ocpp import messages
 from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
 from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.time import ocpp_time, utcnow
-from cloudbay_domain.reports import DataTransferReport
 from services.platform import Platform
 
 DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
@@ -85,7 +84,7 @@ class StationSession(RpcConnection):
     async def on_notify_event(
         self, generated_at: str, seq_no: int, event_data: list[dict[str, Any]], tbc: bool = False, **_: Any
     ) -> Any:
-        report = messages.events_report(generated_at, seq_no, event_data, tbc)
+        report = messages.events_report(generated_at, seq_no, event_data, tbc, self.limits.max_stored_payload)
         await self.platform.run(self.platform.chargers.record_events, self.id, report)
         return call_result.NotifyEvent()
 
@@ -95,7 +94,7 @@ class StationSession(RpcConnection):
         status, answer = (DataTransferStatusEnumType.unknown_vendor_id.value, None)
         if handler is not None:
             status, answer = handler(self.id, message_id, data)
-        report = DataTransferReport(vendor_id, message_id, data, status)
+        report = messages.data_transfer_report(vendor_id, message_id, data, status, self.limits.max_stored_payload)
         await self.platform.run(self.platform.chargers.record_data_transfer, self.id, report)
         return call_result.DataTransfer(status=DataTransferStatusEnumType(status), data=answer)
 
