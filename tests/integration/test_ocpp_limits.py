@@ -190,3 +190,22 @@ def test_a_huge_seq_no_gives_one_gap_range_in_the_api(server: LiveServer) -> Non
     with server.http() as client:
         body = client.get("/api/v1/transactions", params={"charger": "CB-L8"}).json()
     assert [tx["missing_seq_nos"] for tx in body["items"]] == [[[1, 2147483646]]]
+
+
+def test_nan_and_infinity_are_not_json(server: LiveServer) -> None:
+    server.whitelist("CB-L9")
+    sample = '{"timestamp": "2026-11-25T10:00:00Z", "sampledValue": [{"value": %s}]}'
+    frames = [
+        f'[2, "c-{n}", "MeterValues", {{"evseId": 1, "meterValue": [{sample % n}]}}]' for n in ("NaN", "-Infinity")
+    ]
+
+    async def scenario() -> tuple[list[list[Any]], int]:
+        async with raw_socket(server, "CB-L9") as ws:
+            await asyncio.sleep(0.05)
+            before = server.head()
+            replies = [await exchange(ws, frame) for frame in frames]
+            return replies, server.head() - before
+
+    replies, written = asyncio.run(scenario())
+    assert [reply[:3] for reply in replies] == [[4, "-1", "RpcFrameworkError"]] * 2
+    assert written == 0

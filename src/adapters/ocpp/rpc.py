@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
 import uuid
@@ -129,7 +128,7 @@ class RpcConnection:
         """
         decoded: Any
         try:  # len() counts characters, at most the bytes the server's own frame limit counts
-            decoded = _TOO_BIG if len(raw) > self.limits.max_frame else json.loads(raw)
+            decoded = _TOO_BIG if len(raw) > self.limits.max_frame else schema.loads(raw)
         except (ValueError, RecursionError):
             decoded = _NOT_JSON
         if schema.is_response(decoded):

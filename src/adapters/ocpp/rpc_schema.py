@@ -193,6 +193,15 @@ def _decimal(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def loads(raw: str | bytes) -> Any:
+    """A frame's JSON; ``ValueError`` for what RFC 8259 is not, ``NaN`` and ``Infinity`` included."""
+    return json.loads(raw, parse_constant=_not_json)
+
+
 def dumps(frame: list[Any]) -> str:
     """One frame as compact JSON: chargers with small buffers are happier without the spaces."""
     return json.dumps(frame, separators=(",", ":"), default=_decimal)
