@@ -209,3 +209,18 @@ def test_nan_and_infinity_are_not_json(server: LiveServer) -> None:
     replies, written = asyncio.run(scenario())
     assert [reply[:3] for reply in replies] == [[4, "-1", "RpcFrameworkError"]] * 2
     assert written == 0
+
+
+def test_meter_values_of_the_wrong_shape_are_judged_by_the_schema(server: LiveServer) -> None:
+    server.whitelist("CB-L10")
+    frames = [
+        json.dumps([2, "w-1", "MeterValues", {"evseId": 1, "meterValue": 5}]),
+        json.dumps([2, "w-2", "MeterValues", {"evseId": 1, "meterValue": [{"sampledValue": 7}]}]),
+    ]
+
+    async def scenario() -> list[list[Any]]:
+        async with raw_socket(server, "CB-L10") as ws:
+            return [await exchange(ws, frame) for frame in frames]
+
+    for reply in asyncio.run(scenario()):
+        assert reply[0] == 4 and reply[2] in ("TypeConstraintViolation", "OccurrenceConstraintViolation")

@@ -41,8 +41,11 @@ def too_deep(value: Any, limit: int) -> bool:
 
 
 def check_counts(action: str, payload: dict[str, Any], limit: int) -> None:
-    """``OccurrenceConstraintViolation`` for more sampled values (or list items) than ``limit``."""
-    samples = sum(len(mv.get("sampledValue") or ()) for mv in payload.get("meterValue") or () if isinstance(mv, dict))
+    """``OccurrenceConstraintViolation`` for more sampled values (or list items) than ``limit``; run before
+    schema validation, so it takes any shape (the schema judges it next)."""
+    meter = payload.get("meterValue")
+    entries = [mv.get("sampledValue") for mv in meter if isinstance(mv, dict)] if isinstance(meter, list) else []
+    samples = sum(len(values) for values in entries if isinstance(values, list))
     if samples > limit:
         raise RpcError("OccurrenceConstraintViolation", f"{action}: {samples} sampled values (at most {limit})")
     for key, value in payload.items():
