@@ -76,6 +76,8 @@ def reset(db: ReadModelDB, projection: Projection) -> None:
         tx.execute(TRACKING_DDL)
         projection.drop_tables(tx)
         tx.execute("DELETE FROM rm_tracking WHERE projection = %s", (projection.name,))
+        tx.execute(SKIPPED_DDL)
+        tx.execute("DELETE FROM rm_skipped WHERE projection = %s", (projection.name,))  # applied again now
         projection.create_tables(tx)
         tx.execute("INSERT INTO rm_tracking (projection, position) VALUES (%s, 0)", (projection.name,))
 
