@@ -19,6 +19,7 @@ from cloudbay_domain.reports import (
     StatusReport,
 )
 from cloudbay_domain.station_id import InvalidStationId, check_station_id
+from cloudbay_domain.text import check_text
 
 __all__ = ["Charger", "ChargerError", "ConnectorStatus", "InvalidStationId", "NotConnected", "check_station_id"]
 
@@ -76,7 +77,7 @@ class Charger(Aggregate):
     @classmethod
     def whitelist(cls, station_id: str, hardware_family: str) -> Charger:
         check_station_id(station_id)
-        return cls(station_id=station_id, hardware_family=hardware_family.strip() or "default")
+        return cls(station_id=station_id, hardware_family=check_text(hardware_family, "family").strip() or "default")
 
     # --- connection -------------------------------------------------------------------
 

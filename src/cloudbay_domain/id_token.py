@@ -7,6 +7,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from cloudbay_domain.text import check_text
+
 MAX_ID_TOKEN_LENGTH = 36
 
 
@@ -71,7 +73,11 @@ class IdToken(Aggregate):
     @classmethod
     def register(cls, value: str, token_type: str, user: str, kind: TokenKind, label: str = "") -> IdToken:
         return cls(
-            value=normalise_token(value), token_type=token_type, user=user, kind=TokenKind(kind).value, label=label
+            value=normalise_token(value),
+            token_type=token_type,
+            user=user,
+            kind=TokenKind(kind).value,
+            label=check_text(label, "label"),
         )
 
     class Reissued(Aggregate.Event):
@@ -84,7 +90,7 @@ class IdToken(Aggregate):
         """Register again a token that was removed (a card handed to someone else)."""
         if self.status is not TokenStatus.REMOVED:
             raise IdTokenError(f"id token {self.value} is already registered")
-        self._reissued(token_type=token_type, user=user, kind=TokenKind(kind).value, label=label)
+        self._reissued(token_type=token_type, user=user, kind=TokenKind(kind).value, label=check_text(label, "label"))
 
     @event(Reissued)
     def _reissued(self, token_type: str, user: str, kind: str, label: str) -> None:

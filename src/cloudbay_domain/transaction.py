@@ -32,6 +32,7 @@ from cloudbay_domain.figures import TransactionStatus, missing_seq_nos, transact
 from cloudbay_domain.id_token import normalise_token
 from cloudbay_domain.metering import Sample
 from cloudbay_domain.reports import EventType, TransactionReport
+from cloudbay_domain.text import has_control_characters
 
 __all__ = [
     "Attribution",
@@ -91,8 +92,10 @@ class Transaction(Aggregate):
 
     @classmethod
     def open(cls, station_id: str, transaction_id: str, evse_id: int | None, connector_id: int | None) -> Transaction:
-        if not transaction_id or len(transaction_id) > MAX_TRANSACTION_ID_LENGTH:
-            raise InvalidTransactionId(f"transactionId must be 1-{MAX_TRANSACTION_ID_LENGTH} characters")
+        if not 0 < len(transaction_id) <= MAX_TRANSACTION_ID_LENGTH or has_control_characters(transaction_id):
+            raise InvalidTransactionId(
+                f"transactionId must be 1-{MAX_TRANSACTION_ID_LENGTH} characters, without control characters"
+            )
         return cls(station_id=station_id, transaction_id=transaction_id, evse_id=evse_id, connector_id=connector_id)
 
     # --- what the charger reports -------------------------------------------------------

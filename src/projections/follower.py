@@ -20,6 +20,7 @@ from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
 from projections.db import ReadModelDB, Tx
+from projections.poison import SKIPPED_DDL, EventFailed, PoisonWatch, record_skipped
 
 log = logging.getLogger("cloudbay.projections")
 
@@ -61,6 +62,7 @@ def prepare(db: ReadModelDB, projection: Projection) -> None:
     with db.transaction() as tx:
         tx.execute(TRACKING_DDL)
         tx.execute(STATUS_DDL)
+        tx.execute(SKIPPED_DDL)
         projection.create_tables(tx)
         tx.execute(
             "INSERT INTO rm_tracking (projection, position) VALUES (%s, 0) ON CONFLICT (projection) DO NOTHING",
@@ -74,6 +76,8 @@ def reset(db: ReadModelDB, projection: Projection) -> None:
         tx.execute(TRACKING_DDL)
         projection.drop_tables(tx)
         tx.execute("DELETE FROM rm_tracking WHERE projection = %s", (projection.name,))
+        tx.execute(SKIPPED_DDL)
+        tx.execute("DELETE FROM rm_skipped WHERE projection = %s", (projection.name,))  # applied again now
         projection.create_tables(tx)
         tx.execute("INSERT INTO rm_tracking (projection, position) VALUES (%s, 0)", (projection.name,))
 
@@ -96,10 +100,12 @@ def catch_up(
     projection: Projection,
     limit: int = BATCH_SIZE,
     applied: list[tuple[int, Any]] | None = None,
+    skip: tuple[int, str] | None = None,
 ) -> int:
     """Apply the next batch of events after the tracked position. Returns how far the position moved
     (0: caught up). With ``applied`` given, the (position, event) pairs applied are appended to it once
-    committed.
+    committed. An event that fails is raised as ``EventFailed`` (its position and topic); ``skip``, a
+    (position, error), records that event in ``rm_skipped`` instead of applying it (``projections.poison``).
     """
     batch = []
     with db.transaction() as tx:
@@ -111,8 +117,14 @@ def catch_up(
             start=position + 1, limit=limit, stop=head, topics=handled_topics(type(projection))
         )
         for notification in notifications:
-            event = app.mapper.to_domain_event(notification)
-            projection.apply(event, tx, notification.id)
+            if skip is not None and notification.id == skip[0]:
+                record_skipped(tx, projection.name, notification, skip[1])
+                continue
+            try:
+                event = app.mapper.to_domain_event(notification)
+                projection.apply(event, tx, notification.id)
+            except Exception as e:
+                raise EventFailed(notification.id, notification.topic, e) from e
             batch.append((notification.id, event))
         # a short batch means nothing else of interest up to the head: the position moves to the head
         new_position = notifications[-1].id if len(notifications) == limit else head
@@ -162,6 +174,7 @@ class Follower:
         self.poll_interval = poll_interval if applies else min(poll_interval, 0.1)
         self.applies = applies
         self._failure: str | None = None  # of this process's follower; a watcher reads the projector's
+        self._poison = PoisonWatch()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._caught_up = threading.Condition()
@@ -239,19 +252,21 @@ class Follower:
     def _run(self) -> None:
         if not self.applies:
             return self._watch()
+        skip: tuple[int, str] | None = None
         while not self._stop.is_set():
             try:
                 applied: list[tuple[int, Any]] = []
-                while catch_up(self.app, self.db, self.projection, applied=applied):
+                while catch_up(self.app, self.db, self.projection, applied=applied, skip=skip):
                     self._publish(applied)
-                    applied = []
+                    applied, skip = [], None
+                self._poison.succeeded()
                 if self._failure:
                     log.warning("projection %s resumed", self.projection.name)
                     self._failure = None
                     record_failure(self.db, self.projection.name, None)
             except Exception as e:  # stop applying, say so, retry from the tracked position
-                self._failure = f"{type(e).__name__}: {e}"
-                log.exception("projection %s stopped; will retry from its tracked position", self.projection.name)
+                self._failure, skip = f"{type(e).__name__}: {e}", self._poison.failed(e)
+                log.exception("projection %s stopped (%s); will retry", self.projection.name, self._failure)
                 try:
                     record_failure(self.db, self.projection.name, self._failure)
                 except Exception:

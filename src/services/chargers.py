@@ -87,8 +87,10 @@ class Chargers:
             "version": charger.version,
         }
 
-    def history(self, station_id: str) -> Sequence[DomainEventProtocol[UUID]]:
-        """The charger's own events, oldest first (for auditors)."""
+    def history(
+        self, station_id: str, after: int | None = None, limit: int | None = None
+    ) -> Sequence[DomainEventProtocol[UUID]]:
+        """The charger's own events, oldest first (for auditors): those after version ``after``, at most ``limit``."""
         if not self.is_whitelisted(station_id):
             raise not_whitelisted(station_id)
-        return list(self.log.events.get(Charger.create_id(station_id)))
+        return list(self.log.events.get(Charger.create_id(station_id), gt=after, limit=limit))

@@ -20,6 +20,7 @@ from cloudbay_domain.transaction import Attribution, EventType, Transaction
 from projections.db import ReadModelDB
 from projections.energy import EnergyProjection, EnergyQueries
 from projections.follower import Projection, catch_up, prepare, reset
+from projections.poison import EventFailed
 from projections.transaction_states import TransactionStates
 from projections.transactions import TransactionQueries, TransactionsProjection
 
@@ -224,8 +225,9 @@ def test_a_failed_batch_is_applied_again_from_the_store(batch: int) -> None:
             raise RuntimeError("the read model's transaction fails after the copy moved on")
 
     transactions.apply = failing  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError):
+    with pytest.raises(EventFailed) as failed:  # named by its position and topic, the cause chained
         harness.catch_up(limit=batch)
+    assert isinstance(failed.value.cause, RuntimeError)
     transactions.apply = original  # type: ignore[method-assign]
     harness.catch_up(limit=batch)
     assert harness.dump() == expected.dump() and harness.loads >= 1

@@ -26,6 +26,7 @@ from adapters.http.metrics_middleware import routes as metrics_routes
 from adapters.http.openapi import api_route
 from adapters.http.problems import Problem
 from adapters.http.request_id import RequestIdMiddleware, with_request_id
+from adapters.http.text_guard import TextGuardMiddleware
 from adapters.oauth import OAuthError, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.settings import Settings
@@ -204,5 +205,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes=app_routes(),
         lifespan=lifespan_for(settings, runtime),
         exception_handlers=exception_handlers(),
-        middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware), Middleware(TextGuardMiddleware)],
     )

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from adapters.http.etag import etag
 from adapters.http.openapi import Doc, api_route, query
 from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
+from cloudbay_domain.reports import ConnectorStatus
 
 if TYPE_CHECKING:
     from adapters.wiring import Runtime
@@ -45,6 +47,9 @@ def present_charger(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "_links": charger_links(row["station_id"])}
 
 
+STATUSES = tuple(s.value for s in ConnectorStatus)
+
+
 @dataclass(frozen=True)
 class ChargerQuery:
     """The fleet list's query parameters: filters, the cursor (a station id) and the page size."""
@@ -61,8 +66,10 @@ class ChargerQuery:
         presence = q.get("presence")
         if presence not in (None, "online", "offline"):
             raise Problem(400, "Bad Request", "presence must be 'online' or 'offline'")
-        limit = page_limit(request)
-        return cls(presence, q.get("status"), q.get("family"), q.get("after"), limit)
+        status = q.get("status")
+        if status is not None and status not in STATUSES:
+            raise Problem(400, "Bad Request", f"status must be one of {', '.join(STATUSES)}")
+        return cls(presence, status, q.get("family"), q.get("after"), page_limit(request))
 
     def filters(self) -> dict[str, Any]:
         """The keyword arguments of ``FleetQueries.list_chargers``, one row more than a page."""
@@ -150,19 +157,35 @@ def present_event(event: Any) -> dict[str, Any]:
     }
 
 
+def version_cursor(request: Request) -> int | None:
+    raw = request.query_params.get("after")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise Problem(400, "Bad Request", "after must be an event version (follow `next`)")
+    return int(raw)
+
+
 async def charger_events(request: Request) -> Response:
     await authenticate(request, Role.OPERATOR)
     runtime = runtime_of(request)
-    station_id = request.path_params["station_id"]
-    events = await runtime.run(runtime.platform.chargers.history, station_id)
-    links = {"self": {"href": f"{API}/chargers/{station_id}/events"}, "charger": charger_links(station_id)["self"]}
-    body = {"station_id": station_id, "items": [present_event(e) for e in events], "_links": links}
-    return JSONResponse(schemas.ChargerEvents.shape(body))
+    station_id, after, limit = request.path_params["station_id"], version_cursor(request), page_limit(request)
+    events = await runtime.run(runtime.platform.chargers.history, station_id, after, limit + 1)
+    base = f"{API}/chargers/{segment(station_id)}/events"
+    page = paged(
+        [present_event(e) for e in events],
+        limit,
+        self_href=request_href(request),
+        next_href=lambda last: f"{base}?{urlencode({'limit': limit, 'after': last['version']})}",
+        present=lambda row: row,
+    )
+    page["_links"]["charger"] = charger_links(station_id)["self"]
+    return JSONResponse(schemas.ChargerEvents.shape({"station_id": station_id, **page}))
 
 
 FLEET_PARAMS = (
     query("presence", "online or offline", enum=["online", "offline"]),
-    query("status", "chargers with a connector in this status (Available, Occupied, ...)"),
+    query("status", "chargers with a connector in this status", enum=[s.value for s in ConnectorStatus]),
     query("family", "the hardware family"),
     query("after", "the last station id of the previous page (follow `next`)"),
     *PAGE_PARAMS,
@@ -215,10 +238,11 @@ routes: list[BaseRoute] = [
         charger_events,
         Doc(
             "listChargerEvents",
-            "The charger's events, oldest first (the audit trail)",
+            "The charger's events, oldest first (the audit trail), a page at a time",
             "chargers",
             {200: schemas.ChargerEvents},
-            (403, 404),
+            (400, 403, 404),
+            params=(query("after", "the last event version of the previous page (follow `next`)"), *PAGE_PARAMS),
         ),
     ),
 ]

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from adapters.auth import Principal, Role, bearer_token, require
 from adapters.http.openapi import query
 from adapters.http.problems import Problem
+from adapters.http.text_guard import check_body_text
 
 if TYPE_CHECKING:
     from adapters.wiring import Runtime
@@ -56,6 +57,9 @@ async def json_body(request: Request, model: type[BaseModel]) -> Any:
         raw = json.loads(await request.body() or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise Problem(400, "Bad Request", "the body is not valid JSON") from None
+    except RecursionError:
+        raise Problem(400, "Bad Request", "the body is nested too deeply") from None
+    check_body_text(raw)
     try:
         return model.model_validate(raw)
     except ValidationError as e:
@@ -67,6 +71,6 @@ async def json_body(request: Request, model: type[BaseModel]) -> Any:
 
 def page_limit(request: Request) -> int:
     raw = request.query_params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_PAGE:  # not '²' or '٣'
         raise Problem(400, "Bad Request", f"limit must be an integer from 1 to {MAX_PAGE}")
     return int(raw)

@@ -6,6 +6,7 @@ from adapters.http.etag import etag
 from adapters.http.problems import Problem
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
+from cloudbay_domain.text import InvalidText
 from cloudbay_domain.user import UserError
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 from services.errors import VersionMismatch
@@ -19,7 +20,7 @@ from services.webhooks import UnknownWebhook, WebhookRefused
 NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser)
 FORBIDDEN = (NotYours, NotYourIdToken)
 CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved)
-UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError)
+UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText)
 
 
 def problem_for(error: Exception) -> Problem | None:

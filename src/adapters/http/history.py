@@ -65,7 +65,7 @@ def timestamp_param(request: Request, name: str) -> str | None:
         return None
     try:
         return utc_iso(datetime.fromisoformat(raw))
-    except ValueError:
+    except (ValueError, OverflowError):  # 9999-12-31T23:59:59-01:00 is past datetime.max in UTC
         raise Problem(400, "Bad Request", f"{name} must be an ISO-8601 date or timestamp") from None
 
 

@@ -6,7 +6,8 @@ models' own, so the document describes exactly what validates requests and shape
     api_route("GET", API + "/webhooks", list_webhooks,
               Doc("listWebhooks", "List the webhook subscriptions", "webhooks", {200: WebhookPage}, problems=(403,)))
 
-Implied problems: 401 on a secured operation; 400 and 422 with a request body; 400 and 412 with ``if_match``.
+Implied problems: 401 on a secured operation; 400 and 422 with a request body; 400 and 412 with ``if_match``;
+400 with any path or query parameter (a control character in one is refused: ``adapters.http.text_guard``).
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ def operation(route: ApiRoute, refs: Mapping[Any, Any]) -> dict[str, Any]:
         for status, model in doc.responses.items()
     }
     problem_ref = refs[(Problem, "serialization")]
-    responses |= {str(status): _problem(status, problem_ref) for status in doc.problem_statuses()}
+    problems = set(doc.problem_statuses()) | ({400} if route.param_convertors or doc.params else set())
+    responses |= {str(status): _problem(status, problem_ref) for status in sorted(problems)}
     op: dict[str, Any] = {"operationId": doc.operation_id, "summary": doc.summary, "tags": [doc.tag]}
     if doc.description:
         op["description"] = doc.description

@@ -20,6 +20,7 @@ from cloudbay_domain.reports import (
     StatusReport,
     TransactionReport,
 )
+from cloudbay_domain.text import has_control_characters
 
 
 def samples_of(meter_values: list[dict[str, Any]] | None) -> tuple[Sample, ...]:
@@ -31,13 +32,23 @@ def samples_of(meter_values: list[dict[str, Any]] | None) -> tuple[Sample, ...]:
         ) from None
 
 
+def text(value: Any, field: str) -> Any:
+    """``value`` unless it is text with a control character (``cloudbay_domain.text``): OCPP's identifier and
+    string fields are printable, and nothing the platform accepts may hold a NUL."""
+    if isinstance(value, str) and has_control_characters(value):
+        raise PropertyConstraintViolationError(
+            description=f"{field} must not contain control characters", details={"field": field}
+        )
+    return value
+
+
 def boot_report(charging_station: dict[str, Any], reason: str) -> BootReport:
     return BootReport(
         reason=reason,
-        vendor=charging_station["vendor_name"],
-        model=charging_station["model"],
-        serial_number=charging_station.get("serial_number"),
-        firmware_version=charging_station.get("firmware_version"),
+        vendor=text(charging_station["vendor_name"], "chargingStation.vendorName"),
+        model=text(charging_station["model"], "chargingStation.model"),
+        serial_number=text(charging_station.get("serial_number"), "chargingStation.serialNumber"),
+        firmware_version=text(charging_station.get("firmware_version"), "chargingStation.firmwareVersion"),
         reported_at=utcnow(),
     )
 
@@ -77,7 +88,7 @@ def transaction_report(
 ) -> TransactionReport:
     """A TransactionEvent's payload (snake_case keys) as the domain's report."""
     return TransactionReport(
-        transaction_id=transaction_info["transaction_id"],
+        transaction_id=text(transaction_info["transaction_id"], "transactionInfo.transactionId"),
         event_type=EventType(event_type),
         seq_no=seq_no,
         timestamp=parse_time(timestamp, "timestamp"),
@@ -88,7 +99,7 @@ def transaction_report(
         charging_state=transaction_info.get("charging_state"),
         stopped_reason=transaction_info.get("stopped_reason"),
         remote_start_id=transaction_info.get("remote_start_id"),
-        id_token=id_token["id_token"] if id_token and id_token.get("id_token") else None,
+        id_token=text(id_token["id_token"], "idToken.idToken") if id_token and id_token.get("id_token") else None,
         samples=samples_of(meter_value),
     )
 

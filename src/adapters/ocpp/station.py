@@ -90,6 +90,7 @@ class StationSession(RpcConnection):
 
     @handles(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any) -> Any:
+        messages.text(vendor_id, "vendorId"), messages.text(message_id, "messageId")
         handler = self.data_transfer_handlers.get(vendor_id)
         status, answer = (DataTransferStatusEnumType.unknown_vendor_id.value, None)
         if handler is not None:
@@ -114,5 +115,6 @@ class StationSession(RpcConnection):
 
     @handles(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
-        status, _token = await self.platform.run(self.platform.id_tokens.authorize, id_token["id_token"])
+        value = messages.text(id_token["id_token"], "idToken.idToken")
+        status, _token = await self.platform.run(self.platform.id_tokens.authorize, value)
         return call_result.Authorize(id_token_info={"status": status})
