@@ -188,7 +188,7 @@ class ProjectorProcess:
         if process is not None and process.poll() is None:
             process.terminate()
             try:
-                process.wait(10)
+                process.wait(2)  # serve's SIGTERM is bounded (docs/operations.md): then the child is killed
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)

@@ -90,6 +90,7 @@ def run_server(chosen: Settings, host: str, port: int, log_level: str) -> None:
         log_config=logs.logging_config(log_level, chosen.log_format),  # the same handler as configure_logging
         ws="websockets-sansio",
         ws_ping_interval=30,
+        timeout_graceful_shutdown=4,  # SIGTERM exits within 10 s even with the database away (docs/operations.md)
         ws_per_message_deflate=False,  # OCPP frames are small: compression costs more CPU than it saves
     )
 

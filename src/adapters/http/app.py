@@ -21,6 +21,7 @@ from adapters.http import cards, chargers, docs, history, remote, schemas
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
 from adapters.http.errors import problem_for
+from adapters.http.health import healthz, readyz
 from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
 from adapters.http.openapi import api_route
@@ -34,35 +35,6 @@ from services.errors import ServiceError
 from services.users import UnknownUser
 
 log = logging.getLogger("cloudbay")
-
-
-def _store_status(runtime: Runtime) -> dict[str, Any]:
-    checks: dict[str, Any] = {}
-    try:
-        checks["event_store_position"] = runtime.head_position()
-        runtime.db.ping()
-        checks["read_models"] = {
-            name: {"position": f.position(), "failure": f.failure} for name, f in runtime.followers.items()
-        }
-    except Exception as e:
-        checks["error"] = f"{type(e).__name__}: {e}"
-    return checks
-
-
-async def healthz(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    checks = await runtime.run(_store_status, runtime)
-    ok = "error" not in checks
-    body = schemas.Health.shape({"status": "ok" if ok else "unavailable", **checks})
-    return JSONResponse(body, status_code=200 if ok else 503)
-
-
-async def readyz(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    checks = await runtime.run(_store_status, runtime)
-    ok = "error" not in checks and not any(r["failure"] for r in checks["read_models"].values())
-    body = schemas.Health.shape({"status": "ready" if ok else "not ready", **checks})
-    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 async def jwks(request: Request) -> Response:

@@ -215,11 +215,13 @@ class ResetAnswer(Body):
 
 class ReadModelStatus(Body):
     position: int | None
+    lag: int | None = Field(default=None, description="events stored but not yet applied to this read model")
     failure: str | None
 
 
 class Health(Body):
     status: Literal["ok", "unavailable", "ready", "not ready"]
+    store: Literal["up", "down"] | None = Field(default=None, description="readiness: did the stores answer")
     event_store_position: int | None = None
     read_models: dict[str, ReadModelStatus] | None = None
     error: str | None = Field(default=None, description="why the event store or the read-model store failed")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cloudbay.ocpp")
 
 SUBPROTOCOL = "ocpp2.0.1"
+DISCONNECT_TIMEOUT = 3.0  # a disconnect write waits at most this long (serve's SIGTERM exits within 10 s)
 
 
 class StarletteConnection:
@@ -125,7 +126,8 @@ async def _serve(websocket: WebSocket, runtime: Runtime, session: StationSession
 
 async def _record_disconnect(runtime: Runtime, station_id: str, session_id: str, reason: str) -> Any:
     try:
-        return await runtime.platform.run(runtime.platform.chargers.disconnected, station_id, session_id, reason)
-    except Exception:
-        log.exception("could not record disconnect of %s", station_id)
+        platform, bound = runtime.platform, min(runtime.settings.store_timeout, DISCONNECT_TIMEOUT)
+        return await platform.run_within(bound, platform.chargers.disconnected, station_id, session_id, reason)
+    except Exception as e:  # bounded (CLOUDBAY_STORE_TIMEOUT): the node's next start or a sweeper records it
+        log.error("could not record the disconnect of %s (session %s): %s", station_id, session_id, e)
         return None

@@ -1,0 +1,89 @@
+"""The database goes away under a running `cloudbay serve` with a charger connected (issue 9, item 5).
+
+A TCP proxy of the test's own sits between the server and PostgreSQL and holds every byte (the server's
+queries hang, as behind a dead network); the PostgreSQL server itself is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from adapters.settings import StoreSettings
+from adapters.storage import drop_database, ensure_database
+from tests.conftest import PG_BASE
+from tests.e2e.servers import Served, TcpProxy, base_env
+
+STORE_TIMEOUT = 2.0
+BOOT = [2, "b1", "BootNotification", {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}]
+STATUS = {"timestamp": "2026-11-25T10:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1}
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[tuple[Served, TcpProxy]]:
+    name = f"cloudbay_test_{uuid.uuid4().hex[:12]}"
+    ensure_database(StoreSettings(f"{PG_BASE}/{name}"))
+    params = StoreSettings(f"{PG_BASE}/{name}").postgres_params()
+    proxy = TcpProxy(params["host"], int(params["port"]))
+    url = f"postgresql://{params['user']}@127.0.0.1:{proxy.port}/{name}"
+    env = base_env(url, tmp_path / "data", CLOUDBAY_STORE_TIMEOUT=str(STORE_TIMEOUT))
+    whitelisted = [sys.executable, "-m", "adapters.cli.main", "chargers", "add", "CB-OUT"]
+    subprocess.run(whitelisted, env=env, check=True, capture_output=True, timeout=60)
+    served = Served(env, tmp_path / "serve.log")
+    try:
+        yield served.start(), proxy
+    finally:
+        proxy.release()
+        served.stop()
+        proxy.close()
+        drop_database(StoreSettings(f"{PG_BASE}/{name}"))
+
+
+async def _call(ws: object, frame: list[object], timeout: float) -> list[object]:
+    await ws.send(json.dumps(frame))  # type: ignore[attr-defined]
+    return list(json.loads(await asyncio.wait_for(ws.recv(), timeout)))  # type: ignore[attr-defined]
+
+
+def test_outage_charger_stays_connected_health_answers_and_sigterm_is_bounded(
+    proxied: tuple[Served, TcpProxy],
+) -> None:
+    served, proxy = proxied
+
+    async def drill() -> None:
+        async with connect(f"{served.ws}/ocpp/CB-OUT", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+            assert (await _call(ws, BOOT, 10))[0] == 3
+            proxy.hold()
+            started = time.monotonic()
+            answer = await _call(ws, [2, "s1", "StatusNotification", STATUS], STORE_TIMEOUT + 8)
+            assert answer[:3] == [4, "s1", "InternalError"], answer  # never a CALLRESULT for an unmade write
+            assert time.monotonic() - started < STORE_TIMEOUT + 5
+            async with httpx.AsyncClient(base_url=served.base, timeout=5) as http:
+                t0 = time.monotonic()
+                health = await http.get("/healthz")
+                assert health.status_code == 200 and time.monotonic() - t0 < 1
+                t0 = time.monotonic()
+                ready = await http.get("/readyz")
+                assert ready.status_code == 503 and time.monotonic() - t0 < 2
+                assert ready.json()["store"] == "down" and ready.json()["error"]
+            assert (await _call(ws, [2, "h1", "Heartbeat", {}], 5))[0] == 3  # the socket is still open
+            await asyncio.sleep(STORE_TIMEOUT * 2)  # a longer outage: still connected, still answered
+            assert (await _call(ws, [2, "s2", "StatusNotification", STATUS], STORE_TIMEOUT + 8))[2] == "InternalError"
+            proxy.release()  # the database is back: the charger's retry is stored and answered
+            assert (await _call(ws, [2, "s3", "StatusNotification", STATUS], STORE_TIMEOUT + 8))[0] == 3
+            proxy.hold()
+            started = time.monotonic()
+            served.stop()  # SIGTERM, by PID, with the database away and the charger connected
+            assert served.proc is not None and served.proc.returncode is not None
+            assert time.monotonic() - started < 10, "SIGTERM took too long"
+
+    asyncio.run(drill())
