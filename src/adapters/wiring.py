@@ -17,6 +17,7 @@ from adapters.http.live_hub import LiveHub
 from adapters.metrics import Metrics, store_reader
 from adapters.ocpp.link import SessionLink
 from adapters.ocpp.station import DataTransferHandler
+from adapters.presence import NodePresence
 from adapters.settings import Settings
 from adapters.storage import ensure_database
 from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
@@ -81,6 +82,8 @@ class Runtime:
         self.data_transfer_handlers: dict[str, DataTransferHandler] = {}
         store = store_reader(self.head_position, self.db, self.followers)
         self.readiness = BoundedStatus(self.status)
+        # started by the serving lifespan only (adapters/http/app.py): a CLI command holds no sessions
+        self.presence = NodePresence(self.db, self.platform.chargers, settings.node, settings.node_lease_seconds)
         self.metrics = Metrics(lambda: len(self.link.sessions), store)
         self.log.committer.observer = self.metrics.observe_commit
         self.link.observer = self.metrics.observe_csms_call
@@ -120,6 +123,7 @@ class Runtime:
 
     def close(self) -> None:
         self.metrics.close()
+        self.presence.stop()
         self.readiness.close()
         if self.webhook_delivery is not None:
             self.webhook_delivery.stop()

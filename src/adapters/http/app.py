@@ -159,6 +159,7 @@ def lifespan_for(settings: Settings | None, runtime: Runtime | None) -> Stateles
         if runtime is None:
             chosen = settings or Settings.from_env()
             app.state.runtime = Runtime(chosen, projections_here=chosen.projections == "inline")
+            app.state.runtime.presence.start()  # this node serves chargers: its lease and the sweeper
         else:
             app.state.runtime = runtime
         try:

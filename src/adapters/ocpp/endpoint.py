@@ -86,9 +86,11 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
         data_transfer_handlers=runtime.data_transfer_handlers,
         call_observer=runtime.metrics.observe_ocpp,
     )
+    runtime.presence.opening(station_id, session.session_id)  # before it is recorded: no sweep closes it
     try:
         await platform.run(platform.chargers.connected, station_id, session.session_id, runtime.settings.node)
     except Exception:
+        runtime.presence.closed(session.session_id)
         log.exception("could not record the connection of %s", station_id)
         raise Refused(503, "the platform cannot record this connection now; retry later") from None
     return session
@@ -106,6 +108,7 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
     finally:
         runtime.link.remove(session)
         await asyncio.shield(_record_disconnect(runtime, session.id, session.session_id, reason))
+        runtime.presence.closed(session.session_id)  # unrecorded (store away)? the sweeper records it later
         log.info("station %s disconnected (%s)", session.id, reason)
 
 
