@@ -87,3 +87,60 @@ def test_outage_charger_stays_connected_health_answers_and_sigterm_is_bounded(
             assert time.monotonic() - started < 10, "SIGTERM took too long"
 
     asyncio.run(drill())
+
+
+def test_a_long_outage_keeps_the_charger_connected_and_it_reconnects_after(proxied: tuple[Served, TcpProxy]) -> None:
+    """Before: after ~40 s every charger socket was closed with 1011 and reconnects timed out for a while."""
+    served, proxy = proxied
+    url = f"{served.ws}/ocpp/CB-OUT"
+
+    async def drill() -> None:
+        async with connect(url, subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+            assert (await _call(ws, BOOT, 10))[0] == 3
+            proxy.hold()
+            for n in range(5):  # about 50 s without a database
+                answer = await _call(ws, [2, f"s{n}", "StatusNotification", STATUS], STORE_TIMEOUT + 8)
+                assert answer[2] == "InternalError", answer
+                assert (await _call(ws, [2, f"h{n}", "Heartbeat", {}], 5))[0] == 3
+                await asyncio.sleep(8)
+            proxy.release()
+            deadline = time.monotonic() + 30
+            while (answer := await _call(ws, [2, "s-after", "StatusNotification", STATUS], STORE_TIMEOUT + 8))[0] != 3:
+                assert time.monotonic() < deadline, answer
+                await asyncio.sleep(1)
+        async with connect(url, subprotocols=["ocpp2.0.1"], open_timeout=10) as ws:  # type: ignore[list-item]
+            assert (await _call(ws, BOOT, 10))[0] == 3
+
+    asyncio.run(drill())
+
+
+def test_sigterm_with_sqlite_locked_exits_in_time(tmp_path: Path) -> None:
+    """SQLite "away": another process holds the write lock; calls are InternalError, SIGTERM stays bounded."""
+    import sqlite3
+
+    env = base_env(f"sqlite:///{tmp_path / 'cb.sqlite3'}", tmp_path / "data", CLOUDBAY_STORE_TIMEOUT=str(STORE_TIMEOUT))
+    subprocess.run([sys.executable, "-m", "adapters.cli.main", "chargers", "add", "CB-OUT"], env=env, check=True)
+    served = Served(env, tmp_path / "serve.log").start()
+    locker = sqlite3.connect(tmp_path / "cb.sqlite3", isolation_level=None, timeout=30)
+    try:
+
+        async def drill() -> None:
+            async with connect(f"{served.ws}/ocpp/CB-OUT", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+                assert (await _call(ws, BOOT, 10))[0] == 3
+                locker.execute("BEGIN EXCLUSIVE")
+                answer = await _call(ws, [2, "s1", "StatusNotification", STATUS], STORE_TIMEOUT + 8)
+                assert answer[:3] == [4, "s1", "InternalError"], answer
+                async with httpx.AsyncClient(base_url=served.base, timeout=5) as http:
+                    t0 = time.monotonic()
+                    assert (await http.get("/healthz")).status_code == 200 and time.monotonic() - t0 < 1
+                    t0 = time.monotonic()
+                    await http.get("/readyz")
+                    assert time.monotonic() - t0 < 2
+                started = time.monotonic()
+                await asyncio.to_thread(served.stop)
+                assert time.monotonic() - started < 10, "SIGTERM took too long"
+
+        asyncio.run(drill())
+    finally:
+        locker.close()
+        served.stop()
