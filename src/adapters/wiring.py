@@ -83,6 +83,7 @@ class Runtime:
         store = store_reader(self.head_position, self.db, self.followers)
         self.readiness = BoundedStatus(self.status)
         # started by the serving lifespan only (adapters/http/app.py): a CLI command holds no sessions
+        self.projector_alive: Callable[[], bool] | None = None  # set by `serve` when its child keeps the models
         self.presence = NodePresence(self.db, self.platform.chargers, settings.node, settings.node_lease_seconds)
         self.metrics = Metrics(lambda: len(self.link.sessions), store)
         self.log.committer.observer = self.metrics.observe_commit
@@ -104,6 +105,14 @@ class Runtime:
     async def readiness_read(self) -> dict[str, Any]:
         """The stores' status for /readyz, waited for at most 1.5 s (adapters/http/health.py)."""
         return await asyncio.to_thread(self.readiness.read)
+
+    def projector_state(self) -> str:
+        """inline (read models kept here), up or down (serve's `cloudbay project` child), elsewhere."""
+        if self.settings.projections == "inline":
+            return "inline"
+        if self.projector_alive is None:
+            return "elsewhere"
+        return "up" if self.projector_alive() else "down"
 
     def status(self) -> dict[str, Any]:
         head = self.head_position()

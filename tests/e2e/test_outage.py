@@ -144,3 +144,25 @@ def test_sigterm_with_sqlite_locked_exits_in_time(tmp_path: Path) -> None:
     finally:
         locker.close()
         served.stop()
+
+
+def test_readyz_says_when_the_projector_is_down(tmp_path: Path) -> None:
+    """Before: /readyz said "ready" while serve's `cloudbay project` child was dead."""
+    import os
+    import signal
+
+    env = base_env(f"sqlite:///{tmp_path / 'cb.sqlite3'}", tmp_path / "data")
+    served = Served(env, tmp_path / "serve.log").start()
+    try:
+        assert httpx.get(f"{served.base}/readyz", timeout=5).json()["projector"] == "up"
+        children = Path(f"/proc/{served.pid}/task/{served.pid}/children").read_text().split()
+        os.kill(int(children[0]), signal.SIGKILL)  # the projector child of the server this test started
+        deadline, seen = time.monotonic() + 2, None
+        while time.monotonic() < deadline and seen is None:
+            ready = httpx.get(f"{served.base}/readyz", timeout=5)
+            if ready.json()["projector"] == "down":
+                seen = ready
+            time.sleep(0.05)
+        assert seen is not None and seen.status_code == 503
+    finally:
+        served.stop()

@@ -71,19 +71,18 @@ def start_projector(log_level: str) -> ProjectorProcess:
     """A supervised `cloudbay project` child process, started."""
     from adapters.projector import ProjectorProcess
 
-    projector = ProjectorProcess(log_level)
-    projector.start()
+    (projector := ProjectorProcess(log_level)).start()
     return projector
 
 
-def run_server(chosen: Settings, host: str, port: int, log_level: str) -> None:
+def run_server(chosen: Settings, host: str, port: int, log_level: str, child: ProjectorProcess | None) -> None:
     """Serve the ASGI app with uvicorn until it is stopped."""
     import uvicorn
 
     from adapters.http.app import create_app
 
     uvicorn.run(
-        create_app(chosen),
+        create_app(chosen, projector_alive=child.alive if child is not None else None),
         host=host,
         port=port,
         log_level=log_level,
@@ -115,7 +114,7 @@ def serve(
     chosen = dataclasses.replace(settings(), projections=mode)
     projector = start_projector(log_level) if mode == "process" else None
     try:
-        run_server(chosen, host, port, log_level)
+        run_server(chosen, host, port, log_level, projector)
     finally:
         if projector is not None:
             projector.stop()

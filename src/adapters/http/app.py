@@ -150,7 +150,9 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
     }
 
 
-def lifespan_for(settings: Settings | None, runtime: Runtime | None) -> StatelessLifespan[Starlette]:
+def lifespan_for(
+    settings: Settings | None, runtime: Runtime | None, projector_alive: Callable[[], bool] | None = None
+) -> StatelessLifespan[Starlette]:
     """The app's lifespan: with ``runtime`` given, the caller owns it; else one is built and closed here."""
 
     @contextlib.asynccontextmanager
@@ -160,6 +162,7 @@ def lifespan_for(settings: Settings | None, runtime: Runtime | None) -> Stateles
             chosen = settings or Settings.from_env()
             app.state.runtime = Runtime(chosen, projections_here=chosen.projections == "inline")
             app.state.runtime.presence.start()  # this node serves chargers: its lease and the sweeper
+            app.state.runtime.projector_alive = projector_alive
         else:
             app.state.runtime = runtime
         try:
@@ -171,11 +174,16 @@ def lifespan_for(settings: Settings | None, runtime: Runtime | None) -> Stateles
     return lifespan
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
-    """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one."""
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    projector_alive: Callable[[], bool] | None = None,
+) -> Starlette:
+    """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one.
+    ``projector_alive``: whether the `cloudbay project` child runs (``serve``), shown on /readyz."""
     return Starlette(
         routes=app_routes(),
-        lifespan=lifespan_for(settings, runtime),
+        lifespan=lifespan_for(settings, runtime, projector_alive),
         exception_handlers=exception_handlers(),
         middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware)],
     )

@@ -58,8 +58,10 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     checks = await request.app.state.runtime.readiness_read()
+    checks["projector"] = request.app.state.runtime.projector_state()
     models = checks.get("read_models") or {}
-    ok = "error" not in checks and not any(r["failure"] for r in models.values())
+    failed = any(r["failure"] for r in models.values())
+    ok = "error" not in checks and not failed and checks["projector"] != "down"
     checks.setdefault("store", "up")
     body = schemas.Health.shape({"status": "ready" if ok else "not ready", **checks})
     return JSONResponse(body, status_code=200 if ok else 503)
