@@ -154,6 +154,11 @@ class ProjectorProcess:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="projector-supervisor", daemon=True)
 
+    def alive(self) -> bool:
+        """Whether the child runs now (for /readyz: a dead one is restarted after 2 s)."""
+        process = self.process
+        return process is not None and process.poll() is None
+
     def start(self) -> None:
         self._spawn()
         self._thread.start()
@@ -188,7 +193,7 @@ class ProjectorProcess:
         if process is not None and process.poll() is None:
             process.terminate()
             try:
-                process.wait(10)
+                process.wait(2)  # serve's SIGTERM is bounded (docs/operations.md): then the child is killed
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)

@@ -97,6 +97,8 @@ class Settings:
     heartbeat_interval: int = 300
     node: str = field(default_factory=socket.gethostname)
     ocpp_call_timeout: float = 30.0
+    store_timeout: float = 10.0  # the longest a charger's call or a disconnect waits on the store (then an error)
+    node_lease_seconds: float = 30.0  # a node that has not renewed its lease for this long is dead (presence)
     projections: str = "inline"  # "inline": read models kept in this process; "process": by `cloudbay project`
     log_format: str = "text"  # "text": human lines; "json": one JSON object per line (adapters.logs)
     user_cache_seconds: float = 5.0  # how long a user's state is trusted by token checks (adapters.current_users)
@@ -123,6 +125,8 @@ class Settings:
             heartbeat = int(env.get("CLOUDBAY_HEARTBEAT_INTERVAL", "300"))
             timeout = float(env.get("CLOUDBAY_OCPP_CALL_TIMEOUT", "30"))
             user_cache = float(env.get("CLOUDBAY_USER_CACHE_SECONDS", "5"))
+            store_timeout = float(env.get("CLOUDBAY_STORE_TIMEOUT", "10"))
+            lease = float(env.get("CLOUDBAY_NODE_LEASE_SECONDS", "30"))
         except ValueError as e:
             raise SettingsError(str(e)) from None
         log_format = env.get("CLOUDBAY_LOG_FORMAT") or "text"
@@ -131,8 +135,11 @@ class Settings:
         projections = env.get("CLOUDBAY_PROJECTIONS", "inline")
         if projections not in ("inline", "process"):
             raise SettingsError("CLOUDBAY_PROJECTIONS must be 'inline' or 'process'")
-        if heartbeat < 1 or timeout <= 0:
-            raise SettingsError("CLOUDBAY_HEARTBEAT_INTERVAL and CLOUDBAY_OCPP_CALL_TIMEOUT must be positive")
+        if heartbeat < 1 or min(timeout, store_timeout, lease) <= 0:
+            raise SettingsError(
+                "CLOUDBAY_HEARTBEAT_INTERVAL, CLOUDBAY_OCPP_CALL_TIMEOUT, CLOUDBAY_STORE_TIMEOUT and"
+                " CLOUDBAY_NODE_LEASE_SECONDS must be positive"
+            )
         return cls(
             store=store,
             data_dir=data_dir,
@@ -142,6 +149,8 @@ class Settings:
             heartbeat_interval=heartbeat,
             node=env.get("CLOUDBAY_NODE") or socket.gethostname(),
             ocpp_call_timeout=timeout,
+            store_timeout=store_timeout,
+            node_lease_seconds=lease,
             projections=projections,
             log_format=log_format,
             user_cache_seconds=max(0.0, user_cache),

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from adapters.auth import AuthSettings, SigningKey, TokenIssuer, TokenVerifier
 from adapters.current_users import CurrentUsers
+from adapters.http.health import BoundedStatus
 from adapters.http.live_hub import LiveHub
 from adapters.metrics import Metrics, store_reader
 from adapters.ocpp.link import SessionLink
 from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.station import DataTransferHandler
+from adapters.presence import NodePresence
 from adapters.settings import Settings
 from adapters.storage import ensure_database
 from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
@@ -33,6 +38,7 @@ from services.store import EventLog
 log = logging.getLogger("cloudbay")
 
 STORE_WORKERS = 8
+CLOSE_TIMEOUT = 2.0
 T = TypeVar("T")
 
 
@@ -61,7 +67,7 @@ class Runtime:
             max_stored_payload=settings.ocpp_max_stored_payload,
         )
         self._executor = ThreadPoolExecutor(max_workers=STORE_WORKERS, thread_name_prefix="store")
-        self.platform = Platform(self.log, self.link, self._executor)
+        self.platform = Platform(self.log, self.link, self._executor, timeout=settings.store_timeout)
         self.db = ReadModelDB(settings.store)
         projections = all_projections(self.log)
         self.followers = {p.name: Follower(self.log, self.db, p, applies=projections_here) for p in projections}
@@ -81,6 +87,10 @@ class Runtime:
         self.users = UserQueries(self.db)
         self.data_transfer_handlers: dict[str, DataTransferHandler] = {}
         store = store_reader(self.head_position, self.db, self.followers)
+        self.readiness = BoundedStatus(self.status)
+        # started by the serving lifespan only (adapters/http/app.py): a CLI command holds no sessions
+        self.projector_alive: Callable[[], bool] | None = None  # set by `serve` when its child keeps the models
+        self.presence = NodePresence(self.db, self.platform.chargers, settings.node, settings.node_lease_seconds)
         self.metrics = Metrics(lambda: len(self.link.sessions), store)
         self.log.committer.observer = self.metrics.observe_commit
         self.link.observer = self.metrics.observe_csms_call
@@ -98,6 +108,27 @@ class Runtime:
         """Run a blocking call (a store command, a read-model query) off the event loop."""
         return await self.platform.run(fn, *args, **kwargs)
 
+    async def readiness_read(self) -> dict[str, Any]:
+        """The stores' status for /readyz, waited for at most 1.5 s (adapters/http/health.py)."""
+        return await asyncio.to_thread(self.readiness.read)
+
+    def projector_state(self) -> str:
+        """inline (read models kept here), up or down (serve's `cloudbay project` child), elsewhere."""
+        if self.settings.projections == "inline":
+            return "inline"
+        if self.projector_alive is None:
+            return "elsewhere"
+        return "up" if self.projector_alive() else "down"
+
+    def status(self) -> dict[str, Any]:
+        head = self.head_position()
+        self.db.ping()
+        models = {}
+        for name, follower in self.followers.items():
+            position = follower.position()
+            models[name] = {"position": position, "lag": max(0, head - position), "failure": follower.failure}
+        return {"event_store_position": head, "read_models": models}
+
     def head_position(self) -> int:
         return self.log.recorder.max_notification_id() or 0
 
@@ -107,10 +138,27 @@ class Runtime:
 
     def close(self) -> None:
         self.metrics.close()
+        self.presence.stop()
+        self.readiness.close()
         if self.webhook_delivery is not None:
             self.webhook_delivery.stop()
         for follower in self.followers.values():
-            follower.stop()
-        self._executor.shutdown(wait=True, cancel_futures=False)
-        self.db.close()
-        self.log.close()
+            follower.stop(timeout=0)  # all asked first, then each joined within what is left of the bound
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+        for follower in self.followers.values():
+            follower.stop(timeout=max(0.0, deadline - time.monotonic()))
+        # store calls still waiting on an unreachable database are not awaited: they were answered (with an
+        # error) already, and a store call commits whole or not at all; closing the pools is bounded too
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        closing = threading.Thread(target=self._close_stores, name="close-stores", daemon=True)
+        closing.start()
+        closing.join(CLOSE_TIMEOUT)
+        if closing.is_alive():
+            log.error("the stores did not close within %.0f s (database unreachable?); exiting anyway", CLOSE_TIMEOUT)
+
+    def _close_stores(self) -> None:
+        for close in (self.db.close, self.log.close):
+            try:
+                close()
+            except Exception as e:
+                log.warning("closing a store failed: %s: %s", type(e).__name__, e)

@@ -59,6 +59,7 @@ class Charger(Aggregate):
         self.hardware_family = hardware_family
         self.presence = Presence.OFFLINE
         self.session_id: str | None = None
+        self.node: str | None = None  # the node holding the open session (presence is a lease of that node)
         self.boot_count = 0
         self.last_boot_at: datetime | None = None
         self.vendor: str | None = None
@@ -93,13 +94,13 @@ class Charger(Aggregate):
     @event(Connected)
     def _connected(self, session_id: str, node: str, replaced: str | None) -> None:
         self.presence = Presence.ONLINE
-        self.session_id = session_id
+        self.session_id, self.node = session_id, node
 
-    def disconnect(self, session_id: str, reason: str) -> bool:
-        """A session closed. Returns False (and records nothing) for a session already replaced."""
-        if self.session_id != session_id:
+    def disconnect(self, session_id: str | None, reason: str, node: str | None = None) -> bool:
+        """A session closed (None: the one ``node`` holds). False (nothing recorded) if replaced or closed."""
+        if self.session_id is None or session_id not in (None, self.session_id) or node not in (None, self.node):
             return False
-        self._disconnected(session_id=session_id, reason=reason)
+        self._disconnected(session_id=self.session_id, reason=reason)
         return True
 
     class Disconnected(Aggregate.Event):
@@ -109,7 +110,7 @@ class Charger(Aggregate):
     @event(Disconnected)
     def _disconnected(self, session_id: str, reason: str) -> None:
         self.presence = Presence.OFFLINE
-        self.session_id = None
+        self.session_id = self.node = None
 
     # --- what the charger reports --------------------------------------------------------
 

@@ -200,11 +200,11 @@ class Follower:
             return  # a watcher without subscribers has nothing to do between questions
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=timeout)
 
     def position(self) -> int:
         with self.db.transaction(write=False) as tx:

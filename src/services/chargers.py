@@ -61,6 +61,27 @@ class Chargers:
     def disconnected(self, station_id: str, session_id: str, reason: str) -> bool:
         return self.change(station_id, lambda c: c.disconnect(session_id, reason))
 
+    def close_stale(self, station_id: str, node: str, keep: Collection[str], reason: str) -> bool:
+        """Record ``Disconnected`` for the session ``node`` holds on this charger unless it is one of ``keep``
+        (the sessions that node still has): presence after a crash (docs/architecture.md "Presence")."""
+
+        def close(charger: Charger) -> bool:
+            return charger.session_id not in keep and charger.disconnect(None, reason, node=node)
+
+        return self.change(station_id, close)
+
+    def reopen(self, station_id: str, session_id: str, node: str) -> bool:
+        """Record ``Connected`` again for a live session that another node closed while this node's lease had
+        lapsed (the charger never left); False when the charger has another session meanwhile."""
+
+        def reopen(charger: Charger) -> bool:
+            if charger.session_id is not None:
+                return False
+            charger.connect(session_id, node)
+            return True
+
+        return self.change(station_id, reopen)
+
     def record_boot(self, station_id: str, report: BootReport) -> None:
         self.change(station_id, lambda c: c.boot(report))
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from services.charger_sync import ChargerSync
 from services.chargers import Chargers
+from services.errors import ServiceError
 from services.id_tokens import IdTokens
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
@@ -22,12 +23,24 @@ from services.webhooks import Webhooks
 T = TypeVar("T")
 
 
+class StoreUnavailable(ServiceError):
+    """The store did not answer within the bounded wait. The call may still complete in its thread (a store
+    call keeps its own consistency: it commits whole or not at all); the caller only stopped waiting."""
+
+
 class Platform:
     """What adapters call. Blocking store calls run in ``executor`` when called through ``run``."""
 
-    def __init__(self, log: EventLog, link: ChargerLink | None = None, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        link: ChargerLink | None = None,
+        executor: Executor | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self.log = log
         self.executor = executor
+        self.timeout = timeout  # the bounded wait of ``run`` (None: wait as long as the store takes)
         self.link: ChargerLink = link or NoLink()
         self.chargers = Chargers(log)
         self.users = Users(log)
@@ -43,11 +56,22 @@ class Platform:
         return cls(EventLog(env=env))
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking store call off the event loop, in the store's worker threads."""
+        """Run a blocking store call off the event loop, in the store's worker threads, waiting at most
+        ``timeout`` seconds for it (then ``StoreUnavailable``; the call itself is not interrupted)."""
+        return await self.run_within(self.timeout, fn, *args, **kwargs)
+
+    async def run_within(self, timeout: float | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         # in the caller's context: a store thread's log lines carry the caller's correlation fields
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        return await loop.run_in_executor(self.executor, call)
+        future = loop.run_in_executor(self.executor, call)
+        if timeout is None:
+            return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            name = getattr(fn, "__qualname__", "a store call")
+            raise StoreUnavailable(f"the store did not answer {name} within {timeout:g} s") from None
 
     def close(self) -> None:
         self.log.close()

@@ -71,12 +71,11 @@ def start_projector(log_level: str) -> ProjectorProcess:
     """A supervised `cloudbay project` child process, started."""
     from adapters.projector import ProjectorProcess
 
-    projector = ProjectorProcess(log_level)
-    projector.start()
+    (projector := ProjectorProcess(log_level)).start()
     return projector
 
 
-def run_server(chosen: Settings, host: str, port: int, log_level: str) -> None:
+def run_server(chosen: Settings, host: str, port: int, log_level: str, child: ProjectorProcess | None) -> None:
     """Serve the ASGI app with uvicorn until it is stopped."""
     import uvicorn
 
@@ -84,12 +83,13 @@ def run_server(chosen: Settings, host: str, port: int, log_level: str) -> None:
     from adapters.server_options import uvicorn_options
 
     uvicorn.run(
-        create_app(chosen),
+        create_app(chosen, projector_alive=child.alive if child is not None else None),
         host=host,
         port=port,
         log_level=log_level,
         log_config=logs.logging_config(log_level, chosen.log_format),  # the same handler as configure_logging
         ws_ping_interval=30,
+        timeout_graceful_shutdown=4,  # SIGTERM exits within 10 s even with the database away (docs/operations.md)
         ws_per_message_deflate=False,  # OCPP frames are small: compression costs more CPU than it saves
         **uvicorn_options(chosen),  # our WebSocket protocol, frames bounded by CLOUDBAY_OCPP_MAX_FRAME
     )
@@ -115,7 +115,7 @@ def serve(
     chosen = dataclasses.replace(settings(), projections=mode)
     projector = start_projector(log_level) if mode == "process" else None
     try:
-        run_server(chosen, host, port, log_level)
+        run_server(chosen, host, port, log_level, projector)
     finally:
         if projector is not None:
             projector.stop()

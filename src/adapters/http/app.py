@@ -21,6 +21,7 @@ from adapters.http import cards, chargers, docs, history, remote, schemas
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
 from adapters.http.errors import problem_for
+from adapters.http.health import healthz, readyz
 from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
 from adapters.http.openapi import api_route
@@ -35,35 +36,6 @@ from services.errors import ServiceError
 from services.users import UnknownUser
 
 log = logging.getLogger("cloudbay")
-
-
-def _store_status(runtime: Runtime) -> dict[str, Any]:
-    checks: dict[str, Any] = {}
-    try:
-        checks["event_store_position"] = runtime.head_position()
-        runtime.db.ping()
-        checks["read_models"] = {
-            name: {"position": f.position(), "failure": f.failure} for name, f in runtime.followers.items()
-        }
-    except Exception as e:
-        checks["error"] = f"{type(e).__name__}: {e}"
-    return checks
-
-
-async def healthz(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    checks = await runtime.run(_store_status, runtime)
-    ok = "error" not in checks
-    body = schemas.Health.shape({"status": "ok" if ok else "unavailable", **checks})
-    return JSONResponse(body, status_code=200 if ok else 503)
-
-
-async def readyz(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    checks = await runtime.run(_store_status, runtime)
-    ok = "error" not in checks and not any(r["failure"] for r in checks["read_models"].values())
-    body = schemas.Health.shape({"status": "ready" if ok else "not ready", **checks})
-    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 async def jwks(request: Request) -> Response:
@@ -179,7 +151,9 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
     }
 
 
-def lifespan_for(settings: Settings | None, runtime: Runtime | None) -> StatelessLifespan[Starlette]:
+def lifespan_for(
+    settings: Settings | None, runtime: Runtime | None, projector_alive: Callable[[], bool] | None = None
+) -> StatelessLifespan[Starlette]:
     """The app's lifespan: with ``runtime`` given, the caller owns it; else one is built and closed here."""
 
     @contextlib.asynccontextmanager
@@ -188,6 +162,8 @@ def lifespan_for(settings: Settings | None, runtime: Runtime | None) -> Stateles
         if runtime is None:
             chosen = settings or Settings.from_env()
             app.state.runtime = Runtime(chosen, projections_here=chosen.projections == "inline")
+            app.state.runtime.presence.start()  # this node serves chargers: its lease and the sweeper
+            app.state.runtime.projector_alive = projector_alive
         else:
             app.state.runtime = runtime
         try:
@@ -199,11 +175,16 @@ def lifespan_for(settings: Settings | None, runtime: Runtime | None) -> Stateles
     return lifespan
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
-    """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one."""
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    projector_alive: Callable[[], bool] | None = None,
+) -> Starlette:
+    """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one.
+    ``projector_alive``: whether the `cloudbay project` child runs (``serve``), shown on /readyz."""
     return Starlette(
         routes=app_routes(),
-        lifespan=lifespan_for(settings, runtime),
+        lifespan=lifespan_for(settings, runtime, projector_alive),
         exception_handlers=exception_handlers(),
         middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware), Middleware(TextGuardMiddleware)],
     )

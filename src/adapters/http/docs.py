@@ -88,10 +88,12 @@ def unsecured(operation_id: str, summary: str, tag: str, answers: dict[int, type
     return Doc(operation_id, summary, tag, answers, secured=False)
 
 
-HEALTHZ = unsecured("getHealth", "Liveness: the stores answer", "health", {200: schemas.Health, 503: schemas.Health})
+HEALTHZ = unsecured(
+    "getHealth", "Liveness: the process serves (no store asked)", "health", {200: schemas.Health, 503: schemas.Health}
+)
 READYZ = unsecured(
     "getReadiness",
-    "Readiness: the stores answer, no projection stopped",
+    "Readiness: the stores answer within 2 s, no projection stopped (with each lag)",
     "health",
     {200: schemas.Health, 503: schemas.Health},
 )

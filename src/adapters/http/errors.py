@@ -11,6 +11,7 @@ from cloudbay_domain.user import UserError
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 from services.errors import VersionMismatch
 from services.id_tokens import IdTokenAlreadyRegistered, NotYourIdToken, UnknownIdToken
+from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
 from services.remote import ChargerRefused, NotYours, TokenNotUsable, TransactionEnded
 from services.transactions import UnknownTransaction
@@ -44,6 +45,8 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(502, "Bad Gateway", detail, reason=error.reason)
     if isinstance(error, CONFLICT):
         return Problem(409, "Conflict", detail)
+    if isinstance(error, StoreUnavailable):  # the store is away: nothing this request waited for was answered
+        return Problem(503, "Service Unavailable", detail, reason="StoreUnavailable")
     if isinstance(error, UNPROCESSABLE):
         return Problem(422, "Unprocessable Content", detail)
     if isinstance(error, IdTokenError):  # e.g. blocking a removed card

@@ -215,11 +215,16 @@ class ResetAnswer(Body):
 
 class ReadModelStatus(Body):
     position: int | None
+    lag: int | None = Field(default=None, description="events stored but not yet applied to this read model")
     failure: str | None
 
 
 class Health(Body):
     status: Literal["ok", "unavailable", "ready", "not ready"]
+    store: Literal["up", "down"] | None = Field(default=None, description="readiness: did the stores answer")
+    projector: Literal["inline", "up", "down", "elsewhere"] | None = Field(
+        default=None, description="readiness: who keeps the read models, and whether serve's projector child runs"
+    )
     event_store_position: int | None = None
     read_models: dict[str, ReadModelStatus] | None = None
     error: str | None = Field(default=None, description="why the event store or the read-model store failed")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cloudbay.ocpp")
 
 SUBPROTOCOL = "ocpp2.0.1"
+DISCONNECT_TIMEOUT = 3.0  # a disconnect write waits at most this long (serve's SIGTERM exits within 10 s)
 
 
 class StarletteConnection:
@@ -86,9 +87,11 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
         call_observer=runtime.metrics.observe_ocpp,
         limits=runtime.ocpp_limits,
     )
+    runtime.presence.opening(station_id, session.session_id)  # before it is recorded: no sweep closes it
     try:
         await platform.run(platform.chargers.connected, station_id, session.session_id, runtime.settings.node)
     except Exception:
+        runtime.presence.closed(session.session_id)
         log.exception("could not record the connection of %s", station_id)
         raise Refused(503, "the platform cannot record this connection now; retry later") from None
     return session
@@ -106,6 +109,7 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
     finally:
         runtime.link.remove(session)
         await asyncio.shield(_record_disconnect(runtime, session.id, session.session_id, reason))
+        runtime.presence.closed(session.session_id)  # unrecorded (store away)? the sweeper records it later
         log.info("station %s disconnected (%s)", session.id, reason)
 
 
@@ -126,7 +130,8 @@ async def _serve(websocket: WebSocket, runtime: Runtime, session: StationSession
 
 async def _record_disconnect(runtime: Runtime, station_id: str, session_id: str, reason: str) -> Any:
     try:
-        return await runtime.platform.run(runtime.platform.chargers.disconnected, station_id, session_id, reason)
-    except Exception:
-        log.exception("could not record disconnect of %s", station_id)
+        platform, bound = runtime.platform, min(runtime.settings.store_timeout, DISCONNECT_TIMEOUT)
+        return await platform.run_within(bound, platform.chargers.disconnected, station_id, session_id, reason)
+    except Exception as e:  # bounded (CLOUDBAY_STORE_TIMEOUT): the node's next start or a sweeper records it
+        log.error("could not record the disconnect of %s (session %s): %s", station_id, session_id, e)
         return None
