@@ -9,13 +9,14 @@ Protocol (server to client only; whatever the client sends is ignored):
    ``position``, in log order. Figures and ``user`` are the read model's after the batch the event came in
    (events carry facts; the projection computes figures).
 
-Browsers cannot set headers on a WebSocket, so the bearer token is read from the ``Authorization`` header
-or the ``access_token`` query parameter (redacted in CloudBay's own logs, but a proxy in front may log it: prefer short-lived tokens). It is
-checked once, at the upgrade. The access policy is REST's (``adapters.access``): the caller must be allowed to
-watch the charger, and the snapshot and every message carry only the transactions REST would show the caller
-(``visible_to``: an operator every one, a user those charged to them; another user's transaction, and one not
-yet attributed, never reach a user, as REST answers 404 for them). Refusals are HTTP answers to the upgrade (problem+json): 401 without a valid
-token, 400 without ``charger``, 403 when the caller may not watch it, 404 for an unknown charger.
+Browsers cannot set headers on a WebSocket, so the bearer token is read from the ``Authorization`` header or the
+``access_token`` query parameter (redacted in CloudBay's own logs, but a proxy in front may log it: prefer
+short-lived tokens). It is checked once, at the upgrade. The access policy is REST's (``adapters.access``): the
+caller must be allowed to watch the charger, and the snapshot and every message carry only the transactions REST
+would show the caller (``visible_to``: an operator every one, a user those charged to them; another user's
+transaction, and one not yet attributed, never reach a user, as REST answers 404 for them). Refusals are HTTP
+answers to the upgrade (problem+json): 401 without a valid token, 400 without ``charger``, 403 when the caller
+may not watch it, 404 for an unknown charger.
 
 The fan-out is ``adapters.http.live_hub``. A client that falls :attr:`LiveHub.queue_size` messages behind is
 closed with code 4429: it has missed events, and reconnecting gives it a fresh snapshot.
@@ -80,7 +81,7 @@ async def live_endpoint(websocket: WebSocket) -> None:
 
 
 async def _admitted(websocket: WebSocket, runtime: Runtime) -> tuple[str, Visibility] | None:
-    """The station id the caller may watch and their visibility; else None, the upgrade refused with the Problem as HTTP answer."""
+    """The station id the caller may watch and their visibility; else None, the upgrade refused (the Problem)."""
     try:
         return await _admit(websocket, runtime)
     except Problem as problem:
