@@ -108,5 +108,3 @@ class LiveHub:
             for subscription in watchers[station_id]:
                 with contextlib.suppress(RuntimeError):  # its loop has closed: the server is going down
                     subscription.loop.call_soon_threadsafe(subscription.offer, batch_messages)
-
-
