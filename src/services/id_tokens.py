@@ -19,8 +19,8 @@ class IdTokenAlreadyRegistered(ServiceError):
     pass
 
 
-class NotYourIdToken(ServiceError):
-    pass
+class NotYourIdToken(UnknownIdToken):
+    """Another user's id token: refused exactly as an unknown one, so that its existence is not revealed."""
 
 
 class IdTokens:
@@ -63,7 +63,7 @@ class IdTokens:
         def change() -> IdToken:
             token = self.get(value)
             if not operator and token.user != acting_user:
-                raise NotYourIdToken(f"id token {token.value} is not yours")
+                raise NotYourIdToken(f"no id token {value}")
             check_version(f"id token {token.value}", token.version, expected)
             {"block": token.block, "unblock": token.unblock, "remove": token.remove}[action]()
             return token

@@ -23,6 +23,10 @@ class UnknownTransaction(ServiceError):
     pass
 
 
+class NotYourTransaction(UnknownTransaction):
+    """Another user's transaction: refused exactly as an unknown one, so that its existence is not revealed."""
+
+
 @dataclass(frozen=True)
 class TransactionEventResult:
     recorded: bool  # False: a duplicate seqNo, acknowledged and not stored again

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.access import check_may_act_for, is_operator
+from adapters.access import check_may_act_for, check_may_see, is_operator
 from adapters.http import schemas
 from adapters.http.common import API, PAGE_PARAMS, authenticate, json_body, page_limit, runtime_of, segment
 from adapters.http.etag import etag, if_match
@@ -65,7 +65,7 @@ async def get_card(request: Request) -> Response:
     principal = await authenticate(request)
     platform = runtime_of(request).platform
     token = await platform.run(platform.id_tokens.get, request.path_params["value"])
-    check_may_act_for(principal, token.user, f"id token {token.value}")
+    check_may_see(principal, token.user, f"no id token {request.path_params['value']}")
     return JSONResponse(schemas.Card.shape(present_token(token)), headers=etag(token.version))
 
 
