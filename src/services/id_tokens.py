@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from cloudbay_domain.charger import Charger
 from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, normalise_token
 from cloudbay_domain.user import normalise_email
 from services.errors import ServiceError, check_version
@@ -90,3 +91,17 @@ class IdTokens:
         except UnknownIdToken:
             return "Unknown", None
         return token.ocpp_status, token
+
+    def authorize_at(self, charger: Callable[[], Charger], value: str) -> tuple[str, IdToken | None]:
+        """Authorize at one charger: the registered id tokens, and those the platform sent it itself to start a
+        transaction (the app's ``Central`` token of a remote start), which a charger may present back (C01)."""
+        status, token = self.authorize(value)
+        if token is None and issued_for_remote_start(charger(), normalise_token(value)):
+            return "Accepted", None
+        return status, token
+
+
+def issued_for_remote_start(charger: Charger, value: str) -> bool:
+    """Whether the platform sent ``value`` in a RequestStartTransaction to ``charger`` that was not refused."""
+    starts = charger.remote_starts.values()
+    return any(normalise_token(r["id_token"]) == value and r["answer"] in (None, "Accepted") for r in starts)

@@ -7,6 +7,7 @@ the order it sent them; its answers to our calls are routed meanwhile, so a hand
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ocpp.v201 import call_result
@@ -113,5 +114,6 @@ class StationSession(RpcConnection):
 
     @handles(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
-        status, _token = await self.platform.run(self.platform.id_tokens.authorize, id_token["id_token"])
+        charger = partial(self.platform.chargers.get, self.id)  # its remote starts: the tokens issued to it
+        status, _token = await self.platform.run(self.platform.id_tokens.authorize_at, charger, id_token["id_token"])
         return call_result.Authorize(id_token_info={"status": status})
