@@ -112,6 +112,10 @@ def _guard_keys(request: Request, form: dict[str, str]) -> list[str]:
     return [f"address:{address}", *([f"client:{client_id}"] if client_id else [])]
 
 
+def _authorization(request: Request) -> str | None:
+    return request.headers.get("authorization")
+
+
 def _slow_down(retry_after: int) -> Response:
     body = {"error": "slow_down", "error_description": f"too many failed attempts; retry in {retry_after} s"}
     return JSONResponse(body, status_code=429, headers={"Retry-After": str(retry_after), **NO_STORE})
@@ -126,9 +130,8 @@ async def token(request: Request) -> Response:
     guard, keys = request.app.state.token_guard, _guard_keys(request, form)
     if (retry_after := guard.retry_after(keys)) is not None:
         return _slow_down(retry_after)
-    lookup, authorization = _client_lookup(runtime), request.headers.get("authorization")
     try:
-        body = await client_credentials_grant(form, authorization, lookup, runtime.issuer)
+        body = await client_credentials_grant(form, _authorization(request), _client_lookup(runtime), runtime.issuer)
     except OAuthError as e:
         if e.status == 401:  # a failed client authentication: one step closer to the back-off
             guard.failed(keys)
