@@ -287,6 +287,7 @@ def bench(store: str, args: argparse.Namespace) -> Result:
                     capture_output=True,
                     timeout=60,
                 )
+                subprocess.run([exe, "signing-key"], env=env, check=True, capture_output=True, timeout=60)
                 out = subprocess.run([exe, "token", OPERATOR], env=env, check=True, capture_output=True, timeout=60)
                 token = out.stdout.decode().strip()
                 cmd = [exe, *f"serve --host 127.0.0.1 --port {port} --log-level warning".split()]

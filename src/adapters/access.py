@@ -40,6 +40,12 @@ def check_may_act_for(principal: Principal, user: str | None, what: str) -> None
         raise Problem(403, "Forbidden", f"{what} is not yours")
 
 
+def check_may_see(principal: Principal, user: str | None, missing: str) -> None:
+    """Read something of ``user``'s: someone else's is answered as missing (404), so its existence is not revealed."""
+    if not may_act_for(principal, user):
+        raise Problem(404, "Not Found", missing)
+
+
 def visible_to(principal: Principal) -> Visibility:
     """The transactions ``principal`` may read (history, detail, energy): an operator every one, a user those
     charged to them. Ownership (an owner seeing the sessions on their charger) will widen it here."""

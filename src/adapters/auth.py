@@ -67,6 +67,10 @@ class AuthSettings:
     leeway_seconds: int = 30
 
 
+class MissingSigningKey(FileNotFoundError):
+    """No signing key where the deployment keeps it; only ``cloudbay serve`` creates one."""
+
+
 class SigningKey:
     """The embedded issuer's ES256 (P-256) key; its kid is the RFC 7638 JWK thumbprint."""
 
@@ -96,6 +100,17 @@ class SigningKey:
             with suppress(FileExistsError):  # lost a creation race: use the winner's key
                 os.link(tmp, path)  # atomic and exclusive: readers see a complete file or none
             tmp.unlink()
+        return cls.load(path)
+
+    @classmethod
+    def load(cls, path: pathlib.Path) -> SigningKey:
+        """Load the PEM key at ``path``; never create one (a CLI must not mint a key the servers do not know)."""
+        if not path.exists():
+            raise MissingSigningKey(
+                f"no token-signing key at {path.resolve()} (CLOUDBAY_SIGNING_KEY, default"
+                " $CLOUDBAY_DATA_DIR/signing-key.pem): point CLOUDBAY_SIGNING_KEY at the deployment's key;"
+                " `cloudbay serve` creates it on its first start"
+            )
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise TypeError(f"{path} does not hold an EC private key")

@@ -196,3 +196,4 @@ def configure(log_level: str, log_format: str) -> None:
     """Configure this process's logging; Python warnings become log lines too (one format on stderr)."""
     logging.config.dictConfig(logging_config(log_level, log_format))
     logging.captureWarnings(True)
+    logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # our RPC layer logs protocol errors itself

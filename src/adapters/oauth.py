@@ -78,6 +78,14 @@ def _client_credentials(form: Mapping[str, str], authorization: str | None) -> t
     return unquote_plus(client_id), unquote_plus(secret)  # RFC 6749 §2.3.1: form-encoded before Basic
 
 
+def claimed_client_id(form: Mapping[str, str], authorization: str | None) -> str | None:
+    """The client id a token request names (for the back-off), or None when it names none readable."""
+    try:
+        return _client_credentials(form, authorization)[0].strip().lower()
+    except OAuthError:
+        return None
+
+
 _DUMMY_HASH = f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${'A' * 22}==${'A' * 43}="  # well-formed, matches nothing
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///var/cloudbay.sqlite3"
+CONNECT_TIMEOUT_SECONDS = 5  # a PostgreSQL server that does not answer within this is reported unreachable
 
 
 class SettingsError(ValueError):
@@ -78,6 +79,7 @@ class StoreSettings:
                 POSTGRES_PORT=pg["port"],
                 POSTGRES_USER=pg["user"],
                 POSTGRES_PASSWORD=pg["password"],
+                POSTGRES_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT_SECONDS),
                 POSTGRES_POOL_SIZE="8",
                 POSTGRES_MAX_OVERFLOW="8",
                 POSTGRES_ENABLE_DB_FUNCTIONS="y",
@@ -108,10 +110,12 @@ class Settings:
     ocpp_max_frame: int = 1024 * 1024  # bytes of one OCPP WebSocket frame (docs/operations.md, "Limits")
     ocpp_max_samples: int = 1000  # sampled values in one TransactionEvent or MeterValues
     ocpp_max_stored_payload: int = 64 * 1024  # bytes of DataTransfer data / NotifyEvent eventData stored whole
+    signing_key: Path | None = None  # CLOUDBAY_SIGNING_KEY; else the data directory's signing-key.pem
 
     @property
     def signing_key_path(self) -> Path:
-        return self.data_dir / "signing-key.pem"
+        """Where the deployment's token-signing key is: every node and CLI of a deployment must find the same."""
+        return self.signing_key or self.data_dir / "signing-key.pem"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -121,14 +125,11 @@ class Settings:
         store = StoreSettings(url)
         if store.kind == "sqlite":
             store.sqlite_path  # noqa: B018 - fail early on a malformed URL
-        try:
-            heartbeat = int(env.get("CLOUDBAY_HEARTBEAT_INTERVAL", "300"))
-            timeout = float(env.get("CLOUDBAY_OCPP_CALL_TIMEOUT", "30"))
-            user_cache = float(env.get("CLOUDBAY_USER_CACHE_SECONDS", "5"))
-            store_timeout = float(env.get("CLOUDBAY_STORE_TIMEOUT", "10"))
-            lease = float(env.get("CLOUDBAY_NODE_LEASE_SECONDS", "30"))
-        except ValueError as e:
-            raise SettingsError(str(e)) from None
+        heartbeat = int(_number(env, "CLOUDBAY_HEARTBEAT_INTERVAL", "300", int))
+        timeout = _number(env, "CLOUDBAY_OCPP_CALL_TIMEOUT", "30")
+        user_cache = _number(env, "CLOUDBAY_USER_CACHE_SECONDS", "5")
+        store_timeout = _number(env, "CLOUDBAY_STORE_TIMEOUT", "10")
+        lease = _number(env, "CLOUDBAY_NODE_LEASE_SECONDS", "30")
         log_format = env.get("CLOUDBAY_LOG_FORMAT") or "text"
         if log_format not in ("text", "json"):
             raise SettingsError(f"CLOUDBAY_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
@@ -154,6 +155,7 @@ class Settings:
             projections=projections,
             log_format=log_format,
             user_cache_seconds=max(0.0, user_cache),
+            signing_key=Path(env["CLOUDBAY_SIGNING_KEY"]) if env.get("CLOUDBAY_SIGNING_KEY") else None,
             **_webhook_settings(env),
             **_ocpp_limits(env),
         )
@@ -176,15 +178,21 @@ def _ocpp_limits(env: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def _webhook_settings(env: dict[str, str]) -> dict[str, Any]:
+def _number(env: dict[str, str], name: str, default: str, kind: type[float] | type[int] = float) -> float:
+    """The setting ``name`` as a number; a malformed one is a SettingsError naming it."""
+    raw = env.get(name, default)
     try:
-        values = {
-            "webhook_max_attempts": int(env.get("CLOUDBAY_WEBHOOK_MAX_ATTEMPTS", "8")),
-            "webhook_backoff_seconds": float(env.get("CLOUDBAY_WEBHOOK_BACKOFF_SECONDS", "1")),
-            "webhook_timeout_seconds": float(env.get("CLOUDBAY_WEBHOOK_TIMEOUT_SECONDS", "5")),
-        }
-    except ValueError as e:
-        raise SettingsError(str(e)) from None
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}") from None
+
+
+def _webhook_settings(env: dict[str, str]) -> dict[str, Any]:
+    values = {
+        "webhook_max_attempts": int(_number(env, "CLOUDBAY_WEBHOOK_MAX_ATTEMPTS", "8", int)),
+        "webhook_backoff_seconds": _number(env, "CLOUDBAY_WEBHOOK_BACKOFF_SECONDS", "1"),
+        "webhook_timeout_seconds": _number(env, "CLOUDBAY_WEBHOOK_TIMEOUT_SECONDS", "5"),
+    }
     if min(values.values()) <= 0 or values["webhook_timeout_seconds"] > 60:
         raise SettingsError("CLOUDBAY_WEBHOOK_* must be positive (the timeout at most 60 s)")
     return values

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
-from adapters.settings import StoreSettings
+from adapters.settings import CONNECT_TIMEOUT_SECONDS, StoreSettings
+
+
+class StoreUnreachable(RuntimeError):
+    """The configured database does not answer: the message names the setting and the host, on one line."""
+
+
+def unreachable(store: StoreSettings, error: BaseException) -> StoreUnreachable:
+    params = store.postgres_params()
+    reason = "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+    where = f"{params['host']}:{params['port']}"
+    return StoreUnreachable(f"cannot reach the database at {where} (CLOUDBAY_DATABASE_URL): {reason}")
 
 
 def ensure_database(store: StoreSettings) -> None:
-    """Create the configured PostgreSQL database if it does not exist (tables are created by their owners)."""
+    """Create the configured PostgreSQL database if it does not exist (tables are created by their owners).
+
+    Raises :class:`StoreUnreachable` within ``CONNECT_TIMEOUT_SECONDS`` when the server does not answer."""
     if store.kind != "postgres":
         return
+    import psycopg
+
+    try:
+        _ensure_database(store)
+    except psycopg.OperationalError as e:
+        raise unreachable(store, e) from None
+
+
+def _ensure_database(store: StoreSettings) -> None:
     import psycopg
     from psycopg import sql
     from psycopg.conninfo import make_conninfo
 
     params = store.postgres_params()
     admin = {**params, "dbname": "postgres"}
-    with psycopg.connect(make_conninfo(**admin), autocommit=True, connect_timeout=10) as conn:
+    with psycopg.connect(make_conninfo(**admin), autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (params["dbname"],)).fetchone()
         if not exists:
             try:

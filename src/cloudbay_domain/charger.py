@@ -69,8 +69,8 @@ class Charger(Aggregate):
         self.connectors: dict[str, ConnectorStatus] = {}  # "evse/connector" -> status
         self.periodic_event_count = 0
         self.data_transfer_count = 0
-        self.rfid_required = True
-        self.local_list_version = 0
+        self.rfid_required, self.local_list_version = True, 0
+        self.local_list_answer: tuple[int, str] | None = None  # the last SendLocalList: its version, the answer
         self.remote_starts: dict[int, dict[str, Any]] = {}  # remoteStartId -> who asked, for which EVSE
         self.meter_value_reports = 0
         self.running: dict[int, str] = {}  # evseId -> the transaction running there
@@ -246,6 +246,7 @@ class Charger(Aggregate):
     @event(LocalListSent)
     def send_local_list(self, list_version: int, update_type: str, answer: str) -> None:
         """Record a SendLocalList and its answer; an Accepted one is the list the charger now holds."""
+        self.local_list_answer = (list_version, answer)
         if answer == "Accepted":
             self.local_list_version = list_version
 

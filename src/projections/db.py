@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+CONNECT_TIMEOUT = 5  # seconds for one connection attempt to PostgreSQL
+
 
 class Tx(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
@@ -42,7 +44,7 @@ class ReadModelDB:
             from psycopg.rows import dict_row
             from psycopg_pool import ConnectionPool
 
-            conninfo = make_conninfo(**settings.postgres_params())
+            conninfo = make_conninfo(**settings.postgres_params(), connect_timeout=CONNECT_TIMEOUT)
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=8, kwargs={"row_factory": dict_row}, open=True)
         else:
             path = ":memory:" if self.kind == "memory" else str(settings.sqlite_read_model_path)

@@ -180,8 +180,8 @@ class Visibility:
     everything: bool = False
     users: frozenset[str] = field(default_factory=frozenset)
 
-    def allows_user(self, user: str) -> bool:
-        return self.everything or user in self.users
+    def allows_user(self, user: str | None) -> bool:
+        return self.everything or (user is not None and user in self.users)
 
     def sql(self) -> tuple[str, list[Any]]:
         if self.everything:

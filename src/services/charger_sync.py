@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from cloudbay_domain.charger import Charger
 from services.chargers import Chargers
 from services.id_tokens import IdTokens
 from services.ports import (
@@ -75,21 +76,48 @@ class ChargerSync:
         if auth_list.list_version == 0:
             return None
         try:
-            held = (await self.run(self.chargers.get, station_id)).local_list_version
+            charger = await self.run(self.chargers.get, station_id)
+            held = charger.local_list_version
             if ask_charger:
                 held = (await self.link.request(station_id, GetLocalListVersion())).version
-            if held == auth_list.list_version:
+            if held == auth_list.list_version or _refused_for_good(charger, auth_list.list_version):
                 return None
             entries = tuple(
                 LocalListEntry(value, entry["type"], entry["status"])
                 for value, entry in sorted(auth_list.entries.items())
             )
-            status = (
-                await self.link.request(station_id, SendLocalList(auth_list.list_version, "Full", entries))
-            ).status
+            request = SendLocalList(auth_list.list_version, "Full", entries)
+            status = (await self.link.request(station_id, request)).status
+            if status == "NotEnabled":
+                status = await self._enable_and_resend(station_id, request)
         except LinkError as e:
             status = e.reason
         version = auth_list.list_version
         await self.run(self.chargers.change, station_id, lambda c: c.send_local_list(version, "Full", status))
         log.info("local list v%s sent to %s: %s", version, station_id, status)
         return status
+
+    async def _enable_and_resend(self, station_id: str, request: SendLocalList) -> str:
+        """A charger whose local list is disabled: enable it (LocalAuthListCtrlr.Enabled) and send once more.
+        What is recorded says why the list is not there when that fails, so that it is not resent at every
+        boot: ``NotEnabled; LocalAuthListCtrlr.Enabled: Rejected`` (or the failure's reason)."""
+        try:
+            enabled = (await self.link.request(station_id, SetVariable(*LOCAL_LIST_ENABLED, "true"))).status
+        except LinkError as e:
+            enabled = e.reason
+        if enabled not in ("Accepted", "RebootRequired"):
+            log.warning("%s refuses the local list and enabling it: %s", station_id, enabled)
+            return f"{NOT_ENABLED}; {'.'.join(LOCAL_LIST_ENABLED)}: {enabled}"
+        status = (await self.link.request(station_id, request)).status
+        return status if status != "NotEnabled" else f"{NOT_ENABLED}; {'.'.join(LOCAL_LIST_ENABLED)}: {enabled}"
+
+
+LOCAL_LIST_ENABLED = ("LocalAuthListCtrlr", "Enabled")
+NOT_ENABLED = "NotEnabled"
+
+
+def _refused_for_good(charger: Charger, version: int) -> bool:
+    """This list version was refused with a recorded reason (enabling the local list failed): not resent until
+    the list changes."""
+    answer = charger.local_list_answer
+    return answer is not None and answer[0] == version and answer[1].startswith(f"{NOT_ENABLED};")

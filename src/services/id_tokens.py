@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from cloudbay_domain.charger import Charger
 from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, normalise_token
 from cloudbay_domain.user import normalise_email
 from services.errors import ServiceError, check_version
@@ -19,8 +20,8 @@ class IdTokenAlreadyRegistered(ServiceError):
     pass
 
 
-class NotYourIdToken(ServiceError):
-    pass
+class NotYourIdToken(UnknownIdToken):
+    """Another user's id token: refused exactly as an unknown one, so that its existence is not revealed."""
 
 
 class IdTokens:
@@ -63,7 +64,7 @@ class IdTokens:
         def change() -> IdToken:
             token = self.get(value)
             if not operator and token.user != acting_user:
-                raise NotYourIdToken(f"id token {token.value} is not yours")
+                raise NotYourIdToken(f"no id token {value}")
             check_version(f"id token {token.value}", token.version, expected)
             {"block": token.block, "unblock": token.unblock, "remove": token.remove}[action]()
             return token
@@ -90,3 +91,17 @@ class IdTokens:
         except UnknownIdToken:
             return "Unknown", None
         return token.ocpp_status, token
+
+    def authorize_at(self, charger: Callable[[], Charger], value: str) -> tuple[str, IdToken | None]:
+        """Authorize at one charger: the registered id tokens, and those the platform sent it itself to start a
+        transaction (the app's ``Central`` token of a remote start), which a charger may present back (C01)."""
+        status, token = self.authorize(value)
+        if token is None and issued_for_remote_start(charger(), normalise_token(value)):
+            return "Accepted", None
+        return status, token
+
+
+def issued_for_remote_start(charger: Charger, value: str) -> bool:
+    """Whether the platform sent ``value`` in a RequestStartTransaction to ``charger`` that was not refused."""
+    starts = charger.remote_starts.values()
+    return any(normalise_token(r["id_token"]) == value and r["answer"] in (None, "Accepted") for r in starts)

@@ -16,9 +16,9 @@ from cloudbay_domain.id_token import TokenStatus
 from cloudbay_domain.transaction import TransactionStatus
 from services.chargers import Chargers
 from services.errors import ServiceError
-from services.id_tokens import IdTokens
+from services.id_tokens import IdTokens, NotYourIdToken
 from services.ports import ChargerLink, ChargerOffline, LinkError, RequestStart, RequestStop, Reset
-from services.transactions import Transactions
+from services.transactions import NotYourTransaction, Transactions
 
 Runner = Callable[..., Awaitable[Any]]  # runs a blocking store call off the event loop
 
@@ -29,10 +29,6 @@ class ChargerRefused(ServiceError):
     def __init__(self, station_id: str, status: str) -> None:
         super().__init__(f"charger {station_id} answered {status}")
         self.status = status
-
-
-class NotYours(ServiceError):
-    """The caller may not act on what belongs to another user."""
 
 
 class TokenNotUsable(ServiceError):
@@ -74,7 +70,7 @@ class RemoteControl:
         if card is not None:
             token = await self.run(self.id_tokens.get, card)
             if not operator and token.user != user:
-                raise NotYours(f"id token {token.value} is not yours")
+                raise NotYourIdToken(f"no id token {card}")
             if token.status is not TokenStatus.ACTIVE:
                 raise TokenNotUsable(f"id token {token.value} is {token.status.value}")
             id_token, id_token_type = token.value, token.token_type
@@ -100,7 +96,7 @@ class RemoteControl:
         """Stop a running transaction: its user or an operator may."""
         tx = await self.run(self.transactions.get, station_id, transaction_id)
         if not operator and tx.user != user:
-            raise NotYours(f"transaction {transaction_id} is not yours")
+            raise NotYourTransaction(f"no transaction {transaction_id} on {station_id}")
         if tx.status is TransactionStatus.ENDED:
             raise TransactionEnded(f"transaction {transaction_id} has already ended")
         await self._reachable(station_id)

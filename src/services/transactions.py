@@ -23,6 +23,10 @@ class UnknownTransaction(ServiceError):
     pass
 
 
+class NotYourTransaction(UnknownTransaction):
+    """Another user's transaction: refused exactly as an unknown one, so that its existence is not revealed."""
+
+
 @dataclass(frozen=True)
 class TransactionEventResult:
     recorded: bool  # False: a duplicate seqNo, acknowledged and not stored again
@@ -49,11 +53,11 @@ class Transactions:
             if tx is None:
                 self.chargers.get(station_id)  # only a whitelisted charger opens transactions
                 tx = Transaction.open(station_id, report.transaction_id, report.evse_id, report.connector_id)
-            authorized: Authorized = {token: self.id_tokens.authorize(token)} if token else {}
+            charger = _Lazy(lambda: self.chargers.get(station_id))
+            authorized: Authorized = {token: self.id_tokens.authorize_at(charger, token)} if token else {}
             status = authorized[token][0] if token else None
             if not tx.report(report):
                 return TransactionEventResult(False, tx, status), []
-            charger = _Lazy(lambda: self.chargers.get(station_id))
             if tx.attribution in UNDECIDED:
                 self._attribute(tx, charger, authorized)
             changed: list[Any] = [tx]

@@ -114,8 +114,11 @@ def test_blocking_a_card_is_pushed_and_answered(server: LiveServer) -> None:
     assert answer.id_token_info == {"status": "Blocked"}
     with user_http(server, OTHER) as other:
         before = server.head()
-        assert other.post("/api/v1/rfid-cards/CARD-2/unblock").status_code == 403
-        assert other.delete("/api/v1/rfid-cards/CARD-2").status_code == 403
+        assert other.post("/api/v1/rfid-cards/CARD-2/unblock").status_code == 404  # not revealed
+        assert other.delete("/api/v1/rfid-cards/CARD-2").status_code == 404
+        theirs, unknown = other.get("/api/v1/rfid-cards/CARD-2"), other.get("/api/v1/rfid-cards/NOPE")
+        assert (theirs.status_code, unknown.status_code) == (404, 404)
+        assert (theirs.json()["detail"], unknown.json()["detail"]) == ("no id token CARD-2", "no id token NOPE")
         assert server.head() == before
     with user_http(server) as http:
         assert http.post("/api/v1/rfid-cards", json={"id_token": "card-2"}).status_code == 409
@@ -269,7 +272,7 @@ def test_start_and_stop_from_the_app(server: LiveServer) -> None:
             with user_http(server, OTHER) as other:
                 before = server.head()
                 forbidden = await wait(None, lambda: other.post("/api/v1/chargers/CB-A7/transactions/tx-r/stop"))
-                assert forbidden.status_code == 403 and server.head() == before
+                assert forbidden.status_code == 404 and server.head() == before  # not revealed
             with user_http(server) as http:
                 stopped = await wait(None, lambda: http.post("/api/v1/chargers/CB-A7/transactions/tx-r/stop"))
             return cp, started.json(), stopped.json()

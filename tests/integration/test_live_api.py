@@ -139,3 +139,31 @@ def test_a_client_that_falls_behind_is_closed_with_a_clear_code(server: LiveServ
     closed = asyncio.run(scenario())
     assert closed.rcvd is not None and closed.rcvd.code == SLOW_CONSUMER_CLOSE_CODE
     assert "reconnect" in closed.rcvd.reason
+
+
+def test_a_user_watching_a_charger_sees_only_their_own_transactions(server: LiveServer) -> None:
+    """REST answers 404 for another user's transaction; the live feed must not show it either, on subscribe
+    (the snapshot) nor in any message (e-mail, id token and energy of someone else)."""
+    setup(server)
+    server.platform.id_tokens.register("BB02", "ISO14443", "other@example.com", TokenKind.RFID)
+    stranger, driver = server.token("stranger@example.com", Role.USER), server.token(DRIVER, Role.USER)
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        url = live_url(server, "charger=CB-L1")
+        async with (
+            connect(url, additional_headers={"Authorization": f"Bearer {stranger}"}) as other,
+            connect(url, additional_headers={"Authorization": f"Bearer {driver}"}) as own,
+        ):
+            seen_by_stranger, seen_by_driver = [await receive(other)], [await receive(own)]
+            await asyncio.to_thread(report, server, "CB-L1", "T0", 1, "2026-11-25T10:00:00Z", 1500, power_w=7400)
+            await asyncio.to_thread(report, server, "CB-L1", "T9", 0, "2026-11-25T10:05:00Z", 0, token="BB02")
+            seen_by_driver.append(await receive(own))
+            with pytest.raises(TimeoutError):
+                seen_by_stranger.append(await receive(other))
+            return seen_by_stranger, seen_by_driver
+
+    by_stranger, by_driver = asyncio.run(scenario())
+    assert by_stranger == [by_stranger[0]] and by_stranger[0]["transactions"] == []
+    assert "AA01" not in json.dumps(by_stranger) and DRIVER not in json.dumps(by_stranger)
+    assert [t["transaction_id"] for t in by_driver[0]["transactions"]] == ["T0"]
+    assert by_driver[1]["transaction_id"] == "T0" and by_driver[1]["user"] == DRIVER

@@ -108,6 +108,7 @@ def test_postgres_url_becomes_the_eventsourcing_postgres_env() -> None:
         "POSTGRES_PORT": "6543",
         "POSTGRES_USER": "cb",
         "POSTGRES_PASSWORD": "s3cret",
+        "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_POOL_SIZE": "8",
         "POSTGRES_MAX_OVERFLOW": "8",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
@@ -203,3 +204,17 @@ def test_read_models_live_next_to_the_events(url: str, events: str, read_models:
 def test_sqlite_url_needs_a_path() -> None:
     with pytest.raises(SettingsError):
         _ = StoreSettings("sqlite:///").sqlite_path
+
+
+@pytest.mark.parametrize(
+    "name", ["CLOUDBAY_OCPP_CALL_TIMEOUT", "CLOUDBAY_USER_CACHE_SECONDS", "CLOUDBAY_WEBHOOK_MAX_ATTEMPTS"]
+)
+def test_a_malformed_number_names_its_setting(name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: "soon"})
+
+
+def test_the_signing_key_path_is_a_setting(tmp_path: Path) -> None:
+    assert Settings.from_env({"CLOUDBAY_DATA_DIR": "d"}).signing_key_path == Path("d") / "signing-key.pem"
+    chosen = Settings.from_env({"CLOUDBAY_SIGNING_KEY": str(tmp_path / "k.pem")})
+    assert chosen.signing_key_path == tmp_path / "k.pem"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,10 +12,11 @@ from rich.console import Console
 
 from adapters import logs
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer
+from adapters.cli import guard, version
 from adapters.cli import users as users_commands
-from adapters.cli import version
 from adapters.cli.openapi import openapi
 from adapters.cli.rebuild import rebuild_all, replay_progress
+from adapters.cli.signing_key import signing_key
 from adapters.oauth import hash_secret, new_client_secret
 from adapters.settings import Settings, SettingsError
 from adapters.wiring import build_log, build_platform
@@ -29,7 +29,7 @@ from services.users import UnknownUser, UserAlreadyExists
 if TYPE_CHECKING:
     from adapters.projector import ProjectorProcess
 
-app = typer.Typer(
+app = guard.GuardedTyper(  # operator mistakes (database away, missing key, bad setting): one line, no traceback
     help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True
 )
 chargers = typer.Typer(help="Whitelist and list chargers.", no_args_is_help=True)
@@ -37,8 +37,7 @@ users = typer.Typer(help="Manage operators and users.", no_args_is_help=True)
 app.add_typer(chargers, name="chargers")
 app.add_typer(users, name="users")
 app.callback()(version.root_options)  # cloudbay --version
-console = Console()
-err = Console(stderr=True)
+console, err = Console(), Console(stderr=True)
 
 
 def settings() -> Settings:
@@ -56,6 +55,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def configure_logging(log_level: str) -> None:
     """CloudBay's and uvicorn's loggers in CLOUDBAY_LOG_FORMAT (text or json), secrets redacted."""
+    guard.check_log_level(log_level)
     logs.configure(log_level, settings().log_format)
 
 
@@ -111,7 +111,6 @@ def serve(
     """Run the platform: OCPP WebSocket endpoint, REST API, projections."""
     mode = projection_mode(projections)
     configure_logging(log_level)
-    logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # our RPC layer logs protocol errors itself
     chosen = dataclasses.replace(settings(), projections=mode)
     projector = start_projector(log_level) if mode == "process" else None
     try:
@@ -151,6 +150,7 @@ def chargers_add(
 def chargers_list() -> None:
     """List the fleet from the read model (as the running service last projected it)."""
     s = settings()
+    guard.check_reachable(s.store)
     db = ReadModelDB(s.store)
     try:
         from projections.fleet import FleetQueries
@@ -193,9 +193,7 @@ def token(
             user = platform.users.get(email)
         except UnknownUser as e:
             raise fail(str(e)) from None
-    issuer = TokenIssuer(
-        SigningKey.load_or_create(s.signing_key_path), AuthSettings(issuer=s.oauth_issuer, audience=s.oauth_audience)
-    )
+    issuer = TokenIssuer(SigningKey.load(s.signing_key_path), AuthSettings(s.oauth_issuer, s.oauth_audience))
     typer.echo(issuer.issue(user.email, [Role(user.role.value)], ttl_seconds=ttl, generation=user.generation))
 
 
@@ -294,6 +292,7 @@ users.registered_commands += users_commands.commands.registered_commands  # list
 
 
 app.command()(openapi)
+app.command()(signing_key)
 
 
 if __name__ == "__main__":

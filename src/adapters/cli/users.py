@@ -11,6 +11,7 @@ from rich.console import Console
 
 from adapters.oauth import hash_secret, new_client_secret
 from adapters.settings import Settings, SettingsError
+from adapters.storage import ensure_database
 from adapters.wiring import build_platform
 from projections.db import ReadModelDB
 from projections.users import STATUSES, UserQueries
@@ -35,7 +36,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _rows(status: str) -> list[dict[str, object]]:
-    db = ReadModelDB(_settings().store)
+    store = _settings().store
+    ensure_database(store)  # a database that does not answer is one clear error, within seconds
+    db = ReadModelDB(store)
     try:
         return UserQueries(db).list_users(status=status, after=None, limit=100_000)
     except Exception as e:

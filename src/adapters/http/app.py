@@ -28,7 +28,8 @@ from adapters.http.openapi import api_route
 from adapters.http.problems import Problem
 from adapters.http.request_id import RequestIdMiddleware, with_request_id
 from adapters.http.text_guard import TextGuardMiddleware
-from adapters.oauth import OAuthError, client_credentials_grant
+from adapters.http.token_guard import TokenGuard
+from adapters.oauth import OAuthError, claimed_client_id, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.settings import Settings
 from adapters.wiring import Runtime
@@ -77,16 +78,36 @@ def _client_lookup(runtime: Runtime) -> Callable[[str], tuple[str, list[Role], i
     return lookup
 
 
+def _guard_keys(request: Request, form: dict[str, str]) -> list[str]:
+    """The back-off buckets of a token request: its client id (if it names one) and its remote address."""
+    client_id = claimed_client_id(form, request.headers.get("authorization"))
+    address = request.client.host if request.client else "unknown"
+    return [f"address:{address}", *([f"client:{client_id}"] if client_id else [])]
+
+
+def _authorization(request: Request) -> str | None:
+    return request.headers.get("authorization")
+
+
+def _slow_down(retry_after: int) -> Response:
+    body = {"error": "slow_down", "error_description": f"too many failed attempts; retry in {retry_after} s"}
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(retry_after), **NO_STORE})
+
+
 async def token(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     if not _is_form(request):
         body = {"error": "invalid_request", "error_description": "use application/x-www-form-urlencoded"}
         return JSONResponse(body, status_code=400, headers=NO_STORE)
     form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
-    lookup = _client_lookup(runtime)
+    guard, keys = request.app.state.token_guard, _guard_keys(request, form)
+    if (retry_after := guard.retry_after(keys)) is not None:
+        return _slow_down(retry_after)
     try:
-        body = await client_credentials_grant(form, request.headers.get("authorization"), lookup, runtime.issuer)
+        body = await client_credentials_grant(form, _authorization(request), _client_lookup(runtime), runtime.issuer)
     except OAuthError as e:
+        if e.status == 401:  # a failed client authentication: one step closer to the back-off
+            guard.failed(keys)
         return JSONResponse(e.body(), status_code=e.status, headers={**e.headers, **NO_STORE})
     return JSONResponse(schemas.TokenAnswer.shape(body), headers={**NO_STORE, "Pragma": "no-cache"})
 
@@ -182,9 +203,11 @@ def create_app(
 ) -> Starlette:
     """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one.
     ``projector_alive``: whether the `cloudbay project` child runs (``serve``), shown on /readyz."""
-    return Starlette(
+    app = Starlette(
         routes=app_routes(),
         lifespan=lifespan_for(settings, runtime, projector_alive),
         exception_handlers=exception_handlers(),
         middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware), Middleware(TextGuardMiddleware)],
     )
+    app.state.token_guard = TokenGuard()  # back-off of failed token requests (adapters.http.token_guard)
+    return app

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.access import check_may_act_for, is_operator
+from adapters.access import check_may_act_for, check_may_see, is_operator
 from adapters.http import schemas
 from adapters.http.common import API, PAGE_PARAMS, authenticate, json_body, page_limit, runtime_of, segment
 from adapters.http.etag import etag, if_match
@@ -52,8 +52,10 @@ async def register_card(request: Request) -> Response:
     body: CardRequest = await json_body(request, CardRequest)
     user = body.user or principal.subject
     check_may_act_for(principal, user, "registering a card for another user")
-    platform = runtime_of(request).platform
+    runtime = runtime_of(request)
+    platform = runtime.platform
     token = await platform.run(platform.id_tokens.register, body.id_token, body.type, user, body.kind, body.label)
+    await runtime.run(runtime.wait_for_read_models)  # read-your-writes: the card list shows it once answered
     platform.sync.push_local_list()
     out = schemas.Card.shape(present_token(token))
     return JSONResponse(
@@ -65,7 +67,7 @@ async def get_card(request: Request) -> Response:
     principal = await authenticate(request)
     platform = runtime_of(request).platform
     token = await platform.run(platform.id_tokens.get, request.path_params["value"])
-    check_may_act_for(principal, token.user, f"id token {token.value}")
+    check_may_see(principal, token.user, f"no id token {request.path_params['value']}")
     return JSONResponse(schemas.Card.shape(present_token(token)), headers=etag(token.version))
 
 
@@ -99,12 +101,14 @@ async def list_cards(request: Request) -> Response:
 def change_card(action: str) -> Any:
     async def endpoint(request: Request) -> Response:
         principal = await authenticate(request)
-        platform = runtime_of(request).platform
+        runtime = runtime_of(request)
+        platform = runtime.platform
         value, operator, expected = request.path_params["value"], is_operator(principal), if_match(request)
         change = platform.id_tokens.change
         token = await platform.run(
             change, value, action, acting_user=principal.subject, operator=operator, expected=expected
         )
+        await runtime.run(runtime.wait_for_read_models)  # read-your-writes: a GET right after shows the change
         platform.sync.push_local_list()
         if action == "remove":
             return Response(status_code=204, headers=etag(token.version))

@@ -105,11 +105,14 @@ TOKEN = Doc(
     "issueToken",
     "OAuth2 client-credentials grant: an access token",
     "oauth",
-    {200: schemas.TokenAnswer, 400: schemas.OAuthErrorBody, 401: schemas.OAuthErrorBody},
+    {200: schemas.TokenAnswer, 400: schemas.OAuthErrorBody, 401: schemas.OAuthErrorBody, 429: schemas.OAuthErrorBody},
     body=schemas.TokenForm,
     request_media="application/x-www-form-urlencoded",
     secured=False,
     extra={"security": [{}, {"basicClient": []}]},
+    description="Failed client authentications are limited per client id and per remote address (10 at once,"
+    " refilled over a minute): beyond them the answer is 429 `slow_down` with `Retry-After` (seconds), whatever"
+    " the secret.",
 )
 
 routes: list[BaseRoute] = [

@@ -10,16 +10,15 @@ from cloudbay_domain.text import InvalidText
 from cloudbay_domain.user import UserError
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 from services.errors import VersionMismatch
-from services.id_tokens import IdTokenAlreadyRegistered, NotYourIdToken, UnknownIdToken
+from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
 from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
-from services.remote import ChargerRefused, NotYours, TokenNotUsable, TransactionEnded
+from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
 from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 from services.webhooks import UnknownWebhook, WebhookRefused
 
-NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser)
-FORBIDDEN = (NotYours, NotYourIdToken)
+NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser)  # someone else's too
 CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved)
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText)
 
@@ -29,8 +28,6 @@ def problem_for(error: Exception) -> Problem | None:
     detail = str(error)
     if isinstance(error, NOT_FOUND):
         return Problem(404, "Not Found", detail)
-    if isinstance(error, FORBIDDEN):
-        return Problem(403, "Forbidden", detail)
     if isinstance(error, VersionMismatch):  # If-Match named other versions; the current one is in the ETag
         return Problem(412, "Precondition Failed", detail, headers=etag(error.version))
     if isinstance(error, ChargerOffline):

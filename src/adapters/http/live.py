@@ -9,10 +9,14 @@ Protocol (server to client only; whatever the client sends is ignored):
    ``position``, in log order. Figures and ``user`` are the read model's after the batch the event came in
    (events carry facts; the projection computes figures).
 
-Browsers cannot set headers on a WebSocket, so the bearer token is read from the ``Authorization`` header
-or the ``access_token`` query parameter (redacted in CloudBay's own logs, but a proxy in front may log it: prefer short-lived tokens). It is
-checked once, at the upgrade. Refusals are HTTP answers to the upgrade (problem+json): 401 without a valid
-token, 400 without ``charger``, 403 when the caller may not watch it, 404 for an unknown charger.
+Browsers cannot set headers on a WebSocket, so the bearer token is read from the ``Authorization`` header or the
+``access_token`` query parameter (redacted in CloudBay's own logs, but a proxy in front may log it: prefer
+short-lived tokens). It is checked once, at the upgrade. The access policy is REST's (``adapters.access``): the
+caller must be allowed to watch the charger, and the snapshot and every message carry only the transactions REST
+would show the caller (``visible_to``: an operator every one, a user those charged to them; another user's
+transaction, and one not yet attributed, never reach a user, as REST answers 404 for them). Refusals are HTTP
+answers to the upgrade (problem+json): 401 without a valid token, 400 without ``charger``, 403 when the caller
+may not watch it, 404 for an unknown charger.
 
 The fan-out is ``adapters.http.live_hub``. A client that falls :attr:`LiveHub.queue_size` messages behind is
 closed with code 4429: it has missed events, and reconnecting gives it a fresh snapshot.
@@ -27,11 +31,12 @@ from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from adapters.access import may_watch
+from adapters.access import may_watch, visible_to
 from adapters.auth import bearer_token
 from adapters.http.common import verify_token
 from adapters.http.live_hub import OVERFLOW, SLOW_CONSUMER_CLOSE_CODE, Subscription
 from adapters.http.problems import Problem
+from projections.transactions import Visibility
 
 if TYPE_CHECKING:
     from adapters.wiring import Runtime
@@ -46,8 +51,8 @@ def _token(websocket: WebSocket) -> str:
     return bearer_token(websocket.headers)  # the header's token, or the 401 Problem
 
 
-async def _admit(websocket: WebSocket, runtime: Runtime) -> str:
-    """The station id the caller may watch, or a Problem to refuse the upgrade with."""
+async def _admit(websocket: WebSocket, runtime: Runtime) -> tuple[str, Visibility]:
+    """The station id the caller may watch and what they may see of it, or a Problem to refuse the upgrade."""
     principal = await verify_token(runtime, _token(websocket))
     station_id = websocket.query_params.get("charger")
     if not station_id:
@@ -56,16 +61,16 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> str:
         raise Problem(403, "Forbidden", f"you may not watch charger {station_id}")
     if await runtime.run(runtime.fleet.get_charger, station_id) is None:
         raise Problem(404, "Not Found", f"no charger {station_id}")
-    return station_id
+    return station_id, visible_to(principal)
 
 
 async def live_endpoint(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    station_id = await _admitted(websocket, runtime)
-    if station_id is None:
+    admitted = await _admitted(websocket, runtime)
+    if admitted is None:
         return
     await websocket.accept()
-    subscription = runtime.live.subscribe(station_id)  # before the snapshot: nothing falls in between
+    subscription = runtime.live.subscribe(*admitted)  # before the snapshot: nothing falls in between
     try:
         await _send_snapshot(websocket, runtime, subscription)
         await _serve(websocket, subscription)
@@ -75,8 +80,8 @@ async def live_endpoint(websocket: WebSocket) -> None:
         runtime.live.unsubscribe(subscription)
 
 
-async def _admitted(websocket: WebSocket, runtime: Runtime) -> str | None:
-    """The station id the caller may watch; else None, the upgrade refused with the Problem as HTTP answer."""
+async def _admitted(websocket: WebSocket, runtime: Runtime) -> tuple[str, Visibility] | None:
+    """The station id the caller may watch and their visibility; else None, the upgrade refused (the Problem)."""
     try:
         return await _admit(websocket, runtime)
     except Problem as problem:
@@ -88,6 +93,7 @@ async def _send_snapshot(websocket: WebSocket, runtime: Runtime, subscription: S
     """The charger's active transactions; events up to the snapshot's position are not pushed again."""
     station_id = subscription.station_id
     position, active = await runtime.run(runtime.transactions.active_snapshot, station_id)
+    active = [t for t in active if subscription.visibility.allows_user(t["user"])]
     subscription.after = position
     snapshot = {"type": "snapshot", "station_id": station_id, "position": position, "transactions": active}
     await websocket.send_json(snapshot)

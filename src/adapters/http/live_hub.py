@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudbay_domain.transaction import Transaction
-from projections.transactions import TransactionQueries
+from projections.transactions import TransactionQueries, Visibility
 
 SLOW_CONSUMER_CLOSE_CODE = 4429
 QUEUE_SIZE = 1000  # more than a follower batch (500 events): one batch alone never overflows a client
@@ -23,6 +23,7 @@ class Subscription:
     station_id: str
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[dict[str, Any]]
+    visibility: Visibility = field(default_factory=Visibility)  # what this watcher may see: nothing by default
     after: int = 0  # messages at or before this position are in the snapshot already
     overflowed: bool = field(default=False)
 
@@ -31,6 +32,8 @@ class Subscription:
         if self.overflowed:
             return
         for message in messages:
+            if not self.visibility.allows_user(message["user"]):
+                continue  # the REST rule, on every message: another user's transaction is not there
             try:
                 self.queue.put_nowait(message)
             except asyncio.QueueFull:
@@ -71,8 +74,8 @@ class LiveHub:
         self._lock = threading.Lock()
         self._subscriptions: dict[str, set[Subscription]] = {}
 
-    def subscribe(self, station_id: str) -> Subscription:
-        subscription = Subscription(station_id, asyncio.get_running_loop(), asyncio.Queue(self.queue_size))
+    def subscribe(self, station_id: str, visibility: Visibility) -> Subscription:
+        subscription = Subscription(station_id, asyncio.get_running_loop(), asyncio.Queue(self.queue_size), visibility)
         with self._lock:
             self._subscriptions.setdefault(station_id, set()).add(subscription)
         return subscription
@@ -105,5 +108,3 @@ class LiveHub:
             for subscription in watchers[station_id]:
                 with contextlib.suppress(RuntimeError):  # its loop has closed: the server is going down
                     subscription.loop.call_soon_threadsafe(subscription.offer, batch_messages)
-
-

@@ -27,6 +27,15 @@ def _status(result: Any) -> StatusAnswer:
     return StatusAnswer(str(result.status))
 
 
+def _list_status(result: Any) -> StatusAnswer:
+    """SendLocalList's status; ``Failed`` with reasonCode ``NotEnabled`` (the local list is disabled on the charger:
+    LocalAuthListCtrlr.Enabled is false) is told apart as ``NotEnabled``, so that the CSMS can enable it."""
+    reason = str((result.status_info or {}).get("reason_code", ""))
+    return StatusAnswer(
+        "NotEnabled" if str(result.status) == "Failed" and reason.lower() == "notenabled" else str(result.status)
+    )
+
+
 def _start(request: RequestStart) -> Any:
     id_token = {"id_token": request.id_token, "type": request.id_token_type}
     return call.RequestStartTransaction(
@@ -58,7 +67,7 @@ CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     RequestStop: (lambda q: call.RequestStopTransaction(transaction_id=q.transaction_id), _status),
     SetVariable: (_set_variable, lambda r: StatusAnswer(str(r.set_variable_result[0]["attribute_status"]))),
     GetLocalListVersion: (lambda q: call.GetLocalListVersion(), lambda r: VersionAnswer(int(r.version_number))),
-    SendLocalList: (_send_local_list, _status),
+    SendLocalList: (_send_local_list, _list_status),
     Reset: (lambda q: call.Reset(type=q.kind, evse_id=q.evse_id), _status),
 }
 

@@ -7,6 +7,7 @@ the order it sent them; its answers to our calls are routed meanwhile, so a hand
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ocpp.v201 import call_result
@@ -116,5 +117,6 @@ class StationSession(RpcConnection):
     @handles(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
         value = messages.text(id_token["id_token"], "idToken.idToken")
-        status, _token = await self.platform.run(self.platform.id_tokens.authorize, value)
+        charger = partial(self.platform.chargers.get, self.id)  # its remote starts: the tokens issued to it
+        status, _token = await self.platform.run(self.platform.id_tokens.authorize_at, charger, value)
         return call_result.Authorize(id_token_info={"status": status})
