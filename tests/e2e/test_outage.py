@@ -89,6 +89,7 @@ def test_outage_charger_stays_connected_health_answers_and_sigterm_is_bounded(
     asyncio.run(drill())
 
 
+@pytest.mark.drill
 def test_a_long_outage_keeps_the_charger_connected_and_it_reconnects_after(proxied: tuple[Served, TcpProxy]) -> None:
     """Before: after ~40 s every charger socket was closed with 1011 and reconnects timed out for a while."""
     served, proxy = proxied
