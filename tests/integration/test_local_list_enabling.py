@@ -71,6 +71,8 @@ def test_not_enabled_leads_to_enabling_the_list_and_one_resend(server: LiveServe
         async with disabled_list(server, "Accepted") as cp:
             await cp.boot()
             await asyncio.to_thread(wait_until, lambda: cp.local_list_version == 1)
+            # the charger holds the list; the platform records its answer right after
+            await asyncio.to_thread(wait_until, lambda: server.platform.chargers.get("CB-LL").local_list_version == 1)
             return cp
 
     cp = asyncio.run(scenario())
@@ -90,7 +92,8 @@ def test_a_charger_that_will_not_enable_it_has_a_recorded_reason_and_no_resend_a
         async with disabled_list(server, "Rejected") as cp:
             await cp.boot()
             await asyncio.to_thread(wait_until, lambda: len(sent(cp)) == 2)
-            await asyncio.sleep(0.2)
+            recorded = lambda: server.platform.chargers.get("CB-LL").local_list_answer is not None  # noqa: E731
+            await asyncio.to_thread(wait_until, recorded)
             await cp.boot()  # a reboot: the list is not pushed again
             await asyncio.sleep(0.5)
             return cp
