@@ -224,3 +224,47 @@ def test_meter_values_of_the_wrong_shape_are_judged_by_the_schema(server: LiveSe
 
     for reply in asyncio.run(scenario()):
         assert reply[0] == 4 and reply[2] in ("TypeConstraintViolation", "OccurrenceConstraintViolation")
+
+
+def test_a_lone_surrogate_is_not_json_text_and_nothing_is_stored(server: LiveServer) -> None:
+    """Before: "\\ud800" in a BootNotification was decoded, failed the store's UTF-8 encoding: InternalError."""
+    server.whitelist("CB-L11")
+    boot = '[2, "%s", "BootNotification", {"chargingStation": {"model": "%s", "vendorName": "V"}, "reason": "PowerUp"}]'
+
+    async def scenario() -> tuple[list[list[Any]], int]:
+        async with raw_socket(server, "CB-L11") as ws:
+            await asyncio.sleep(0.05)
+            before = server.head()
+            lone = [await exchange(ws, boot % (n, m)) for n, m in (("u-1", "\\ud800"), ("u-2", "a\\uDFFF"))]
+            written = server.head() - before
+            return [*lone, await exchange(ws, boot % ("u-3", "\\ud83d\\ude00"))], written
+
+    (first, second, pair), written = asyncio.run(scenario())
+    assert [first[:3], second[:3]] == [[4, "-1", "RpcFrameworkError"]] * 2
+    assert written == 0
+    assert pair[:2] == [3, "u-3"]  # a valid surrogate pair is one character
+    assert server.platform.chargers.get("CB-L11").model == "😀"
+
+
+def test_values_the_schema_allows_but_the_domain_refuses_are_property_violations(server: LiveServer) -> None:
+    """Before: an empty transactionId or an id token of spaces passed the schema (no minLength, no pattern),
+    the domain refused it in the store thread and the charger got InternalError, every time it resent."""
+    server.whitelist("CB-L12")
+    blank_token = {"idToken": {"idToken": "   ", "type": "ISO14443"}}
+    frames = [
+        tx_frame("v-1", 0, tx="", eventType="Started"),
+        tx_frame("v-2", 0, tx="T-12", eventType="Started", **blank_token),
+        json.dumps([2, "v-3", "Authorize", blank_token]),
+        json.dumps([2, "v-4", "Authorize", {"idToken": {"idToken": "\U000e0000\U000e0001", "type": "Local"}}]),
+    ]
+
+    async def scenario() -> tuple[list[list[Any]], int]:
+        async with raw_socket(server, "CB-L12") as ws:
+            await asyncio.sleep(0.05)
+            before = server.head()
+            replies = [await exchange(ws, frame) for frame in frames]
+            return replies, server.head() - before
+
+    replies, written = asyncio.run(scenario())
+    assert [reply[:3] for reply in replies] == [[4, f"v-{n}", "PropertyConstraintViolation"] for n in range(1, 5)]
+    assert written == 0

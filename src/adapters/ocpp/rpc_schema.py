@@ -12,6 +12,7 @@ import decimal
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import is_dataclass
 from typing import Any
@@ -197,9 +198,19 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def loads(raw: str | bytes) -> Any:
-    """A frame's JSON; ``ValueError`` for what RFC 8259 is not, ``NaN`` and ``Infinity`` included."""
-    return json.loads(raw, parse_constant=_not_json)
+    """A frame's JSON; ``ValueError`` for what RFC 8259 is not, ``NaN`` and ``Infinity`` included, and for
+    text that is not Unicode: a lone surrogate escape (``"\\ud800"``, which no store can encode; I-JSON,
+    RFC 7493, forbids it). A valid pair is one character once decoded, so any surrogate left is a lone one."""
+    value = json.loads(raw, parse_constant=_not_json)
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    if _SURROGATE_ESCAPE.search(text) and _SURROGATE.search(json.dumps(value, ensure_ascii=False)):
+        raise ValueError("a string holds a lone UTF-16 surrogate")
+    return value
 
 
 def dumps(frame: list[Any]) -> str:

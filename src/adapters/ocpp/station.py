@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStatusEnumType
 
@@ -17,10 +18,17 @@ from adapters.ocpp import messages
 from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
 from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.time import ocpp_time, utcnow
+from cloudbay_domain.id_token import InvalidIdToken
+from cloudbay_domain.metering import MeterValueError
+from cloudbay_domain.text import InvalidText
+from cloudbay_domain.transaction import InvalidTransactionId
 from services.platform import Platform
 
 DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
 CallObserver = Callable[[str | None, str, float], None]  # (action, result, seconds): see observe_call
+#: What the domain refuses in a value the schema lets through (an empty transactionId, an id token of spaces):
+#: the charger's error, answered PropertyConstraintViolation; the refusal comes before any save.
+REFUSED_VALUES = (InvalidTransactionId, InvalidIdToken, InvalidText, MeterValueError)
 
 
 class StationSession(RpcConnection):
@@ -50,15 +58,20 @@ class StationSession(RpcConnection):
         if self.call_observer is not None:  # the node's metrics (adapters/metrics.py)
             self.call_observer(action, result, seconds)
 
+    async def _store(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A store call in the platform's threads; a value the domain refuses is the charger's error."""
+        try:
+            return await self.platform.run(fn, *args)
+        except REFUSED_VALUES as e:
+            raise PropertyConstraintViolationError(description=str(e)[:200], details={}) from None
+
     async def route_message(self, raw: str | bytes) -> None:
         self.last_seen = utcnow()
         await super().route_message(raw)
 
     @handles(Action.boot_notification)
     async def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
-        await self.platform.run(
-            self.platform.chargers.record_boot, self.id, messages.boot_report(charging_station, reason)
-        )
+        await self._store(self.platform.chargers.record_boot, self.id, messages.boot_report(charging_station, reason))
         status = RegistrationStatusEnumType.accepted
         return call_result.BootNotification(
             current_time=ocpp_time(utcnow()), interval=self.heartbeat_interval, status=status
@@ -78,7 +91,7 @@ class StationSession(RpcConnection):
         self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **_: Any
     ) -> Any:
         report = messages.status_report(timestamp, connector_status, evse_id, connector_id)
-        await self.platform.run(self.platform.chargers.record_status, self.id, report)
+        await self._store(self.platform.chargers.record_status, self.id, report)
         return call_result.StatusNotification()
 
     @handles(Action.notify_event)
@@ -86,7 +99,7 @@ class StationSession(RpcConnection):
         self, generated_at: str, seq_no: int, event_data: list[dict[str, Any]], tbc: bool = False, **_: Any
     ) -> Any:
         report = messages.events_report(generated_at, seq_no, event_data, tbc, self.limits.max_stored_payload)
-        await self.platform.run(self.platform.chargers.record_events, self.id, report)
+        await self._store(self.platform.chargers.record_events, self.id, report)
         return call_result.NotifyEvent()
 
     @handles(Action.data_transfer)
@@ -97,13 +110,13 @@ class StationSession(RpcConnection):
         if handler is not None:
             status, answer = handler(self.id, message_id, data)
         report = messages.data_transfer_report(vendor_id, message_id, data, status, self.limits.max_stored_payload)
-        await self.platform.run(self.platform.chargers.record_data_transfer, self.id, report)
+        await self._store(self.platform.chargers.record_data_transfer, self.id, report)
         return call_result.DataTransfer(status=DataTransferStatusEnumType(status), data=answer)
 
     @handles(Action.transaction_event)
     async def on_transaction_event(self, **payload: Any) -> Any:
         report = messages.transaction_report(**payload)
-        result = await self.platform.run(self.platform.transactions.record_event, self.id, report)
+        result = await self._store(self.platform.transactions.record_event, self.id, report)
         if result.id_token_status is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info={"status": result.id_token_status})
@@ -111,12 +124,12 @@ class StationSession(RpcConnection):
     @handles(Action.meter_values)
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
         report = messages.meter_values_report(evse_id, meter_value)
-        await self.platform.run(self.platform.transactions.record_meter_values, self.id, report)
+        await self._store(self.platform.transactions.record_meter_values, self.id, report)
         return call_result.MeterValues()
 
     @handles(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
         value = messages.text(id_token["id_token"], "idToken.idToken")
         charger = partial(self.platform.chargers.get, self.id)  # its remote starts: the tokens issued to it
-        status, _token = await self.platform.run(self.platform.id_tokens.authorize_at, charger, value)
+        status, _token = await self._store(self.platform.id_tokens.authorize_at, charger, value)
         return call_result.Authorize(id_token_info={"status": status})
