@@ -192,6 +192,19 @@ def test_a_huge_seq_no_gives_one_gap_range_in_the_api(server: LiveServer) -> Non
     assert [tx["missing_seq_nos"] for tx in body["items"]] == [[[1, 2147483646]]]
 
 
+def replies_and_writes(server: LiveServer, station_id: str, frames: list[str]) -> tuple[list[list[Any]], int]:
+    """The answers to ``frames``, sent one after another, and how many events they stored."""
+
+    async def scenario() -> tuple[list[list[Any]], int]:
+        async with raw_socket(server, station_id) as ws:
+            await asyncio.sleep(0.05)  # the connection's own event is stored first
+            before = server.head()
+            replies = [await exchange(ws, frame) for frame in frames]
+            return replies, server.head() - before
+
+    return asyncio.run(scenario())
+
+
 def test_nan_and_infinity_are_not_json(server: LiveServer) -> None:
     server.whitelist("CB-L9")
     sample = '{"timestamp": "2026-11-25T10:00:00Z", "sampledValue": [{"value": %s}]}'
@@ -199,14 +212,7 @@ def test_nan_and_infinity_are_not_json(server: LiveServer) -> None:
         f'[2, "c-{n}", "MeterValues", {{"evseId": 1, "meterValue": [{sample % n}]}}]' for n in ("NaN", "-Infinity")
     ]
 
-    async def scenario() -> tuple[list[list[Any]], int]:
-        async with raw_socket(server, "CB-L9") as ws:
-            await asyncio.sleep(0.05)
-            before = server.head()
-            replies = [await exchange(ws, frame) for frame in frames]
-            return replies, server.head() - before
-
-    replies, written = asyncio.run(scenario())
+    replies, written = replies_and_writes(server, "CB-L9", frames)
     assert [reply[:3] for reply in replies] == [[4, "-1", "RpcFrameworkError"]] * 2
     assert written == 0
 
@@ -231,17 +237,11 @@ def test_a_lone_surrogate_is_not_json_text_and_nothing_is_stored(server: LiveSer
     server.whitelist("CB-L11")
     boot = '[2, "%s", "BootNotification", {"chargingStation": {"model": "%s", "vendorName": "V"}, "reason": "PowerUp"}]'
 
-    async def scenario() -> tuple[list[list[Any]], int]:
-        async with raw_socket(server, "CB-L11") as ws:
-            await asyncio.sleep(0.05)
-            before = server.head()
-            lone = [await exchange(ws, boot % (n, m)) for n, m in (("u-1", "\\ud800"), ("u-2", "a\\uDFFF"))]
-            written = server.head() - before
-            return [*lone, await exchange(ws, boot % ("u-3", "\\ud83d\\ude00"))], written
-
-    (first, second, pair), written = asyncio.run(scenario())
-    assert [first[:3], second[:3]] == [[4, "-1", "RpcFrameworkError"]] * 2
+    lone = [boot % ("u-1", "\\ud800"), boot % ("u-2", "a\\uDFFF")]
+    replies, written = replies_and_writes(server, "CB-L11", lone)
+    assert [reply[:3] for reply in replies] == [[4, "-1", "RpcFrameworkError"]] * 2
     assert written == 0
+    (pair,), _ = replies_and_writes(server, "CB-L11", [boot % ("u-3", "\\ud83d\\ude00")])
     assert pair[:2] == [3, "u-3"]  # a valid surrogate pair is one character
     assert server.platform.chargers.get("CB-L11").model == "😀"
 
@@ -258,13 +258,6 @@ def test_values_the_schema_allows_but_the_domain_refuses_are_property_violations
         json.dumps([2, "v-4", "Authorize", {"idToken": {"idToken": "\U000e0000\U000e0001", "type": "Local"}}]),
     ]
 
-    async def scenario() -> tuple[list[list[Any]], int]:
-        async with raw_socket(server, "CB-L12") as ws:
-            await asyncio.sleep(0.05)
-            before = server.head()
-            replies = [await exchange(ws, frame) for frame in frames]
-            return replies, server.head() - before
-
-    replies, written = asyncio.run(scenario())
+    replies, written = replies_and_writes(server, "CB-L12", frames)
     assert [reply[:3] for reply in replies] == [[4, f"v-{n}", "PropertyConstraintViolation"] for n in range(1, 5)]
     assert written == 0
