@@ -28,8 +28,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from drills.harness import Deployment, Fleet, acked_after, arguments, fresh_connection, main, probe_health  # noqa: E402
 
 
-async def heal(deployment: Deployment, fleet: Fleet, seconds: float) -> list[tuple[str, Any]]:
-    """The outage ends: how soon are chargers served, and new ones admitted; then the next outage begins."""
+async def heal(deployment: Deployment, fleet: Fleet, seconds: float) -> tuple[list[tuple[str, Any]], float]:
+    """The outage ends: how soon are chargers served, and new ones admitted; then the next outage begins
+    (the rows, and when it began)."""
     assert deployment.proxy is not None
     closes_before = sum(fleet.closes.values())
     deployment.proxy.release()
@@ -38,12 +39,13 @@ async def heal(deployment: Deployment, fleet: Fleet, seconds: float) -> list[tup
     fresh = await fresh_connection(deployment.url, deployment.probe_id)
     await asyncio.sleep(seconds)
     deployment.proxy.hold()
+    held_at = time.monotonic()
     await asyncio.sleep(3)  # calls under way wait on the store again when SIGTERM comes
     return [
         ("after the outage: first acknowledgement (s)", first if first is not None else "none within 60 s"),
         ("after the outage: a new charger", fresh),
         (f"sockets lost in {seconds:.0f} s after the outage", sum(fleet.closes.values()) - closes_before),
-    ]
+    ], held_at
 
 
 async def drill(deployment: Deployment, fleet: Fleet, args: argparse.Namespace) -> list[tuple[str, Any]]:
@@ -63,8 +65,8 @@ async def drill(deployment: Deployment, fleet: Fleet, args: argparse.Namespace) 
         *health,
     ]
     if args.heal:
-        rows += await heal(deployment, fleet, args.heal)
-        held_at = time.monotonic()
+        healed, held_at = await heal(deployment, fleet, args.heal)
+        rows += healed
     rows.append(("outage before SIGTERM (s)", time.monotonic() - held_at))
     exit_after, code = await asyncio.to_thread(deployment.terminate)
     deployment.proxy.release()
