@@ -37,7 +37,7 @@ from services.store import EventLog
 
 log = logging.getLogger("cloudbay")
 
-STORE_WORKERS = 8
+STORE_WORKERS = 16  # threads blocked on a group commit hold no connection: more saves share a batch
 CLOSE_TIMEOUT = 2.0
 T = TypeVar("T")
 

@@ -86,9 +86,7 @@ def missing_seq_nos(seq_nos: Collection[int]) -> tuple[tuple[int, int], ...]:
     return tuple(gaps)
 
 
-def transaction_figures(
-    reports: Mapping[int, RecordedReport], samples: Iterable[Sample]
-) -> TransactionFigures | None:
+def transaction_figures(reports: Mapping[int, RecordedReport], samples: Iterable[Sample]) -> TransactionFigures | None:
     """The figures of a transaction's reports (by seqNo) and samples; None before its first report, since a
     transaction is timed by its messages and meter values alone say nothing of its start."""
     if not reports:

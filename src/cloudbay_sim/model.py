@@ -98,8 +98,6 @@ def describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
-
-
 class Run(Protocol):
     """What a simulated charger needs of the simulation it runs in."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,6 +23,7 @@ from services.errors import ConcurrentUpdate, ServiceError
 from services.group_commit import GroupCommitter
 
 MAX_CONFLICT_RETRIES = 8
+MAX_KEPT = 20_000  # aggregates kept by ``take``/``keep`` (least recently saved forgotten first)
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
@@ -35,6 +37,10 @@ class EventLog(Application[UUID]):
         super().__init__(env)
         self.committer = GroupCommitter(self)
         self._listeners: list[Callable[[], None]] = []
+        # aggregates of the kinds in ``kept_kinds`` as this process last saved them (see ``take``)
+        self.kept_kinds: tuple[type[Aggregate], ...] = ()
+        self._kept: OrderedDict[UUID, Any] = OrderedDict()
+        self._kept_lock = threading.Lock()
         self._listeners_lock = threading.Lock()
 
     def add_listener(self, listener: Callable[[], None]) -> None:
@@ -60,6 +66,25 @@ class EventLog(Application[UUID]):
         except AggregateNotFoundError:
             return None
 
+    def take(self, aggregate_id: UUID) -> Any:
+        """The aggregate (or None), without a store read when this process saved it last: that copy is handed
+        out and forgotten, so no two threads ever hold it; a save puts it back. A copy that another writer has
+        overtaken meanwhile fails its save (the optimistic-concurrency check), and the retry reads the store.
+        For the aggregates one writer changes almost always (a charger's transactions, by its session)."""
+        with self._kept_lock:
+            kept = self._kept.pop(aggregate_id, None)
+        return kept if kept is not None else self.load_or_none(aggregate_id)
+
+    def keep(self, *aggregates: Any) -> None:
+        """Put back what ``take`` gave out and was saved (or left unchanged)."""
+        with self._kept_lock:
+            for aggregate in aggregates:
+                if isinstance(aggregate, self.kept_kinds) and not aggregate.pending_events:
+                    self._kept[aggregate.id] = aggregate
+                    self._kept.move_to_end(aggregate.id)
+            while len(self._kept) > MAX_KEPT:
+                self._kept.popitem(last=False)
+
     def create(self, aggregate: A, exists: ServiceError) -> A:
         """Save a new aggregate; ``exists`` when its (natural-key) id is taken."""
         try:
@@ -79,6 +104,7 @@ class EventLog(Application[UUID]):
                 self.committer.save(*changed)
             except IntegrityError:
                 continue
+            self.keep(*changed)
             return result
         raise ConcurrentUpdate(f"{what} kept changing; try again")
 
@@ -86,7 +112,9 @@ class EventLog(Application[UUID]):
         """Run ``command`` on a fresh copy of the aggregate and save what it decided."""
 
         def attempt() -> tuple[R, list[Any]]:
-            aggregate = self.load(aggregate_id, missing)
+            aggregate = self.take(aggregate_id)
+            if aggregate is None:
+                raise missing
             return command(aggregate), [aggregate]
 
         return self.retrying(attempt, f"aggregate {aggregate_id}")

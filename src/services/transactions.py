@@ -37,6 +37,7 @@ class TransactionEventResult:
 class Transactions:
     def __init__(self, log: EventLog, chargers: Chargers, id_tokens: IdTokens) -> None:
         self.log, self.chargers, self.id_tokens = log, chargers, id_tokens
+        log.kept_kinds = (*log.kept_kinds, Transaction)  # each is changed by its charger's session, one at a time
 
     def get(self, station_id: str, transaction_id: str) -> Transaction:
         missing = UnknownTransaction(f"no transaction {transaction_id} on {station_id}")
@@ -48,7 +49,7 @@ class Transactions:
         token = normalise_token(report.id_token) if report.id_token else None
 
         def attempt() -> tuple[TransactionEventResult, list[Any]]:
-            tx: Transaction | None = self.log.load_or_none(Transaction.create_id(station_id, report.transaction_id))
+            tx: Transaction | None = self.log.take(Transaction.create_id(station_id, report.transaction_id))
             opened = tx is None
             if tx is None:
                 self.chargers.get(station_id)  # only a whitelisted charger opens transactions
@@ -57,6 +58,7 @@ class Transactions:
             authorized: Authorized = {token: self.id_tokens.authorize_at(charger, token)} if token else {}
             status = authorized[token][0] if token else None
             if not tx.report(report):
+                self.log.keep(tx)
                 return TransactionEventResult(False, tx, status), []
             if tx.attribution in UNDECIDED:
                 self._attribute(tx, charger, authorized)

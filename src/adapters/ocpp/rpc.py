@@ -209,8 +209,7 @@ class RpcConnection:
         check_counts(action, payload, self.limits.max_samples)
         if not route.skip_schema_validation:
             schema.validate(CALL, action, payload)
-            root = schema.call_schema(action)
-            payload = integers(payload, root, root)
+            payload = integers(payload, action)
         return route, payload
 
     async def _handle_call(self, uid: str, action: str, payload: Any) -> str:

@@ -8,12 +8,14 @@ integers: a float the schema accepts as an integer (``1.0``) is read as the int 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.ocpp.rpc_schema import RpcError
+from adapters.ocpp.rpc_schema import RpcError, call_schema
 
 INT32 = (-(2**31), 2**31 - 1)  # OCPP-J Part 4: integers are 32-bit signed
 
@@ -69,17 +71,62 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return dict(target)
 
 
-def integers(value: Any, node: dict[str, Any], root: dict[str, Any], path: str = "") -> Any:
-    """``value`` (already valid against ``node``) with its schema integers as Python ints in int32 range."""
-    node = _resolve(node, root)
-    if node.get("type") == "integer" and type(value) in (int, float):
+Walker = Callable[[Any, str], Any]
+
+
+def integers(value: Any, action: str) -> Any:
+    """A CALL's payload (already valid against its schema) with its integers as Python ints in int32 range.
+
+    Each action's schema is read once into a walker that visits only the parts of a payload that can hold an
+    integer: a TransactionEvent's sampled values, say, are not walked at all."""
+    walk = _walker_for(action)
+    return value if walk is None else walk(value, "")
+
+
+@functools.cache
+def _walker_for(action: str) -> Walker | None:
+    root = call_schema(action)
+    return _walker(root, root, 0)
+
+
+def _check_int(value: Any, path: str) -> Any:
+    if type(value) is int or type(value) is float:
         if not INT32[0] <= value <= INT32[1]:
             raise RpcError("PropertyConstraintViolation", f"{path or '/'}: {value!r} is not a 32-bit integer")
         return int(value)
-    properties = node.get("properties")
-    if isinstance(value, dict) and isinstance(properties, dict):
-        return {k: integers(v, properties[k], root, f"{path}/{k}") if k in properties else v for k, v in value.items()}
-    items = node.get("items")
-    if isinstance(value, list) and isinstance(items, dict):
-        return [integers(v, items, root, f"{path}/{i}") for i, v in enumerate(value)]
     return value
+
+
+def _walker(node: dict[str, Any], root: dict[str, Any], depth: int) -> Walker | None:
+    """A function converting the integers below ``node``, or None when nothing below it is an integer."""
+    node = _resolve(node, root)
+    if node.get("type") == "integer":
+        return _check_int
+    if depth > 32:  # the OCPP schemas do not recurse; a schema that did would get no conversion below here
+        return None
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        fields = {k: w for k, sub in properties.items() if (w := _walker(sub, root, depth + 1)) is not None}
+        return _object_walker(fields) if fields else None
+    items = node.get("items")
+    if isinstance(items, dict):
+        item = _walker(items, root, depth + 1)
+        return _list_walker(item) if item is not None else None
+    return None
+
+
+def _object_walker(fields: dict[str, Walker]) -> Walker:
+    def walk(value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            return value
+        changed = {k: w(value[k], f"{path}/{k}") for k, w in fields.items() if k in value}
+        return {**value, **changed} if changed else value
+
+    return walk
+
+
+def _list_walker(item: Walker) -> Walker:
+    def walk(value: Any, path: str) -> Any:
+        return [item(v, f"{path}/{i}") for i, v in enumerate(value)] if isinstance(value, list) else value
+
+    return walk
