@@ -107,6 +107,7 @@ class Settings:
     webhook_max_attempts: int = 8  # attempts before a webhook delivery becomes a dead letter
     webhook_backoff_seconds: float = 1.0  # the first retry's delay, doubled per attempt (adapters.webhooks)
     webhook_timeout_seconds: float = 5.0  # bounds each phase of one webhook POST (connect, write, read)
+    webhook_allow_private: bool = False  # webhooks to loopback/private/link-local addresses (adapters.webhooks)
     ocpp_max_frame: int = 1024 * 1024  # bytes of one OCPP WebSocket frame (docs/operations.md, "Limits")
     ocpp_max_samples: int = 1000  # sampled values in one TransactionEvent or MeterValues
     ocpp_max_stored_payload: int = 64 * 1024  # bytes of DataTransfer data / NotifyEvent eventData stored whole
@@ -195,4 +196,7 @@ def _webhook_settings(env: dict[str, str]) -> dict[str, Any]:
     }
     if min(values.values()) <= 0 or values["webhook_timeout_seconds"] > 60:
         raise SettingsError("CLOUDBAY_WEBHOOK_* must be positive (the timeout at most 60 s)")
-    return values
+    allow = (env.get("CLOUDBAY_WEBHOOK_ALLOW_PRIVATE") or "0").strip().lower()
+    if allow not in ("1", "true", "yes", "0", "false", "no"):
+        raise SettingsError(f"CLOUDBAY_WEBHOOK_ALLOW_PRIVATE must be 1 or 0, not {allow!r}")
+    return {**values, "webhook_allow_private": allow in ("1", "true", "yes")}

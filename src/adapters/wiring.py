@@ -22,6 +22,7 @@ from adapters.presence import NodePresence
 from adapters.settings import Settings
 from adapters.storage import ensure_database
 from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
+from adapters.webhooks.destinations import Destinations
 from adapters.webhooks.keys import WebhookKey, key_path
 from projections.catalog import all_projections
 from projections.db import ReadModelDB
@@ -95,13 +96,14 @@ class Runtime:
         self.log.committer.observer = self.metrics.observe_commit
         self.link.observer = self.metrics.observe_csms_call
         self.webhook_key = WebhookKey.load_or_create(key_path(settings.data_dir))
+        self.destinations = Destinations(settings.webhook_allow_private)  # where webhooks may be sent
         self.webhook_outbox = WebhookOutbox(self.db)
         self.webhook_delivery: DeliveryWorker | None = None  # delivers where the outbox projection is kept
         if start_followers:
             for follower in self.followers.values():
                 follower.start()
             if projections_here:
-                self.webhook_delivery = delivery_worker(settings, self.db, self.webhook_key)
+                self.webhook_delivery = delivery_worker(settings, self.db, self.webhook_key, self.destinations)
                 self.webhook_delivery.start()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from cloudbay_domain.metering import Sample, charging_split, summarise
+from cloudbay_domain.metering import EnergySummary, Sample, charging_split, summarise
 from cloudbay_domain.reports import EventType
 
 
@@ -88,35 +88,72 @@ def missing_seq_nos(seq_nos: Collection[int]) -> tuple[tuple[int, int], ...]:
 
 def transaction_figures(reports: Mapping[int, RecordedReport], samples: Iterable[Sample]) -> TransactionFigures | None:
     """The figures of a transaction's reports (by seqNo) and samples; None before its first report, since a
-    transaction is timed by its messages and meter values alone say nothing of its start."""
+    transaction is timed by its messages and meter values alone say nothing of its start.
+
+    Computed from scratch: the definition. ``running_figures.RunningFigures`` keeps the same figures up to date
+    event by event, for read models."""
     if not reports:
         return None
     ordered = [report for _, report in sorted(reports.items())]
     started = next((r for r in ordered if r.event_type == EventType.STARTED.value), None)
     ended = next((r for r in ordered if r.event_type == EventType.ENDED.value), None)
-    start_at = started.occurred_at if started else min(r.occurred_at for r in ordered)
-    last_at = max(r.occurred_at for r in ordered)
-    end_at = ended.occurred_at if ended else None
-    until = max(end_at or last_at, start_at)
+    first_at, last_at = min(r.occurred_at for r in ordered), max(r.occurred_at for r in ordered)
+    start_at, until = timed(started, ended, first_at, last_at)
     states = [(r.occurred_at, r.charging_state) for r in ordered if r.charging_state]
-    charging_s, idle_s = charging_split(states, start_at, until)
-    summary = summarise(samples)
+    return assemble(
+        Moments(started, ended, start_at, last_at, until),
+        charging_split(states, start_at, until),
+        summarise(samples),
+        missing_seq_nos(reports.keys()),
+        next((r.charging_state for r in reversed(ordered) if r.charging_state), None),
+    )
+
+
+def timed(
+    started: RecordedReport | None, ended: RecordedReport | None, first_at: datetime, last_at: datetime
+) -> tuple[datetime, datetime]:
+    """When a transaction started (its Started, else its earliest message) and until when it is timed (its first
+    Ended, else its latest message; never before the start)."""
+    start_at = started.occurred_at if started else first_at
+    return start_at, max(ended.occurred_at if ended else last_at, start_at)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The reports and times a transaction's figures are read from."""
+
+    started: RecordedReport | None  # the first Started by seqNo
+    ended: RecordedReport | None  # the first Ended by seqNo
+    start_at: datetime
+    last_at: datetime  # the latest message's time
+    until: datetime
+
+
+def assemble(
+    moments: Moments,
+    split: tuple[float, float],
+    summary: EnergySummary,
+    gaps: tuple[tuple[int, int], ...],
+    charging_state: str | None,
+) -> TransactionFigures:
+    """The figures, from what was read of the reports and the samples."""
+    started, ended = moments.started, moments.ended
     return TransactionFigures(
         status=(TransactionStatus.ENDED if ended else TransactionStatus.ACTIVE).value,
-        started_at=start_at.isoformat(),
+        started_at=moments.start_at.isoformat(),
         started_seen=started is not None,
-        ended_at=end_at.isoformat() if end_at else None,
+        ended_at=ended.occurred_at.isoformat() if ended else None,
         stopped_reason=ended.stopped_reason if ended else None,
-        last_event_at=last_at.isoformat(),
-        duration_s=(until - start_at).total_seconds(),
-        charging_s=charging_s,
-        idle_s=idle_s,
+        last_event_at=moments.last_at.isoformat(),
+        duration_s=(moments.until - moments.start_at).total_seconds(),
+        charging_s=split[0],
+        idle_s=split[1],
         energy_wh=round(summary.energy_wh, 3),
         max_power_w=summary.max_power_w,
         last_power_w=summary.last_power_w,
         register_resets=summary.register_resets,
         unknown_unit_samples=summary.unknown_unit_samples,
         last_sample_at=summary.last_at.isoformat() if summary.last_at else None,
-        missing_seq_nos=missing_seq_nos(reports.keys()),
-        charging_state=next((r.charging_state for r in reversed(ordered) if r.charging_state), None),
+        missing_seq_nos=gaps,
+        charging_state=charging_state,
     )

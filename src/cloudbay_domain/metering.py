@@ -48,8 +48,8 @@ from typing import Any
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER_ACTIVE_IMPORT = "Power.Active.Import"
 CHARGING = "Charging"
-_PHASE_FAMILIES = (("L1", "L2", "L3"), ("L1-N", "L2-N", "L3-N"), ("L1-L2", "L2-L3", "L3-L1"))
-_LOCATION_PREFERENCE = ("Outlet", "Inlet")
+PHASE_FAMILIES = (("L1", "L2", "L3"), ("L1-N", "L2-N", "L3-N"), ("L1-L2", "L2-L3", "L3-L1"))
+LOCATION_PREFERENCE = ("Outlet", "Inlet")
 _OTHER_UNITS = {"Current": "A", "Voltage": "V", "SoC": "Percent", "Frequency": "Hz"}
 
 
@@ -176,7 +176,7 @@ def normalised_sample(
 
 def _phase_sums(samples: list[Sample]) -> set[tuple[datetime, float]]:
     present = {sample.phase for sample in samples}
-    family = next((set(f) for f in _PHASE_FAMILIES if present & set(f)), set())
+    family = next((set(f) for f in PHASE_FAMILIES if present & set(f)), set())
     seen = sorted(family & present)
     readings: dict[datetime, dict[str, float]] = {}
     for sample in samples:
@@ -192,7 +192,7 @@ def _series(samples: set[Sample], measurand: str) -> list[tuple[datetime, float]
     if not relevant:
         return []
     locations = {s.location or "Outlet" for s in relevant}
-    location = next((loc for loc in _LOCATION_PREFERENCE if loc in locations), min(locations))
+    location = next((loc for loc in LOCATION_PREFERENCE if loc in locations), min(locations))
     relevant = [s for s in relevant if (s.location or "Outlet") == location]
     totals = {(s.timestamp, s.value) for s in relevant if s.phase is None}
     return sorted(totals or _phase_sums(relevant))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+
+from cloudbay_domain.destinations import is_local_name, literal_address
 
 MAX_URL_LENGTH = 2048
 TRANSACTION_STARTED = "transaction.started"
@@ -59,20 +59,13 @@ def host_key(host: str, port: int) -> str:
     """One spelling of ``host:port`` for comparing addresses: lower case, no trailing dot, IPv6 without
     brackets, IPs normalised (``127.1``, ``2130706433`` and ``0x7f.0.0.1`` are all 127.0.0.1 to the C resolver),
     and every address that reaches this machine itself (loopback, 0.0.0.0, ::, IPv4-mapped ones) as ``local``."""
-    host = host.strip().strip("[]").rstrip(".").lower()
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            address = ipaddress.ip_address(socket.inet_ntoa(socket.inet_aton(host)))
-        except (OSError, UnicodeError, ValueError):
-            address = None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address = literal_address(host)
     if address is not None:
         host = "local" if address.is_loopback or address.is_unspecified else str(address)
-    elif host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+    elif is_local_name(host):
         host = "local"
+    else:
+        host = host.strip().strip("[]").rstrip(".").lower()
     return f"{host}:{port}"
 
 

@@ -10,7 +10,7 @@ from projections.energy import EnergyProjection
 from projections.fleet import FleetProjection
 from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
-from projections.transaction_states import FiguresMemo, Loader
+from projections.transaction_states import Loader
 from projections.transactions import TransactionsProjection
 from projections.users import UsersProjection
 from projections.webhook_outbox import WebhookOutboxProjection
@@ -20,12 +20,11 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
     """The projections, in the order they are kept; ``app`` is the event log they follow (and the store the
     transaction projections load an aggregate from when their own copy is not at the version before an event)."""
     load: Loader = lambda aggregate_id, version: app.repository.get(aggregate_id, version=version)  # noqa: E731
-    memo = FiguresMemo()  # both transaction projections reach the same events: compute each figure once
     return [
         FleetProjection(),
         IdTokensProjection(),
-        TransactionsProjection(load, memo),
-        EnergyProjection(load, memo),
+        TransactionsProjection(load),
+        EnergyProjection(load),
         UsersProjection(),
         WebhookOutboxProjection(),
     ]

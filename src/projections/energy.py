@@ -24,7 +24,7 @@ from typing import Any
 
 from cloudbay_domain.transaction import Transaction
 from projections.db import ReadModelDB, Tx
-from projections.transaction_states import FiguresMemo, Loader, TransactionStates
+from projections.transaction_states import Loader, TransactionStates
 
 PERIODS = {"day": "day", "month": "substr(day, 1, 7)"}
 
@@ -44,8 +44,8 @@ class EnergyProjection:
 
     name = "energy"
 
-    def __init__(self, load: Loader, memo: FiguresMemo | None = None) -> None:
-        self.states = TransactionStates(load, memo=memo)
+    def __init__(self, load: Loader) -> None:
+        self.states = TransactionStates(load)
 
     def create_tables(self, tx: Tx) -> None:
         tx.execute(

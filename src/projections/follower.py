@@ -60,26 +60,35 @@ def _claim(tx: Tx, db: ReadModelDB, name: str) -> int:
 
 def prepare(db: ReadModelDB, projection: Projection) -> None:
     with db.transaction() as tx:
-        tx.execute(TRACKING_DDL)
-        tx.execute(STATUS_DDL)
-        tx.execute(SKIPPED_DDL)
+        _lock_tracking_row(tx, db, projection.name)
         projection.create_tables(tx)
-        tx.execute(
-            "INSERT INTO rm_tracking (projection, position) VALUES (%s, 0) ON CONFLICT (projection) DO NOTHING",
-            (projection.name,),
-        )
 
 
 def reset(db: ReadModelDB, projection: Projection) -> None:
-    """Drop the read model and its tracking position, ready to be rebuilt from position 0."""
+    """Drop the read model and its tracking position, ready to be rebuilt from position 0.
+
+    Safe while followers of the projection run (in this process or another): the tracking row is locked first,
+    as ``catch_up`` locks it before touching the projection's tables, so a follower waits for the rebuilt
+    empty tables at position 0 instead of holding one table the reset wants while waiting for another.
+    """
     with db.transaction() as tx:
-        tx.execute(TRACKING_DDL)
+        _lock_tracking_row(tx, db, projection.name)
         projection.drop_tables(tx)
-        tx.execute("DELETE FROM rm_tracking WHERE projection = %s", (projection.name,))
-        tx.execute(SKIPPED_DDL)
         tx.execute("DELETE FROM rm_skipped WHERE projection = %s", (projection.name,))  # applied again now
         projection.create_tables(tx)
-        tx.execute("INSERT INTO rm_tracking (projection, position) VALUES (%s, 0)", (projection.name,))
+        _track(tx, projection.name, 0)
+
+
+def _lock_tracking_row(tx: Tx, db: ReadModelDB, name: str) -> None:
+    """Make sure the bookkeeping tables and the projection's tracking row exist, and lock that row: the one lock
+    every writer of a projection's tables takes first (lock ordering: tracking row, then tables)."""
+    tx.execute(TRACKING_DDL)
+    tx.execute(STATUS_DDL)
+    tx.execute(SKIPPED_DDL)
+    tx.execute(
+        "INSERT INTO rm_tracking (projection, position) VALUES (%s, 0) ON CONFLICT (projection) DO NOTHING", (name,)
+    )
+    _claim(tx, db, name)
 
 
 @functools.cache

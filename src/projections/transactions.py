@@ -25,7 +25,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 from cloudbay_domain.figures import TransactionFigures, TransactionStatus
 from cloudbay_domain.transaction import Transaction
 from projections.db import ReadModelDB, Tx
-from projections.transaction_states import FiguresMemo, Loader, TransactionStates
+from projections.transaction_states import Loader, TransactionStates
 
 NAME = "transactions"
 _SQL_TYPES: dict[type, str] = {str: "TEXT", bool: "INTEGER", int: "INTEGER", float: "DOUBLE PRECISION", tuple: "TEXT"}
@@ -110,8 +110,8 @@ class TransactionsProjection:
 
     name = NAME
 
-    def __init__(self, load: Loader, memo: FiguresMemo | None = None) -> None:
-        self.states = TransactionStates(load, memo=memo)
+    def __init__(self, load: Loader) -> None:
+        self.states = TransactionStates(load)
 
     def create_tables(self, tx: Tx) -> None:
         tx.execute(f"CREATE TABLE IF NOT EXISTS rm_transactions ({', '.join(f'{n} {t}' for n, t in SCHEMA.items())})")

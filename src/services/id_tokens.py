@@ -40,8 +40,14 @@ class IdTokens:
         token: IdToken = self.log.load(token_id, UnknownIdToken(f"no id token {value}"))
         return token
 
-    def register(self, value: str, token_type: str, user: str, kind: TokenKind, label: str = "") -> IdToken:
-        """Register a card (or guest token) to ``user``; the local list changes in the same save."""
+    def register(
+        self, value: str, token_type: str, user: str, kind: TokenKind, label: str = "", *, operator: bool = True
+    ) -> IdToken:
+        """Register a card (or guest token) to ``user``; the local list changes in the same save.
+
+        A value already registered is refused; an operator is told to whom, a user is not even told that it is
+        taken by someone else: the refusal is the one their own card registered twice gets.
+        """
         value, user = normalise_token(value), normalise_email(user)
 
         def register() -> IdToken:
@@ -51,7 +57,8 @@ class IdTokens:
             try:
                 token.reissue(token_type, user, kind, label)
             except IdTokenError:
-                raise IdTokenAlreadyRegistered(f"id token {value} is already registered") from None
+                told = f"is already registered to {token.user}" if operator else "cannot be registered"
+                raise IdTokenAlreadyRegistered(f"id token {value} {told}") from None
             return token
 
         return self._change(value, register)

@@ -27,13 +27,22 @@ class Webhooks:
         self.log = log
 
     def register(
-        self, url: str, events: Iterable[str], created_by: str, own_addresses: Iterable[tuple[str, int]] = ()
+        self,
+        url: str,
+        events: Iterable[str],
+        created_by: str,
+        own_addresses: Iterable[tuple[str, int]] = (),
+        refusal: Callable[[str], str | None] = lambda url: None,
     ) -> WebhookSubscription:
-        """Subscribe ``url``; ``own_addresses`` are the (host, port) pairs naming this server (refused)."""
+        """Subscribe ``url``; ``own_addresses`` are the (host, port) pairs naming this server (refused);
+        ``refusal`` says why the URL's destination may not be sent to (a private address), or None."""
         try:
             subscription = WebhookSubscription.subscribe(url, events, created_by, own_addresses)
         except WebhookError as e:
             raise WebhookRefused(str(e)) from None
+        reason = refusal(subscription.url)
+        if reason is not None:
+            raise WebhookRefused(f"the URL's destination is refused: {reason}")
         self.log.save(subscription)
         return subscription
 

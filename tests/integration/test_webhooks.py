@@ -20,15 +20,24 @@ import pytest
 from adapters.auth import Role
 from tests.support import LiveServer, station, wait_until
 
-FAST = {"webhook_backoff_seconds": 0.05, "webhook_max_attempts": 3, "webhook_timeout_seconds": 0.5}
+# the receiver is on 127.0.0.1: a private destination, allowed by the operator setting
+FAST = {
+    "webhook_backoff_seconds": 0.05,
+    "webhook_max_attempts": 3,
+    "webhook_timeout_seconds": 0.5,
+    "webhook_allow_private": True,
+}
 
 
 class Receiver:
     """A webhook receiver: records each POST (headers, body) before answering ``answers`` in turn, then 200;
-    ``delay`` seconds of silence first (a hanging receiver)."""
+    ``delay`` seconds of silence first (a hanging receiver); ``location``, a ``Location`` header to answer."""
 
-    def __init__(self, answers: list[int] | None = None, delay: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self, answers: list[int] | None = None, delay: float = 0.0, port: int = 0, location: str | None = None
+    ) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.location = location
         self.answers = list(answers or [])
         self.delay = delay
         self.port = port
@@ -48,6 +57,8 @@ class Receiver:
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 try:
                     self.send_response(status)
+                    if receiver.location:
+                        self.send_header("Location", receiver.location)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 except OSError:  # the platform gave up waiting

@@ -265,6 +265,59 @@ def test_a_call_result_violating_the_response_schema_is_malformed(payload: dict[
     run(test)
 
 
+def deep(depth: int) -> Any:
+    value: Any = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda uid: json.dumps([3, uid, {"versionNumber": 1, "customData": {"vendorId": "V", "x": deep(70)}}]),
+        lambda uid: f'[3, "{uid}", ' + "[" * 50_000 + "]" * 50_000 + "]",  # too deep for the JSON decoder
+        lambda uid: f'[3,"{uid}",{{"versionNumber": 1',  # not JSON
+        lambda uid: f'[3,"{uid}",{{"versionNumber": NaN}}]',  # not JSON either
+        lambda uid: json.dumps([3, uid, [1]]),
+        lambda uid: json.dumps([3, uid, {"versionNumber": 1}, "extra"]),
+        lambda uid: json.dumps([4, uid, "GenericError", "no details"]),
+        lambda uid: json.dumps([3, uid, {"versionNumber": 1e300}]),  # an integer to the schema, not a 32-bit one
+    ],
+)
+def test_an_unusable_answer_to_our_call_fails_it_at_once(answer: Callable[[str], str]) -> None:
+    async def test(conn: QueueConnection, cp: Station) -> None:
+        pending = asyncio.create_task(cp.call(call.GetLocalListVersion(), timeout=30))
+        frame = await conn.next_sent()
+        conn.feed(answer(frame[1]))
+        with pytest.raises(MalformedAnswer) as info:
+            await asyncio.wait_for(pending, 2)  # not the call's own 30 s
+        assert info.value.cause
+        assert conn.outgoing.empty()  # an answer is never answered, however broken
+
+    run(test)
+
+
+def test_an_unparsable_frame_that_answers_no_call_of_ours_is_answered_as_before() -> None:
+    async def test(conn: QueueConnection, cp: Station) -> None:
+        conn.feed('[3,"nobody-asked",{')
+        assert (await conn.next_sent())[:3] == [4, "-1", "RpcFrameworkError"]
+
+    run(test)
+
+
+def test_a_call_error_code_outside_the_twelve_is_taken_as_generic_error() -> None:
+    async def test(conn: QueueConnection, cp: Station) -> None:
+        pending = asyncio.create_task(cp.call(get_variables(), timeout=2))
+        frame = await conn.next_sent()
+        conn.feed([4, frame[1], "x" * 500, "d" * 5000, {}])
+        with pytest.raises(CallErrorReceived) as info:
+            await pending
+        assert info.value.code == "GenericError" and len(info.value.description) <= 200
+
+    run(test)
+
+
 def test_the_connection_closing_during_a_call_raises_connection_lost() -> None:
     async def main() -> None:
         conn = QueueConnection()

@@ -54,7 +54,8 @@ async def register_card(request: Request) -> Response:
     check_may_act_for(principal, user, "registering a card for another user")
     runtime = runtime_of(request)
     platform = runtime.platform
-    token = await platform.run(platform.id_tokens.register, body.id_token, body.type, user, body.kind, body.label)
+    register, operator = platform.id_tokens.register, is_operator(principal)
+    token = await platform.run(register, body.id_token, body.type, user, body.kind, body.label, operator=operator)
     await runtime.run(runtime.wait_for_read_models)  # read-your-writes: the card list shows it once answered
     platform.sync.push_local_list()
     out = schemas.Card.shape(present_token(token))

@@ -108,7 +108,8 @@ async def register_webhook(request: Request) -> Response:
     runtime, principal = await operator(request)
     body: WebhookRequest = await json_body(request, WebhookRequest)
     hooks, own = runtime.platform.webhooks, own_addresses(request, runtime)
-    subscription = await runtime.run(hooks.register, body.url, body.events, principal.subject, own)
+    refusal = runtime.destinations.refusal
+    subscription = await runtime.run(hooks.register, body.url, body.events, principal.subject, own, refusal)
     await runtime.run(runtime.wait_for_read_models)
     out = {**present_subscription(subscription), "secret": runtime.webhook_key.secret_for(subscription.id)}
     return JSONResponse(WebhookCreated.shape(out), status_code=201, headers={"Location": hook_href(out["id"])})

@@ -113,4 +113,7 @@ class SessionLink:
                 raise CallFailed("FormatViolation", f"charger {station_id} answered {name} malformed: {e}") from None
             except ConnectionLost:
                 raise ChargerOffline(f"charger {station_id} went offline during {name}") from None
-        return read(result)
+        try:
+            return read(result)
+        except (LookupError, TypeError, ValueError, AttributeError) as e:  # valid, yet not the answer we can use
+            raise CallFailed("FormatViolation", f"charger {station_id} answered {name} unreadably: {e}") from None

@@ -7,7 +7,8 @@ Owned here (the ``ocpp`` library gives the message dataclasses, enums, schemas a
 * every frame is bounded before a handler sees it (``rpc_limits``): size, nesting depth, samples, integers;
 * a resent CALL id gets the earlier answer replayed, handlers not re-run, unless that answer was an
   ``InternalError`` (a transient failure of ours): such a resend is handled again;
-* our own CALLs: one outstanding per connection, matched by id, the answer checked against its schema;
+* our own CALLs: one outstanding per connection, matched by id; an answer that cannot be used fails the CALL
+  at once (``rpc_answers``);
 * ``start()`` reads in one task and routes answers at once; the charger's CALLs are handled in arrival order
   by a worker fed through a small bounded queue, so a handler may ``await self.call(...)`` without
   deadlocking and a flooding charger only makes the reader wait.
@@ -35,6 +36,7 @@ from adapters.ocpp.routing import collect_routes as _collect_routes
 from adapters.ocpp.routing import handles as handles  # re-exported
 from adapters.ocpp.routing import invoke as _invoke
 from adapters.ocpp.routing import run_after as _run_after
+from adapters.ocpp.rpc_answers import read_answer, route_answer, route_unparsed
 from adapters.ocpp.rpc_limits import Limits, check_counts, integers, too_deep
 from adapters.ocpp.rpc_schema import CALL, CALLERROR, CALLRESULT, MAX_CAUSE, RpcError, readable_id
 from adapters.ocpp.rpc_schema import OCPP201_ERROR_CODES as OCPP201_ERROR_CODES  # re-exported
@@ -131,6 +133,10 @@ class RpcConnection:
             decoded = _TOO_BIG if len(raw) > self.limits.max_frame else schema.loads(raw)
         except (ValueError, RecursionError):
             decoded = _NOT_JSON
+        if decoded is _TOO_BIG or decoded is _NOT_JSON:
+            problem = "not valid JSON" if decoded is _NOT_JSON else f"over {self.limits.max_frame} bytes"
+            if route_unparsed(self.id, self._pending, raw, problem):
+                return None  # the answer to our CALL, unreadable: that CALL fails; a response is never answered
         if schema.is_response(decoded):
             return self._route_response(decoded)
         if self._inbox is not None:
@@ -250,16 +256,8 @@ class RpcConnection:
             return schema.dumps(frame), None, "InternalError"
 
     def _route_response(self, frame: list[Any]) -> None:
-        """Hand an answer to the CALL waiting for it; anything else is logged and dropped, never answered."""
-        uid = readable_id(frame)
-        if uid is None or not schema.well_formed_response(frame) or too_deep(frame, self.limits.max_depth):
-            LOGGER.warning("%s: dropping malformed response frame for message %r", self.id, uid)
-            return
-        pending = self._pending
-        if pending is None or pending[0] != uid or pending[1].done():
-            LOGGER.warning("%s: dropping response %r: no CALL of ours is waiting for it", self.id, uid)
-            return
-        pending[1].set_result(frame)
+        """Hand an answer to the CALL waiting for it (``rpc_answers.route_answer``); never answered."""
+        route_answer(self.id, self._pending, frame, self.limits.max_depth)
 
     # --- our CALLs to the charger -----------------------------------------------------------------
 
@@ -276,7 +274,7 @@ class RpcConnection:
         async with asyncio.timeout(timeout):
             async with self._call_lock:  # one outstanding CALL per connection (Part 4)
                 frame = await self._exchange(action, body)
-        return schema.read_answer(self.id, action, frame)
+        return read_answer(self.id, action, frame)
 
     async def _exchange(self, action: str, body: dict[str, Any]) -> list[Any]:
         if self._closed:

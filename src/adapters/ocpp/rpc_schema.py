@@ -21,10 +21,7 @@ import fastjsonschema
 from jsonschema.exceptions import best_match
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.messages import get_validator
-from ocpp.v201 import call_result as call_results
 from ocpp.v201.enums import Action
-
-from adapters.ocpp.rpc_types import CallErrorReceived, MalformedAnswer
 
 LOGGER = logging.getLogger("cloudbay.ocpp")
 
@@ -115,12 +112,6 @@ def is_response(decoded: Any) -> bool:
     return type(decoded[0]) is int and decoded[0] in (CALLRESULT, CALLERROR)
 
 
-def well_formed_response(frame: list[Any]) -> bool:
-    if frame[0] == CALLRESULT:
-        return len(frame) == 3 and isinstance(frame[2], dict)
-    return len(frame) == 5 and isinstance(frame[2], str) and isinstance(frame[3], str) and isinstance(frame[4], dict)
-
-
 def spec_code(code: str) -> str:
     """The 2.0.1 spelling of a code that may come in its 1.6 spelling."""
     return LEGACY_CODES.get(code, code)
@@ -146,6 +137,11 @@ def compiled(message_type: int, action: str) -> Callable[[Any], Any]:
 def call_schema(action: str) -> dict[str, Any]:
     """The 2.0.1 JSON schema of a CALL's payload."""
     return dict(get_validator(CALL, action, OCPP_VERSION).schema)
+
+
+def result_schema(action: str) -> dict[str, Any]:
+    """The 2.0.1 JSON schema of the payload of a CALLRESULT to ``action``."""
+    return dict(get_validator(CALLRESULT, action, OCPP_VERSION).schema)
 
 
 def warm_up(message_type: int, action: str) -> None:
@@ -257,16 +253,3 @@ def answer_payload(action: str, result: Any, check: bool) -> dict[str, Any]:
     if check:
         validate(CALLRESULT, action, answer)
     return answer
-
-
-def read_answer(station_id: str, action: str, frame: list[Any]) -> Any:
-    """The ``call_result`` of the charger's answer to our CALL; ``CallErrorReceived`` or ``MalformedAnswer``."""
-    if frame[0] == CALLERROR:
-        raise CallErrorReceived(spec_code(frame[2]), frame[3], frame[4])
-    try:
-        validate(CALLRESULT, action, frame[2])
-        return getattr(call_results, action)(**snake_case(frame[2]))
-    except (RpcError, TypeError) as exc:
-        cause = exc.cause if isinstance(exc, RpcError) else f"does not fit {action}: {exc}"[:MAX_CAUSE]
-        LOGGER.warning("%s: malformed answer to %s: %r", station_id, action, cause)
-        raise MalformedAnswer(cause) from None

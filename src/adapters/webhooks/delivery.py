@@ -2,7 +2,8 @@
 
 It runs where the read models are kept (``cloudbay project``, or the serving process with inline projections).
 Each attempt is one POST of the stored payload with bounded timeouts (connect, write and each read at most
-``timeout_seconds``; the answer's body is never read) and no redirects followed. A 2xx marks the row delivered;
+``timeout_seconds``; the answer's body is never read), no redirects followed, and only to addresses the
+destination rule allows, checked right before connecting (``destinations``). A 2xx marks the row delivered;
 anything else (another status, a timeout, a refused connection) is retried after ``backoff_seconds`` doubled
 per attempt (capped at ``max_backoff_seconds``), and after ``max_attempts`` the row is dead: a dead letter an
 operator can read and replay. A row is leased while it is being sent, so a worker that dies mid-way leaves it
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 
 from adapters.settings import Settings
+from adapters.webhooks.destinations import Destinations
 from adapters.webhooks.keys import WebhookKey, key_path
 from cloudbay_domain.webhook import sign
 from projections.db import ReadModelDB
@@ -65,11 +67,15 @@ def signed_headers(secret: str, row: dict[str, Any], body: bytes, timestamp: int
 class DeliveryWorker:
     """A thread that delivers the outbox until stopped."""
 
-    def __init__(self, db: ReadModelDB, key: WebhookKey, policy: DeliveryPolicy | None = None) -> None:
+    def __init__(
+        self, db: ReadModelDB, key: WebhookKey, policy: DeliveryPolicy | None = None, guard: Destinations | None = None
+    ) -> None:
         self.outbox = WebhookOutbox(db)
         self.key = key
         self.policy = policy or DeliveryPolicy()
-        self._client = httpx.Client(timeout=httpx.Timeout(self.policy.timeout_seconds), follow_redirects=False)
+        transport = (guard or Destinations(allow_private=False)).transport()
+        timeout = httpx.Timeout(self.policy.timeout_seconds)
+        self._client = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
         self._pool = ThreadPoolExecutor(max_workers=self.policy.concurrency, thread_name_prefix="webhook-post")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
@@ -136,7 +142,9 @@ class DeliveryWorker:
         )
 
 
-def delivery_worker(settings: Settings, db: ReadModelDB, key: WebhookKey | None = None) -> DeliveryWorker:
+def delivery_worker(
+    settings: Settings, db: ReadModelDB, key: WebhookKey | None = None, destinations: Destinations | None = None
+) -> DeliveryWorker:
     """The worker as the settings configure it (the master key in the data directory)."""
     policy = DeliveryPolicy(
         max_attempts=settings.webhook_max_attempts,
@@ -144,4 +152,5 @@ def delivery_worker(settings: Settings, db: ReadModelDB, key: WebhookKey | None 
         timeout_seconds=settings.webhook_timeout_seconds,
         poll_seconds=min(0.5, settings.webhook_backoff_seconds),
     )
-    return DeliveryWorker(db, key or WebhookKey.load_or_create(key_path(settings.data_dir)), policy)
+    key = key or WebhookKey.load_or_create(key_path(settings.data_dir))
+    return DeliveryWorker(db, key, policy, destinations or Destinations(settings.webhook_allow_private))
