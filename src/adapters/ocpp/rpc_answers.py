@@ -24,7 +24,6 @@ from adapters.ocpp.rpc_schema import (
     RpcError,
     answerable_code,
     readable_id,
-    result_schema,
     snake_case,
     validate,
 )
@@ -92,8 +91,7 @@ def read_answer(station_id: str, action: str, frame: list[Any]) -> Any:
         raise CallErrorReceived(answerable_code(frame[2]), frame[3][:MAX_CAUSE], frame[4])
     try:
         validate(CALLRESULT, action, frame[2])
-        root = result_schema(action)
-        return getattr(call_results, action)(**snake_case(integers(frame[2], root, root)))
+        return getattr(call_results, action)(**snake_case(integers(frame[2], action, answer=True)))
     except (RpcError, TypeError) as exc:
         raise _malformed(station_id, action, exc.cause if isinstance(exc, RpcError) else f"{exc}") from None
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.ocpp.rpc_schema import RpcError, call_schema
+from adapters.ocpp.rpc_schema import RpcError, call_schema, result_schema
 
 INT32 = (-(2**31), 2**31 - 1)  # OCPP-J Part 4: integers are 32-bit signed
 
@@ -74,18 +74,19 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 Walker = Callable[[Any, str], Any]
 
 
-def integers(value: Any, action: str) -> Any:
-    """A CALL's payload (already valid against its schema) with its integers as Python ints in int32 range.
+def integers(value: Any, action: str, answer: bool = False) -> Any:
+    """A CALL's payload (with ``answer``: a CALLRESULT's), already valid against its schema, with its integers
+    as Python ints in int32 range.
 
     Each action's schema is read once into a walker that visits only the parts of a payload that can hold an
     integer: a TransactionEvent's sampled values, say, are not walked at all."""
-    walk = _walker_for(action)
+    walk = _walker_for(action, answer)
     return value if walk is None else walk(value, "")
 
 
 @functools.cache
-def _walker_for(action: str) -> Walker | None:
-    root = call_schema(action)
+def _walker_for(action: str, answer: bool) -> Walker | None:
+    root = result_schema(action) if answer else call_schema(action)
     return _walker(root, root, 0)
 
 
