@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
-from adapters.http import cards, chargers, docs, history, remote, schemas
+from adapters.http import cards, chargers, docs, history, pipeline, production, remote, schemas
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
 from adapters.http.errors import problem_for
@@ -159,6 +159,8 @@ def app_routes() -> list[BaseRoute]:
         *metrics_routes,
         *users_api.routes,
         *webhooks_api.routes,
+        *production.routes,
+        *pipeline.routes,
     ]
 
 
