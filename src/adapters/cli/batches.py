@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.batch_files import MAX_BATCH_BYTES, read_csv
 from adapters.cli import guard
+from adapters.cli.common import fail, settings
 from adapters.manufacturing import ManufacturingKeyError, ManufacturingKeys
-from adapters.settings import Settings, SettingsError
 from adapters.wiring import build_log, build_manufacturing
 from cloudbay_domain.batch import BatchConflict, BatchRefused, BatchSpec
 from cloudbay_domain.mac import MacError
@@ -33,27 +33,16 @@ keys = typer.Typer(help="The manufacturing keys the device codes derive from.", 
 console, err = Console(), Console(stderr=True, highlight=False)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        err.print(f"[red]configuration error:[/red] {e}")
-        raise typer.Exit(2) from None
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True)
-    return typer.Exit(1)
 
 
 def read_batch(path: Path, batch_id: str | None, family: str, model: str) -> BatchSpec:
     """The batch in a CSV file; its refusal printed row by row (the first 100)."""
     try:
         if path.stat().st_size > MAX_BATCH_BYTES:
-            raise _fail(f"{path} is larger than {MAX_BATCH_BYTES // (1024 * 1024)} MiB; split the batch")
+            raise fail(f"{path} is larger than {MAX_BATCH_BYTES // (1024 * 1024)} MiB; split the batch")
         return read_csv(path.read_bytes(), batch_id, family, model)
     except OSError as e:
-        raise _fail(f"cannot read {path}: {e.strerror}") from None
+        raise fail(f"cannot read {path}: {e.strerror}") from None
     except BatchRefused as e:
         err.print(f"[red]error:[/red] {e}")
         for row in e.rows:
@@ -87,12 +76,12 @@ def batches_import(
     by: Annotated[str | None, typer.Option(help="who imports, as recorded [default: cli:<login>]")] = None,
 ) -> None:
     """Import a production batch: each device a whitelisted charger in state manufactured, with a MAC address."""
-    spec, s = read_batch(file, batch_id, family, model), _settings()
+    spec, s = read_batch(file, batch_id, family, model), settings()
     log = build_log(s)
     try:
         imported = run_import(build_manufacturing(s, log)[0], spec, by or f"cli:{getpass.getuser()}")
     except (BatchRefused, BatchConflict, MacError, ManufacturingKeyError) as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     finally:
         log.close()
     b, verb = imported.batch, "imported" if imported.created else "already imported (nothing written):"
@@ -102,13 +91,13 @@ def batches_import(
 @batches.command("list")
 def batches_list() -> None:
     """List the batches from the read model: id, family, model, devices, then devices per state."""
-    s = _settings()
+    s = settings()
     guard.check_reachable(s.store)
     db = ReadModelDB(s.store)
     try:
         rows = ProductionQueries(db).list_batches(after=None, limit=100_000)
     except Exception as e:
-        raise _fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
+        raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
     finally:
         db.close()
     for r in rows:
@@ -119,20 +108,20 @@ def batches_list() -> None:
 @keys.command("list")
 def keys_list() -> None:
     """The key ids in the key file, oldest first (the last one makes new batches); never the keys."""
-    path = _settings().manufacturing_key_path
+    path = settings().manufacturing_key_path
     try:
         ids = ManufacturingKeys.load_or_create(path).ids()
     except ManufacturingKeyError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     typer.echo("\n".join(f"{key_id}{'  (current)' if key_id == ids[-1] else ''}" for key_id in ids))
 
 
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Add a new manufacturing key: batches imported from now on use it; older keys stay for their labels."""
-    path = _settings().manufacturing_key_path
+    path = settings().manufacturing_key_path
     try:
         key_id = ManufacturingKeys.load_or_create(path).rotate()
     except ManufacturingKeyError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     console.print(f"new manufacturing key {key_id} in {path}; copy the file to every node", highlight=False)

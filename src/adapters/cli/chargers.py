@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from adapters.cli import guard
-from adapters.settings import Settings, SettingsError
+from adapters.cli.common import fail, settings
 from adapters.wiring import build_platform
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.device import STATES
@@ -17,20 +17,9 @@ from projections.fleet import FleetQueries
 from services.chargers import ChargerAlreadyWhitelisted
 
 chargers = typer.Typer(help="Whitelist and list chargers.", no_args_is_help=True)
-console, err = Console(), Console(stderr=True)
+console = Console()
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        err.print(f"[red]configuration error:[/red] {e}")
-        raise typer.Exit(2) from None
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 @chargers.command("add")
@@ -39,16 +28,16 @@ def chargers_add(
     family: Annotated[str, typer.Option(help="hardware family")] = "default",
 ) -> None:
     """Whitelist a charger by serial number (outside the production pipeline: its state is whitelisted)."""
-    with build_platform(_settings()) as platform:
+    with build_platform(settings()) as platform:
         try:
             charger = platform.chargers.whitelist(serial, family)
         except (InvalidStationId, ChargerAlreadyWhitelisted) as e:
-            raise _fail(str(e)) from None
+            raise fail(str(e)) from None
     console.print(f"whitelisted {charger.station_id} (family {charger.hardware_family}, id {charger.id})")
 
 
 def fleet_rows(state: str | None) -> list[dict[str, object]]:
-    s = _settings()
+    s = settings()
     guard.check_reachable(s.store)
     db = ReadModelDB(s.store)
     try:
@@ -56,7 +45,7 @@ def fleet_rows(state: str | None) -> list[dict[str, object]]:
             presence=None, status=None, family=None, after=None, limit=100_000, state=state
         )
     except Exception as e:
-        raise _fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
+        raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
     finally:
         db.close()
 
@@ -68,7 +57,7 @@ def chargers_list(
     """List the fleet from the read model (as the running service last projected it): station id, presence,
     family, firmware, pipeline state, MAC address."""
     if state is not None and state not in STATES:
-        raise _fail(f"--state must be one of {', '.join(STATES)}", 2)
+        raise fail(f"--state must be one of {', '.join(STATES)}", 2)
     for row in fleet_rows(state):
         fields = (row["presence"], row["hardware_family"], row["firmware_version"] or "-", row["state"])
         typer.echo("\t".join(str(f) for f in (row["station_id"], *fields, row["mac_address"] or "-")))

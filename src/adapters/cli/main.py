@@ -17,11 +17,12 @@ from adapters.cli import users as users_commands
 from adapters.cli.batches import batches
 from adapters.cli.batches import keys as manufacturing_keys
 from adapters.cli.chargers import chargers
+from adapters.cli.common import fail, settings
 from adapters.cli.openapi import openapi
 from adapters.cli.rebuild import rebuild_all, replay_progress
 from adapters.cli.signing_key import signing_key
 from adapters.oauth import hash_secret, new_client_secret
-from adapters.settings import Settings, SettingsError
+from adapters.settings import Settings
 from adapters.wiring import build_log, build_platform
 from cloudbay_domain.user import InvalidEmail, UserRole
 from projections.db import ReadModelDB
@@ -42,17 +43,6 @@ app.callback()(version.root_options)  # cloudbay --version
 console, err = Console(), Console(stderr=True)
 
 
-def settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        err.print(f"[red]configuration error:[/red] {e}")
-        raise typer.Exit(2) from None
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 def configure_logging(log_level: str) -> None:
