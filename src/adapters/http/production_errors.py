@@ -7,10 +7,13 @@ from dataclasses import asdict
 from adapters.http.problems import Problem
 from adapters.manufacturing import ManufacturingKeyError
 from cloudbay_domain.batch import BatchConflict, BatchRefused
-from cloudbay_domain.device import InvalidTransition, NotLocked, ReleaseLocked
+from cloudbay_domain.device import DeviceError, InvalidTransition, NotLocked, ReleaseLocked
 from cloudbay_domain.mac import MacAddressesExhausted, MacBlockOverlaps, MacError
 from services.batches import SerialsTaken, UnknownBatch
 from services.pipeline import NotInPipeline, WrongBoxCode
+
+# domain refusals that are no ServiceError, answered by the app's refusal handler (not as server errors)
+REFUSALS = (BatchRefused, BatchConflict, MacError, DeviceError, ManufacturingKeyError)
 
 
 def production_problem(error: Exception) -> Problem | None:
