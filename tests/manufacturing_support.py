@@ -32,7 +32,7 @@ def decode_png(png: bytes) -> list[str]:
 
 def decode_pdf(pdf: bytes) -> list[str]:
     """Every QR code of every image of every page of a PDF, in page order."""
-    found = []
+    found: list[str] = []
     for page in PdfReader(io.BytesIO(pdf)).pages:
         for image in page.images:
             found.extend(result.text for result in zxingcpp.read_barcodes(image.image))
@@ -58,9 +58,10 @@ def raw_store_bytes(server: LiveServer) -> bytes:
         files = [Path(f"{p}{suffix}") for p in paths for suffix in ("", "-wal")]
         return b"".join(f.read_bytes() for f in files if f.exists())
     params = settings.postgres_params()
-    with psycopg.connect(**{k: v for k, v in params.items() if v}) as conn:
+    conninfo = " ".join(f"{k}={v}" for k, v in params.items() if v)
+    with psycopg.connect(conninfo) as conn:
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
-        chunks = []
+        chunks: list[bytes] = []
         for table in tables:
             for row in conn.execute(f'SELECT * FROM "{table}"'):
                 chunks.extend(bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode() for v in row)

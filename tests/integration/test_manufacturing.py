@@ -126,8 +126,8 @@ def test_release_checks_the_box_code_and_locks_after_ten_wrong(line: LiveServer)
         assert payload.startswith("cloudbay://box?station=R-1&code=")
         unenrolled = http.post("/api/v1/chargers/R-1/release", json={"box_code": payload})
         assert unenrolled.status_code == 409 and unenrolled.json()["state"] == "manufactured"
-        other_box = {"box_code": box_payload(http, "R-2"), "allow_unenrolled": True}
-        other_box = http.post("/api/v1/chargers/R-1/release", json=other_box)
+        wrong_box = {"box_code": box_payload(http, "R-2"), "allow_unenrolled": True}
+        other_box = http.post("/api/v1/chargers/R-1/release", json=wrong_box)
         assert other_box.status_code == 403 and other_box.json()["failed_attempts"] == 1
         typed = grouped(code_of(payload)).lower()  # as typed from the label, lower case with dashes
         released = http.post("/api/v1/chargers/R-1/release", json={"box_code": typed, "allow_unenrolled": True})
@@ -206,7 +206,8 @@ def test_labels_decode_to_what_release_accepts_and_no_code_is_stored(line: LiveS
     assert b"L-1" in stored  # the bytes really are the store's
     for code in codes:
         assert code.encode() not in stored and grouped(code).encode() not in stored
-    labels = [e for e in line.platform.log.events.get(Device.create_id("L-1")) if type(e).__name__ == "LabelIssued"]
+    events = line.platform.log.events.get(Device.create_id("L-1"))
+    labels = [e for e in events if isinstance(e, Device.LabelIssued)]
     assert [(e.label, e.media, e.by) for e in labels] == [
         ("charger", "svg", "manufacturer@example.com"),
         ("charger", "png", "manufacturer@example.com"),
