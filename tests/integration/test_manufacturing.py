@@ -177,6 +177,20 @@ def test_scrapped_chargers_never_connect_and_their_mac_is_never_reused(line: Liv
     assert asyncio.run(connect_scrapped()) == 404
 
 
+def test_scrapping_closes_the_session_a_charger_holds(line: LiveServer) -> None:
+    with line.http(Role.MANUFACTURER) as http:
+        assert http.post(BATCHES, json=batch("ONLINE", ["ON-1"])).status_code == 201
+
+        async def scrap_while_connected() -> int | None:
+            async with station(line, "ON-1") as cp:
+                await cp.boot()
+                assert (await asyncio.to_thread(http.post, "/api/v1/chargers/ON-1/scrap", json={})).status_code == 200
+                await asyncio.wait_for(cp._connection.wait_closed(), 10)
+                return cp._connection.close_code
+
+        assert asyncio.run(scrap_while_connected()) == 1008
+
+
 def test_labels_decode_to_what_release_accepts_and_no_code_is_stored(line: LiveServer) -> None:
     serials = ["L-1", "L-2", "L-3"]
     with line.http(Role.MANUFACTURER) as http:
