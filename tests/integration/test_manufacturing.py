@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -17,20 +15,19 @@ from adapters.auth import Role
 from cloudbay_domain.codes import grouped
 from cloudbay_domain.device import Device
 from cloudbay_domain.mac import MacPool
-from tests.manufacturing_support import BLOCK, batch, box_payload, code_of, decode_pdf, decode_png, raw_store_bytes
+from tests.manufacturing_support import (
+    BLOCK,
+    batch,
+    box_payload,
+    code_of,
+    decode_pdf,
+    decode_png,
+    raw_store_bytes,
+)
 from tests.support import LiveServer, station
 
 BATCHES = "/api/v1/production-batches"
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def line(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(store_url, tmp_path / "data", mac_block=BLOCK).start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 def test_import_is_idempotent_and_devices_are_manufactured_chargers(line: LiveServer) -> None:

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,11 @@ import pytest
 from adapters.settings import StoreSettings
 from projections.db import ReadModelDB
 from projections.fleet import FleetProjection
-from tests.manufacturing_support import BLOCK
 from tests.support import LiveServer
 
 BATCHES = "/api/v1/production-batches"
 PARAMS = {"hardware_family": "home", "model": "CB-Home"}
 CSV = {"content-type": "text/csv"}
-
-
-@pytest.fixture
-def line(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(store_url, tmp_path / "data", mac_block=BLOCK).start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 BAD_FILES = [

@@ -18,13 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapters.batch_files import MAX_BATCH_BYTES, read_csv
-from adapters.cli import guard
-from adapters.cli.common import fail, settings
+from adapters.cli.common import fail, read_model_rows, settings
 from adapters.manufacturing import ManufacturingKeyError, ManufacturingKeys
 from adapters.wiring import build_log, build_manufacturing
 from cloudbay_domain.batch import BatchConflict, BatchRefused, BatchSpec
 from cloudbay_domain.mac import MacError
-from projections.db import ReadModelDB
 from projections.production import ProductionQueries
 from services.batches import Batches, Imported
 
@@ -91,15 +89,7 @@ def batches_import(
 @batches.command("list")
 def batches_list() -> None:
     """List the batches from the read model: id, family, model, devices, then devices per state."""
-    s = settings()
-    guard.check_reachable(s.store)
-    db = ReadModelDB(s.store)
-    try:
-        rows = ProductionQueries(db).list_batches(after=None, limit=100_000)
-    except Exception as e:
-        raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
-    finally:
-        db.close()
+    rows = read_model_rows(lambda db: ProductionQueries(db).list_batches(after=None, limit=100_000))
     for r in rows:
         states = " ".join(f"{state}={n}" for state, n in r["states"].items())
         typer.echo(f"{r['batch_id']}\t{r['hardware_family']}\t{r['model']}\t{r['devices']}\t{states}")

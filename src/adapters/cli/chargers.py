@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from adapters.cli import guard
-from adapters.cli.common import fail, settings
+from adapters.cli.common import fail, read_model_rows, settings
 from adapters.wiring import build_platform
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.device import STATES
@@ -37,17 +36,11 @@ def chargers_add(
 
 
 def fleet_rows(state: str | None) -> list[dict[str, object]]:
-    s = settings()
-    guard.check_reachable(s.store)
-    db = ReadModelDB(s.store)
-    try:
-        return FleetQueries(db).list_chargers(
-            presence=None, status=None, family=None, after=None, limit=100_000, state=state
-        )
-    except Exception as e:
-        raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
-    finally:
-        db.close()
+    def query(db: ReadModelDB) -> list[dict[str, object]]:
+        none = dict.fromkeys(("presence", "status", "family", "after"))
+        return FleetQueries(db).list_chargers(**none, limit=100_000, state=state)
+
+    return read_model_rows(query)
 
 
 @chargers.command("list")

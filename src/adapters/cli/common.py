@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import typer
 from rich.console import Console
 
 from adapters.settings import Settings, SettingsError
+from adapters.storage import ensure_database
+from projections.db import ReadModelDB
 
 err = Console(stderr=True)
 
@@ -22,3 +27,17 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``message`` as an error; raise what this returns to exit with ``code``."""
     err.print(f"[red]error:[/red] {message}")
     return typer.Exit(code)
+
+
+def read_model_rows(query: Callable[[ReadModelDB], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The rows ``query`` reads from the read models (as the running service last projected them); a database
+    that does not answer is one clear error within seconds, a read model not yet made another."""
+    store = settings().store
+    ensure_database(store)
+    db = ReadModelDB(store)
+    try:
+        return query(db)
+    except Exception as e:
+        raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
+    finally:
+        db.close()

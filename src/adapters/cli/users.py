@@ -9,11 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from adapters.cli.common import fail, settings
+from adapters.cli.common import fail, read_model_rows, settings
 from adapters.oauth import hash_secret, new_client_secret
-from adapters.storage import ensure_database
 from adapters.wiring import build_platform
-from projections.db import ReadModelDB
 from projections.users import STATUSES, UserQueries
 from services.users import UnknownUser, UserWasRemoved
 
@@ -24,15 +22,7 @@ console = Console()
 
 
 def _rows(status: str) -> list[dict[str, object]]:
-    store = settings().store
-    ensure_database(store)  # a database that does not answer is one clear error, within seconds
-    db = ReadModelDB(store)
-    try:
-        return UserQueries(db).list_users(status=status, after=None, limit=100_000)
-    except Exception as e:
-        raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
-    finally:
-        db.close()
+    return read_model_rows(lambda db: UserQueries(db).list_users(status=status, after=None, limit=100_000))
 
 
 @commands.command("list")
