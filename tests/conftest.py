@@ -46,6 +46,16 @@ def server(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         live.stop()
 
 
+@pytest.fixture
+def line(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A production line's server: the platform with a MAC block to hand out (locally administered, /24)."""
+    live = LiveServer(store_url, tmp_path / "data", mac_block="02:00:00:00:00:00/24").start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
 @pytest.fixture(scope="session")
 def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -10,6 +10,10 @@ from adapters.auth import Principal, Role
 from adapters.http.problems import Problem
 from projections.transactions import Visibility
 
+# who may import batches, get their labels and device lists, release and scrap devices, read the fleet: the
+# production line or an operator. A manufacturer sees no users' data (transactions, cards, users).
+MANUFACTURING = (Role.OPERATOR, Role.MANUFACTURER)
+
 
 def is_operator(principal: Principal) -> bool:
     return principal.has(Role.OPERATOR)

@@ -33,9 +33,10 @@ _ALLOWED_ALGS = frozenset({"ES256", "RS256", "PS256"})  # never "none", never HS
 
 
 class Role(str, enum.Enum):
-    """What a caller may do: operators run the network, users charge."""
+    """What a caller may do: operators run the network, manufacturers the production line, users charge."""
 
     OPERATOR = "operator"
+    MANUFACTURER = "manufacturer"
     USER = "user"
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from cloudbay_domain.mac import MacBlock, MacError
+
 DEFAULT_DATABASE_URL = "sqlite:///var/cloudbay.sqlite3"
 CONNECT_TIMEOUT_SECONDS = 5  # a PostgreSQL server that does not answer within this is reported unreachable
 
@@ -112,11 +114,18 @@ class Settings:
     ocpp_max_samples: int = 1000  # sampled values in one TransactionEvent or MeterValues
     ocpp_max_stored_payload: int = 64 * 1024  # bytes of DataTransfer data / NotifyEvent eventData stored whole
     signing_key: Path | None = None  # CLOUDBAY_SIGNING_KEY; else the data directory's signing-key.pem
+    mac_block: str | None = None  # CLOUDBAY_MAC_BLOCK: the block new batches get addresses from, if any
+    manufacturing_key: Path | None = None  # CLOUDBAY_MANUFACTURING_KEY; else the data dir's manufacturing-key
 
     @property
     def signing_key_path(self) -> Path:
         """Where the deployment's token-signing key is: every node and CLI of a deployment must find the same."""
         return self.signing_key or self.data_dir / "signing-key.pem"
+
+    @property
+    def manufacturing_key_path(self) -> Path:
+        """The manufacturing keys the device codes derive from (adapters.manufacturing): the same file everywhere."""
+        return self.manufacturing_key or self.data_dir / "manufacturing-key"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -157,9 +166,23 @@ class Settings:
             log_format=log_format,
             user_cache_seconds=max(0.0, user_cache),
             signing_key=Path(env["CLOUDBAY_SIGNING_KEY"]) if env.get("CLOUDBAY_SIGNING_KEY") else None,
+            mac_block=_mac_block(env),
+            manufacturing_key=_path(env, "CLOUDBAY_MANUFACTURING_KEY"),
             **_webhook_settings(env),
             **_ocpp_limits(env),
         )
+
+
+def _path(env: dict[str, str], name: str) -> Path | None:
+    return Path(env[name]) if env.get(name) else None
+
+
+def _mac_block(env: dict[str, str]) -> str | None:
+    raw = env.get("CLOUDBAY_MAC_BLOCK") or None
+    try:
+        return str(MacBlock.parse(raw)) if raw else None
+    except MacError as e:
+        raise SettingsError(f"CLOUDBAY_MAC_BLOCK: {e}") from None
 
 
 def _ocpp_limits(env: dict[str, str]) -> dict[str, Any]:

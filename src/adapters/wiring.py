@@ -14,6 +14,7 @@ from adapters.auth import AuthSettings, SigningKey, TokenIssuer, TokenVerifier
 from adapters.current_users import CurrentUsers
 from adapters.http.health import BoundedStatus
 from adapters.http.live_hub import LiveHub
+from adapters.manufacturing import CodeHashes, ManufacturingKeys
 from adapters.metrics import Metrics, store_reader
 from adapters.ocpp.link import SessionLink
 from adapters.ocpp.rpc_limits import Limits
@@ -24,15 +25,19 @@ from adapters.storage import ensure_database
 from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
 from adapters.webhooks.destinations import Destinations
 from adapters.webhooks.keys import WebhookKey, key_path
+from cloudbay_domain.mac import MacBlock
 from projections.catalog import all_projections
 from projections.db import ReadModelDB
 from projections.energy import EnergyQueries
 from projections.fleet import FleetQueries
 from projections.follower import Follower
 from projections.id_tokens import IdTokenQueries
+from projections.production import ProductionQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from projections.users import UserQueries
 from projections.webhook_outbox import WebhookOutbox
+from services.batches import Batches
+from services.pipeline import Pipeline
 from services.platform import Platform
 from services.store import EventLog
 
@@ -52,6 +57,13 @@ def build_log(settings: Settings) -> EventLog:
 def build_platform(settings: Settings) -> Platform:
     """The services on the configured store, for processes that hold no charger connections (CLI, tests)."""
     return Platform(build_log(settings))
+
+
+def build_manufacturing(settings: Settings, log: EventLog) -> tuple[Batches, Pipeline]:
+    """The production services: batches (with the configured MAC block) and the pipeline, over ``log``."""
+    keys, hashes = ManufacturingKeys.load_or_create(settings.manufacturing_key_path), CodeHashes()
+    block = MacBlock.parse(settings.mac_block) if settings.mac_block else None
+    return Batches(log, keys, hashes, block), Pipeline(log, keys, hashes)
 
 
 class Runtime:
@@ -76,6 +88,8 @@ class Runtime:
         self.transactions = TransactionQueries(self.db)
         self.energy = EnergyQueries(self.db)
         self.id_tokens = IdTokenQueries(self.db)
+        self.batches, self.pipeline = build_manufacturing(settings, self.log)
+        self.production = ProductionQueries(self.db)
         self.live = LiveHub(self.transactions)
         self.followers[TransactionsProjection.name].subscribe(self.live.publish)
         self.signing_key = SigningKey.load_or_create(settings.signing_key_path)

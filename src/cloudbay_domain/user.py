@@ -22,6 +22,7 @@ class UserRemoved(UserError):
 
 class UserRole(str, enum.Enum):
     OPERATOR = "operator"
+    MANUFACTURER = "manufacturer"  # the production line: batches, labels, release, scrap; no users' data
     USER = "user"
 
 

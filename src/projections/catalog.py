@@ -10,6 +10,7 @@ from projections.energy import EnergyProjection
 from projections.fleet import FleetProjection
 from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
+from projections.production import ProductionProjection
 from projections.transaction_states import Loader
 from projections.transactions import TransactionsProjection
 from projections.users import UsersProjection
@@ -27,4 +28,5 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
         EnergyProjection(load),
         UsersProjection(),
         WebhookOutboxProjection(),
+        ProductionProjection(),
     ]

@@ -19,6 +19,16 @@ CONNECT_TIMEOUT = 5  # seconds for one connection attempt to PostgreSQL
 class Tx(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+    def columns(self, table: str) -> set[str]: ...
+
+
+def add_missing_columns(tx: Tx, table: str, columns: dict[str, str]) -> None:
+    """Give a table made by an earlier version the columns it lacks (``name: type and default``): an existing
+    read model gets a new column without a rebuild, filled with the default its older rows should have."""
+    have = tx.columns(table)
+    for name, ddl in columns.items():
+        if name not in have:
+            tx.execute(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}")
 
 
 class Location(Protocol):
@@ -99,6 +109,9 @@ class _SqliteTx:
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [dict(row) for row in self.conn.execute(sql.replace("%s", "?"), tuple(params))]
 
+    def columns(self, table: str) -> set[str]:
+        return {row["name"] for row in self.fetchall("SELECT name FROM pragma_table_info(%s)", (table,))}
+
 
 class _PgTx:
     def __init__(self, cur: Any) -> None:
@@ -110,3 +123,11 @@ class _PgTx:
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cur.execute(sql, tuple(params))
         return list(self.cur.fetchall())
+
+    def columns(self, table: str) -> set[str]:
+        rows = self.fetchall(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = %s",
+            (table,),
+        )
+        return {row["column_name"] for row in rows}

@@ -7,13 +7,21 @@ from functools import singledispatchmethod
 from typing import Any
 
 from cloudbay_domain.charger import Charger
-from projections.db import ReadModelDB, Tx
+from cloudbay_domain.device import WHITELISTED, Device
+from projections.db import ReadModelDB, Tx, add_missing_columns
 
 CHARGER_COLUMNS = (
     "station_id, charger_id, hardware_family, presence, node, whitelisted_at, last_seen, "
     "last_boot_at, boot_reason, boot_count, vendor, model, serial_number, firmware_version, "
-    "periodic_event_reports, data_transfers, version"
+    "periodic_event_reports, data_transfers, version, state, mac_address, batch_id"
 )
+# columns added after the first version: an existing table gets them (whitelisted by hand: no MAC, no batch)
+PRODUCTION_COLUMNS = {
+    "state": f"TEXT NOT NULL DEFAULT '{WHITELISTED}'",
+    "mac_address": "TEXT",
+    "batch_id": "TEXT",
+    "device_id": "TEXT",
+}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -33,8 +41,10 @@ class FleetProjection:
             " last_boot_at TEXT, boot_reason TEXT, boot_count INTEGER NOT NULL DEFAULT 0,"
             " vendor TEXT, model TEXT, serial_number TEXT, firmware_version TEXT,"
             " periodic_event_reports INTEGER NOT NULL DEFAULT 0, data_transfers INTEGER NOT NULL DEFAULT 0,"
-            " version INTEGER NOT NULL)"
+            " version INTEGER NOT NULL,"
+            f" {', '.join(f'{name} {ddl}' for name, ddl in PRODUCTION_COLUMNS.items())})"
         )
+        add_missing_columns(tx, "rm_chargers", PRODUCTION_COLUMNS)
         tx.execute(
             "CREATE TABLE IF NOT EXISTS rm_connectors ("
             " station_id TEXT NOT NULL, evse_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,"
@@ -42,6 +52,9 @@ class FleetProjection:
             " PRIMARY KEY (station_id, evse_id, connector_id))"
         )
         tx.execute("CREATE INDEX IF NOT EXISTS rm_chargers_presence ON rm_chargers (presence, station_id)")
+        tx.execute("CREATE INDEX IF NOT EXISTS rm_chargers_state ON rm_chargers (state, station_id)")
+        tx.execute("CREATE INDEX IF NOT EXISTS rm_chargers_mac ON rm_chargers (mac_address)")
+        tx.execute("CREATE INDEX IF NOT EXISTS rm_chargers_device ON rm_chargers (device_id)")
 
     def drop_tables(self, tx: Tx) -> None:
         tx.execute("DROP TABLE IF EXISTS rm_connectors")
@@ -130,6 +143,17 @@ class FleetProjection:
         )
         self._touch(tx, event)
 
+    @apply.register
+    def _(self, event: Device.Manufactured, tx: Tx, position: int) -> None:
+        tx.execute(
+            "UPDATE rm_chargers SET state = %s, mac_address = %s, batch_id = %s, device_id = %s WHERE station_id = %s",
+            ("manufactured", event.mac_address, event.batch_id, str(event.originator_id), event.station_id),
+        )
+
+    @apply.register
+    def _(self, event: Device.StateChanged, tx: Tx, position: int) -> None:
+        tx.execute("UPDATE rm_chargers SET state = %s WHERE device_id = %s", (event.state_to, str(event.originator_id)))
+
 
 class FleetQueries:
     """Read-only queries over the fleet read model (what dashboards call)."""
@@ -138,15 +162,26 @@ class FleetQueries:
         self.db = db
 
     def list_chargers(
-        self, *, presence: str | None, status: str | None, family: str | None, after: str | None, limit: int
+        self,
+        *,
+        presence: str | None,
+        status: str | None,
+        family: str | None,
+        after: str | None,
+        limit: int,
+        state: str | None = None,
+        mac: str | None = None,
     ) -> list[dict[str, Any]]:
         where, params = ["1 = 1"], []
-        if presence:
-            where.append("c.presence = %s")
-            params.append(presence)
-        if family:
-            where.append("c.hardware_family = %s")
-            params.append(family)
+        for column, value in (
+            ("presence", presence),
+            ("hardware_family", family),
+            ("state", state),
+            ("mac_address", mac),
+        ):
+            if value:
+                where.append(f"c.{column} = %s")
+                params.append(value)
         if status:
             where.append("EXISTS (SELECT 1 FROM rm_connectors k WHERE k.station_id = c.station_id AND k.status = %s)")
             params.append(status)

@@ -9,6 +9,7 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 
 from cloudbay_domain.charger import Charger
+from cloudbay_domain.device import Device
 from cloudbay_domain.reports import BootReport, DataTransferReport, EventsReport, MeterValuesReport, StatusReport
 from services.errors import ServiceError, check_version
 from services.store import EventLog
@@ -42,8 +43,16 @@ class Chargers:
         charger: Charger = self.log.load(Charger.create_id(station_id), not_whitelisted(station_id))
         return charger
 
-    def is_whitelisted(self, station_id: str) -> bool:
+    def exists(self, station_id: str) -> bool:
         return Charger.create_id(station_id) in self.log.repository
+
+    def is_whitelisted(self, station_id: str) -> bool:
+        """Whether the charger may connect: whitelisted, and not a scrapped device (scrapping takes a charger off
+        the whitelist for good; its events stay)."""
+        if not self.exists(station_id):
+            return False
+        device: Device | None = self.log.load_or_none(Device.create_id(station_id))
+        return device is None or device.connectable
 
     def change(self, station_id: str, command: Callable[[Charger], R], expected: Collection[int] | None = None) -> R:
         """Run ``command`` on the charger and save it (retried on a lost race); with ``expected``, only if the
@@ -112,6 +121,6 @@ class Chargers:
         self, station_id: str, after: int | None = None, limit: int | None = None
     ) -> Sequence[DomainEventProtocol[UUID]]:
         """The charger's own events, oldest first (for auditors): those after version ``after``, at most ``limit``."""
-        if not self.is_whitelisted(station_id):
+        if not self.exists(station_id):
             raise not_whitelisted(station_id)
         return list(self.log.events.get(Charger.create_id(station_id), gt=after, limit=limit))

@@ -192,4 +192,5 @@ def test_live_feed_and_read_models_with_the_projector_process(env: dict[str, str
             "energy",
             "users",
             "webhook_outbox",
+            "production",
         }

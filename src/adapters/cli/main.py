@@ -14,16 +14,18 @@ from adapters import logs
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer
 from adapters.cli import guard, version
 from adapters.cli import users as users_commands
+from adapters.cli.batches import batches
+from adapters.cli.batches import keys as manufacturing_keys
+from adapters.cli.chargers import chargers
+from adapters.cli.common import fail, settings
 from adapters.cli.openapi import openapi
 from adapters.cli.rebuild import rebuild_all, replay_progress
 from adapters.cli.signing_key import signing_key
 from adapters.oauth import hash_secret, new_client_secret
-from adapters.settings import Settings, SettingsError
+from adapters.settings import Settings
 from adapters.wiring import build_log, build_platform
-from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.user import InvalidEmail, UserRole
 from projections.db import ReadModelDB
-from services.chargers import ChargerAlreadyWhitelisted
 from services.users import UnknownUser, UserAlreadyExists
 
 if TYPE_CHECKING:
@@ -32,25 +34,15 @@ if TYPE_CHECKING:
 app = guard.GuardedTyper(  # operator mistakes (database away, missing key, bad setting): one line, no traceback
     help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True
 )
-chargers = typer.Typer(help="Whitelist and list chargers.", no_args_is_help=True)
 users = typer.Typer(help="Manage operators and users.", no_args_is_help=True)
 app.add_typer(chargers, name="chargers")
 app.add_typer(users, name="users")
+app.add_typer(batches, name="batches")
+app.add_typer(manufacturing_keys, name="manufacturing-key")
 app.callback()(version.root_options)  # cloudbay --version
 console, err = Console(), Console(stderr=True)
 
 
-def settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        err.print(f"[red]configuration error:[/red] {e}")
-        raise typer.Exit(2) from None
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 def configure_logging(log_level: str) -> None:
@@ -130,39 +122,6 @@ def project(
 
     configure_logging(log_level)
     run_projector(settings(), parent_pid=parent)
-
-
-@chargers.command("add")
-def chargers_add(
-    serial: Annotated[str, typer.Argument(help="serial number = the station id the charger connects with")],
-    family: Annotated[str, typer.Option(help="hardware family")] = "default",
-) -> None:
-    """Whitelist a charger by serial number."""
-    with build_platform(settings()) as platform:
-        try:
-            charger = platform.chargers.whitelist(serial, family)
-        except (InvalidStationId, ChargerAlreadyWhitelisted) as e:
-            raise fail(str(e)) from None
-    console.print(f"whitelisted {charger.station_id} (family {charger.hardware_family}, id {charger.id})")
-
-
-@chargers.command("list")
-def chargers_list() -> None:
-    """List the fleet from the read model (as the running service last projected it)."""
-    s = settings()
-    guard.check_reachable(s.store)
-    db = ReadModelDB(s.store)
-    try:
-        from projections.fleet import FleetQueries
-
-        for row in FleetQueries(db).list_chargers(presence=None, status=None, family=None, after=None, limit=10_000):
-            console.print(
-                f"{row['station_id']}\t{row['presence']}\t{row['hardware_family']}\t{row['firmware_version'] or '-'}"
-            )
-    except Exception as e:
-        raise fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
-    finally:
-        db.close()
 
 
 @users.command("add")

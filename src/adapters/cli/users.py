@@ -9,42 +9,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters.cli.common import fail, read_model_rows, settings
 from adapters.oauth import hash_secret, new_client_secret
-from adapters.settings import Settings, SettingsError
-from adapters.storage import ensure_database
 from adapters.wiring import build_platform
-from projections.db import ReadModelDB
 from projections.users import STATUSES, UserQueries
 from services.users import UnknownUser, UserWasRemoved
 
 commands = typer.Typer()  # its commands join the `cloudbay users` group (adapters.cli.main)
 console = Console()
-err = Console(stderr=True)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        err.print(f"[red]configuration error:[/red] {e}")
-        raise typer.Exit(2) from None
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 def _rows(status: str) -> list[dict[str, object]]:
-    store = _settings().store
-    ensure_database(store)  # a database that does not answer is one clear error, within seconds
-    db = ReadModelDB(store)
-    try:
-        return UserQueries(db).list_users(status=status, after=None, limit=100_000)
-    except Exception as e:
-        raise _fail(f"no read model yet ({type(e).__name__}); run `cloudbay serve` or `cloudbay replay`") from None
-    finally:
-        db.close()
+    return read_model_rows(lambda db: UserQueries(db).list_users(status=status, after=None, limit=100_000))
 
 
 @commands.command("list")
@@ -53,7 +31,7 @@ def users_list(
 ) -> None:
     """List the users from the read model (as the running service last projected it)."""
     if status not in STATUSES:
-        raise _fail(f"--status must be one of {', '.join(STATUSES)}", 2)
+        raise fail(f"--status must be one of {', '.join(STATUSES)}", 2)
     for row in _rows(status):
         typer.echo(f"{row['email']}\t{row['role']}\t{row['status']}\t{row['registered_at']}")  # tab-separated
 
@@ -61,12 +39,12 @@ def users_list(
 @commands.command("remove")
 def users_remove(email: Annotated[str, typer.Argument(help="the user's e-mail")]) -> None:
     """Remove a user: their secret grants no more tokens and the tokens they hold stop working."""
-    s = _settings()
+    s = settings()
     with build_platform(s) as platform:
         try:
             user = platform.users.remove(email)
         except (UnknownUser, UserWasRemoved) as e:
-            raise _fail(str(e)) from None
+            raise fail(str(e)) from None
     console.print(f"removed {user.email}; their tokens stop working within {s.user_cache_seconds:g} s")
 
 
@@ -74,10 +52,10 @@ def users_remove(email: Annotated[str, typer.Argument(help="the user's e-mail")]
 def users_rotate_secret(email: Annotated[str, typer.Argument(help="the user's e-mail")]) -> None:
     """Give a user a new client secret (printed once); the tokens issued before stop working."""
     secret = new_client_secret()
-    with build_platform(_settings()) as platform:
+    with build_platform(settings()) as platform:
         try:
             user = platform.users.rotate_secret(email, hash_secret(secret))
         except (UnknownUser, UserWasRemoved) as e:
-            raise _fail(str(e)) from None
+            raise fail(str(e)) from None
     console.print(f"rotated the client secret of {user.email}; tokens issued before are revoked")
     console.print(f"client id:     {user.email}\nclient secret: {secret}", highlight=False)

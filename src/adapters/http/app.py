@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
-from adapters.http import cards, chargers, docs, history, remote, schemas
+from adapters.http import cards, chargers, docs, history, pipeline, production, remote, schemas
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
 from adapters.http.errors import problem_for
@@ -26,6 +26,7 @@ from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
 from adapters.http.openapi import api_route
 from adapters.http.problems import Problem
+from adapters.http.production_errors import REFUSALS
 from adapters.http.request_id import RequestIdMiddleware, with_request_id
 from adapters.http.text_guard import TextGuardMiddleware
 from adapters.http.token_guard import TokenGuard
@@ -159,6 +160,8 @@ def app_routes() -> list[BaseRoute]:
         *metrics_routes,
         *users_api.routes,
         *webhooks_api.routes,
+        *production.routes,
+        *pipeline.routes,
     ]
 
 
@@ -168,6 +171,7 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         Problem: problem_handler,
         HTTPException: http_exception_handler,
         ServiceError: service_error_handler,
+        **dict.fromkeys(REFUSALS, service_error_handler),
         Exception: with_request_id(server_error_handler),  # answered outside the middleware: add the header here
     }
 

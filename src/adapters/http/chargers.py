@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+from adapters.access import MANUFACTURING
 from adapters.auth import Role
 from adapters.http import schemas
 from adapters.http.common import API, PAGE_PARAMS, authenticate, json_body, page_limit, runtime_of, segment
@@ -20,6 +21,8 @@ from adapters.http.etag import etag
 from adapters.http.openapi import Doc, api_route, query
 from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
+from cloudbay_domain.device import STATES, WHITELISTED
+from cloudbay_domain.mac import MacError, normalise_mac
 from cloudbay_domain.reports import ConnectorStatus
 
 if TYPE_CHECKING:
@@ -50,6 +53,13 @@ def present_charger(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
 STATUSES = tuple(s.value for s in ConnectorStatus)
 
 
+def mac_query(raw: str | None) -> str | None:
+    try:
+        return normalise_mac(raw) if raw is not None else None
+    except MacError:
+        raise Problem(400, "Bad Request", "mac must be a MAC address, e.g. 70:B3:D5:10:00:2A") from None
+
+
 @dataclass(frozen=True)
 class ChargerQuery:
     """The fleet list's query parameters: filters, the cursor (a station id) and the page size."""
@@ -59,6 +69,8 @@ class ChargerQuery:
     family: str | None
     after: str | None
     limit: int
+    state: str | None = None
+    mac: str | None = None
 
     @classmethod
     def parse(cls, request: Request) -> ChargerQuery:
@@ -69,7 +81,12 @@ class ChargerQuery:
         status = q.get("status")
         if status is not None and status not in STATUSES:
             raise Problem(400, "Bad Request", f"status must be one of {', '.join(STATUSES)}")
-        return cls(presence, status, q.get("family"), q.get("after"), page_limit(request))
+        state = q.get("state")
+        if state is not None and state not in STATES:
+            raise Problem(400, "Bad Request", f"state must be one of {', '.join(STATES)}")
+        return cls(
+            presence, status, q.get("family"), q.get("after"), page_limit(request), state, mac_query(q.get("mac"))
+        )
 
     def filters(self) -> dict[str, Any]:
         """The keyword arguments of ``FleetQueries.list_chargers``, one row more than a page."""
@@ -79,6 +96,8 @@ class ChargerQuery:
             "family": self.family,
             "after": self.after,
             "limit": self.limit + 1,
+            "state": self.state,
+            "mac": self.mac,
         }
 
 
@@ -89,7 +108,7 @@ def next_chargers_href(request: Request, last: dict[str, Any]) -> str:
 
 
 async def list_chargers(request: Request) -> Response:
-    await authenticate(request, Role.OPERATOR)
+    await authenticate(request, *MANUFACTURING)
     runtime = runtime_of(request)
     query = ChargerQuery.parse(request)
     rows = await runtime.run(runtime.fleet.list_chargers, **query.filters())
@@ -118,7 +137,7 @@ async def whitelist_charger(request: Request) -> Response:
 
 
 async def get_charger(request: Request) -> Response:
-    await authenticate(request, Role.OPERATOR)
+    await authenticate(request, *MANUFACTURING)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     row = await runtime.run(runtime.fleet.get_charger, station_id)
@@ -140,6 +159,9 @@ def unseen_charger(charger: Any) -> dict[str, Any]:
         **dict.fromkeys(("boot_count", "periodic_event_reports", "data_transfers"), 0),
         "version": charger.version,
         "connectors": [],
+        "state": WHITELISTED,
+        "mac_address": None,
+        "batch_id": None,
     }
 
 
@@ -187,6 +209,8 @@ FLEET_PARAMS = (
     query("presence", "online or offline", enum=["online", "offline"]),
     query("status", "chargers with a connector in this status", enum=[s.value for s in ConnectorStatus]),
     query("family", "the hardware family"),
+    query("state", "chargers in this pipeline state (whitelisted: by hand, outside the pipeline)", enum=list(STATES)),
+    query("mac", "the charger with this MAC address (any spelling: 70-b3-d5-10-00-2a)"),
     query("after", "the last station id of the previous page (follow `next`)"),
     *PAGE_PARAMS,
 )

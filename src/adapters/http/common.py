@@ -53,8 +53,13 @@ async def verify_token(runtime: Runtime, token: str) -> Principal:
 
 
 async def json_body(request: Request, model: type[BaseModel]) -> Any:
+    return parse_json(await request.body(), model)
+
+
+def parse_json(body: bytes, model: type[BaseModel]) -> Any:
+    """``body`` as ``model``: 400 when it is no JSON, 422 (each field) when it does not match."""
     try:
-        raw = json.loads(await request.body() or b"null")
+        raw = json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise Problem(400, "Bad Request", "the body is not valid JSON") from None
     except RecursionError:

@@ -27,6 +27,8 @@ API_INDEX: dict[str, str] = {
     "live": f"{API}/live",
     "webhooks": f"{API}/webhooks",
     "users": f"{API}/users",
+    "production-batches": f"{API}/production-batches",
+    "mac-blocks": f"{API}/mac-blocks",
     "me": f"{API}/users/me",
     "openapi": "/openapi.json",
     "docs": "/docs",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adapters.http.etag import etag
 from adapters.http.problems import Problem
+from adapters.http.production_errors import production_problem
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
 from cloudbay_domain.text import InvalidText
@@ -52,4 +53,4 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(404, "Not Found", detail)
     if isinstance(error, WebhookRefused):  # a webhook URL or event type refused
         return Problem(422, "Unprocessable Content", detail)
-    return None
+    return production_problem(error)

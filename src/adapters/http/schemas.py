@@ -39,6 +39,12 @@ class ProblemError(Body):
     message: str
 
 
+class BadRow(Body):
+    row: int = Field(description="the device's position in the batch from 1 (0: the batch itself)")
+    message: str
+    serial_number: str | None = None
+
+
 class Problem(Body):
     """RFC 9457 problem details, ``application/problem+json``: every error of the API."""
 
@@ -49,6 +55,11 @@ class Problem(Body):
     instance: str | None = None
     reason: str | None = Field(default=None, description="why a charger call failed: Offline, Timeout, Rejected, ...")
     errors: list[ProblemError] | None = Field(default=None, description="on 422: each field that does not match")
+    state: str | None = Field(default=None, description="a charger's pipeline state, when it decides the refusal")
+    rows: list[BadRow] | None = Field(default=None, description="a refused batch's bad rows (the first 100)")
+    bad_rows: int | None = Field(default=None, description="how many problems the refused batch has in all")
+    addresses_left: int | None = Field(default=None, description="MAC addresses left, when too few for a batch")
+    failed_attempts: int | None = Field(default=None, description="wrong box codes in a row")
 
 
 class Connector(Body):
@@ -78,6 +89,12 @@ class Charger(Body):
     data_transfers: int
     version: int = Field(description="of the Charger aggregate the read model reflects (the ETag)")
     connectors: list[Connector]
+    state: str = Field(
+        examples=["manufactured"],
+        description="the production pipeline: manufactured, enrolled, ready, released, scrapped; whitelisted: by hand",
+    )
+    mac_address: str | None = Field(description="assigned at import; none for a charger whitelisted by hand")
+    batch_id: str | None = Field(description="the production batch it was made in")
     links: Links
 
 

@@ -29,14 +29,16 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # a client secre
 
 class Me(Body):
     email: str = Field(description="the token's subject", examples=["driver@example.com"])
-    role: Literal["operator", "user"] | None = Field(description="operator if the token grants it, else user")
-    roles: list[Literal["operator", "user"]]
+    role: Literal["operator", "manufacturer", "user"] | None = Field(
+        description="operator if the token grants it, else manufacturer if it does, else user"
+    )
+    roles: list[Literal["operator", "manufacturer", "user"]]
     links: Links
 
 
 class UserRow(Body):
     email: str = Field(examples=["ops@example.com"])
-    role: Literal["operator", "user"]
+    role: Literal["operator", "manufacturer", "user"]
     status: Literal["active", "removed"]
     registered_at: Timestamp
     changed_at: Timestamp
@@ -62,7 +64,8 @@ def user_href(email: str) -> str:
 
 def present_me(principal: Principal) -> dict[str, Any]:
     roles = sorted(r.value for r in principal.roles)
-    role = Role.OPERATOR.value if principal.has(Role.OPERATOR) else (Role.USER.value if roles else None)
+    role = next((r.value for r in (Role.OPERATOR, Role.MANUFACTURER) if principal.has(r)), Role.USER.value)
+    role = role if roles else None
     links = {
         "self": {"href": f"{API}/users/me"},
         "energy": {"href": f"{API}/users/me/energy"},
