@@ -89,17 +89,19 @@ class NodePresence:
             online = tx.fetchall(
                 "SELECT station_id, node FROM rm_chargers WHERE presence = 'online' AND node IS NOT NULL"
             )
+        with self._lock:  # once per sweep: the fleet may be tens of thousands of rows
+            keep, held = set(self.live), set(self.live.values())
         for row in online:
             station_id, node = row["station_id"], row["node"]
             if node == self.node:
-                with self._lock:
-                    keep = set(self.live)
-                reason = f"node {node} restarted"
+                if station_id in held:  # its session is this process's (or is being replaced by it)
+                    continue
+                mine, reason = keep, f"node {node} restarted"
             elif node in alive:
                 continue
             else:
-                keep, reason = set(), f"node {node} stopped renewing its lease"
-            if self.chargers.close_stale(station_id, node, keep, reason):
+                mine, reason = set(), f"node {node} stopped renewing its lease"
+            if self.chargers.close_stale(station_id, node, mine, reason):
                 log.warning("presence: %s recorded disconnected: %s", station_id, reason)
                 closed += 1
         return closed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -33,6 +34,25 @@ class TokenStatus(str, enum.Enum):
     ACTIVE = "active"
     BLOCKED = "blocked"
     REMOVED = "removed"
+
+
+APP_TOKEN_PREFIX, _APP_TOKEN_DIGITS = "APP", 17
+
+
+def app_id_token(user: str) -> str:
+    """The id token a start from the app carries when the user names no card (type Central, 20 characters)."""
+    return APP_TOKEN_PREFIX + hashlib.sha256(user.encode()).hexdigest()[:_APP_TOKEN_DIGITS].upper()
+
+
+def is_app_token(value: str) -> bool:
+    """Whether ``value`` has the form of the platform's own app tokens: never registrable as a card, so that
+    nobody can claim (or predict and claim) the token another user's app starts carry."""
+    digits = value[len(APP_TOKEN_PREFIX) :]
+    return (
+        value.startswith(APP_TOKEN_PREFIX)
+        and len(digits) == _APP_TOKEN_DIGITS
+        and all(c in "0123456789ABCDEF" for c in digits)
+    )
 
 
 def normalise_token(value: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from cloudbay_domain.charger import Charger
-from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, normalise_token
+from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, is_app_token, normalise_token
 from cloudbay_domain.user import normalise_email
 from services.errors import ServiceError, check_version
 from services.store import EventLog
@@ -49,6 +49,8 @@ class IdTokens:
         taken by someone else: the refusal is the one their own card registered twice gets.
         """
         value, user = normalise_token(value), normalise_email(user)
+        if is_app_token(value):
+            raise IdTokenAlreadyRegistered(f"id token {value} cannot be registered: the platform issues that form")
 
         def register() -> IdToken:
             token: IdToken | None = self.log.load_or_none(IdToken.create_id(value))

@@ -6,13 +6,12 @@ happened instead: Offline, Timeout, an error code), and turns a refusal into ``C
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cloudbay_domain.id_token import TokenStatus
+from cloudbay_domain.id_token import TokenStatus, app_id_token
 from cloudbay_domain.transaction import TransactionStatus
 from services.chargers import Chargers
 from services.errors import ServiceError
@@ -37,11 +36,6 @@ class TokenNotUsable(ServiceError):
 
 class TransactionEnded(ServiceError):
     pass
-
-
-def app_id_token(user: str) -> str:
-    """The id token a start from the app carries when the user names no card (type Central, ≤ 20 chars)."""
-    return "APP" + hashlib.sha256(user.encode()).hexdigest()[:17].upper()
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,9 @@ def test_a_transaction_reaches_the_receiver_signed(hooks: LiveServer, receiver: 
         for hook, secret in secrets.items():  # signed with its own subscription's secret, not another's
             assert verify(secret, headers, body) is (owner[payload["id"]] == hook)
     assert [d["event_type"] for d in deliveries(hooks, only_ended)] == ["transaction.ended"]
-    assert {d["status"] for hook in secrets for d in deliveries(hooks, {"id": hook})} == {"delivered"}
+    # the receiver has the request before the worker records its answer: wait for that record
+    statuses = lambda: {d["status"] for hook in secrets for d in deliveries(hooks, {"id": hook})}  # noqa: E731
+    wait_until(lambda: statuses() == {"delivered"}, timeout=10)
     (started,) = receiver.payloads("transaction.started")
     assert (started["data"]["station_id"], started["data"]["transaction_id"]) == ("CB-HOOK-1", "tx-1")
     assert (started["data"]["seq_no"], started["data"]["trigger_reason"]) == (0, "CablePluggedIn")
