@@ -111,6 +111,7 @@ class Settings:
     ocpp_max_samples: int = 1000  # sampled values in one TransactionEvent or MeterValues
     ocpp_max_stored_payload: int = 64 * 1024  # bytes of DataTransfer data / NotifyEvent eventData stored whole
     signing_key: Path | None = None  # CLOUDBAY_SIGNING_KEY; else the data directory's signing-key.pem
+    expected_chargers: int = 10_000  # the fleet one node should hold: sizes the open-file limit check
 
     @property
     def signing_key_path(self) -> Path:
@@ -130,6 +131,9 @@ class Settings:
         user_cache = _number(env, "CLOUDBAY_USER_CACHE_SECONDS", "5")
         store_timeout = _number(env, "CLOUDBAY_STORE_TIMEOUT", "10")
         lease = _number(env, "CLOUDBAY_NODE_LEASE_SECONDS", "30")
+        expected_chargers = int(_number(env, "CLOUDBAY_EXPECTED_CHARGERS", "10000", int))
+        if expected_chargers < 0:
+            raise SettingsError("CLOUDBAY_EXPECTED_CHARGERS must not be negative")
         log_format = env.get("CLOUDBAY_LOG_FORMAT") or "text"
         if log_format not in ("text", "json"):
             raise SettingsError(f"CLOUDBAY_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
@@ -156,6 +160,7 @@ class Settings:
             log_format=log_format,
             user_cache_seconds=max(0.0, user_cache),
             signing_key=Path(env["CLOUDBAY_SIGNING_KEY"]) if env.get("CLOUDBAY_SIGNING_KEY") else None,
+            expected_chargers=expected_chargers,
             **_webhook_settings(env),
             **_ocpp_limits(env),
         )
