@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 OCPP201 = Subprotocol("ocpp2.0.1")
-SCENARIOS = ("transactions", "heartbeats", "idle", "boot")
+SCENARIOS = ("transactions", "heartbeats", "idle", "boot", "open")  # open: connected, nothing sent
 ENERGY, POWER = "Energy.Active.Import.Register", "Power.Active.Import"
 TRIGGERS = {"Started": "CablePluggedIn", "Ended": "EVCommunicationLost"}
 BOOT = {"chargingStation": {"model": "RawLoad", "vendorName": "CloudBay"}, "reason": "PowerUp"}
@@ -242,6 +242,8 @@ async def run_station(plan: Plan, index: int, out: Outcome, steer: Steering, gat
 
 async def set_up(plan: Plan, charger: RawCharger, out: Outcome, steer: Steering) -> dict[str, Any] | None:
     """BootNotification (and StatusNotification Available); the boot answer, or None if not Accepted."""
+    if plan.scenario == "open":
+        return {}
     boot = await charger.call("BootNotification", BOOT)
     if boot.get("status") != "Accepted":
         out.errors[f"BootNotification answered {boot.get('status')}"] += 1
@@ -256,7 +258,7 @@ async def set_up(plan: Plan, charger: RawCharger, out: Outcome, steer: Steering)
 
 async def scenario(plan: Plan, charger: RawCharger, boot: dict[str, Any], steer: Steering) -> None:
     """The scenario's loop, until told to stop: closed-loop calls, or an idle charger's heartbeats."""
-    if plan.scenario == "boot":  # connected until the process is told to stop (its task is cancelled then)
+    if plan.scenario in ("boot", "open"):  # connected until the process is told to stop (its task is cancelled)
         await charger.listen(float("inf"))
     if plan.scenario == "idle":
         interval = plan.heartbeat_interval or float(boot.get("interval") or 300)
