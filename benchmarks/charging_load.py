@@ -155,14 +155,14 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         f" (Started, {args.samples} Updated, Ended), window {args.seconds:g} s; CPU in % of one core"
     )
     head = f"{'stations':>8}  {'server':<19}{'calls/s':>8}{'p50 ms':>8}{'p99 ms':>9}{'timeouts':>9}{'errors':>7}"
-    print(head + f"{'srv%':>6}{'child%':>7}{'pg%':>5}{'load%':>6}{'lag p50':>8}{'lag p99':>8}")
+    print(head + f"{'srv%':>6}{'child%':>7}{'pg%':>5}{'load%':>6}{'mach%':>6}{'lag p50':>8}{'lag p99':>8}")
     for r in results:
         lag = f"{pct(r.lags, 0.5):>8.0f}{pct(r.lags, 0.99):>8.0f}" if r.lags else f"{'-':>8}{'-':>8}"
-        cpu = r.cpu or dict.fromkeys(("server", "children", "postgres"), float("nan"))
+        cpu = r.cpu or dict.fromkeys(("server", "children", "postgres", "machine"), float("nan"))
         print(
             f"{r.stations:>8}  {r.label:<19}{r.rate():>8.0f}{pct(r.rtts, 0.5):>8.1f}{pct(r.rtts, 0.99):>9.1f}"
             f"{r.timeouts():>9}{sum(r.errors.values()) - r.timeouts():>7}{cpu['server']:>6.0f}{cpu['children']:>7.0f}"
-            f"{cpu['postgres']:>5.0f}{r.load_cpu:>6.0f}{lag}"
+            f"{cpu['postgres']:>5.0f}{r.load_cpu:>6.0f}{cpu['machine']:>6.0f}{lag}"
         )
     for k in sorted({r.stations for r in results}):
         ref = next((r for r in results if r.stations == k and r.label == "reference/postgres"), None)
@@ -177,7 +177,10 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             print(f"  {r.label} at {r.stations}: {r.lag_behind} heads not reached {DRAIN:g} s after the window")
         if r.errors:
             print(f"errors of {r.label} at {r.stations}: {dict(r.errors)}\n  server log tail:\n{r.log_tail}")
-    print(f"NOTE: servers, PostgreSQL and the load share this machine ({cores} cores); 'pg' counts all its work.")
+    print(
+        f"NOTE: servers, PostgreSQL and the load share this machine ({cores} cores); 'pg' counts all its work;"
+        f" 'mach%' is every core's busy time (at most {100 * (cores or 1)}%), other processes' included."
+    )
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ one address has ~28k ephemeral ports). Each charger connects, boots, reports its
 sends a Heartbeat every interval the BootNotification answer gave (the first at a random point of the first
 interval, so the fleet's beats are spread), answering the CSMS's calls meanwhile.
 
-Printed: the ramp time, connections held (the node's ``cloudbay_chargers_connected``), refused or failed
+Printed: the ramp time, connections held (established to the node's port), refused or failed
 connections by reason, server RSS before connecting and with the fleet connected, and the difference per
 connection (target <= 30 KiB), the projector child's RSS, CPU of the server at rest (over the hold), of the
 load processes, heartbeat latency p50/p99/max, and the open-file limits of the server and the generator.
@@ -20,8 +20,9 @@ import argparse
 import os
 import resource
 import time
+from contextlib import suppress
+from pathlib import Path
 
-import httpx
 from procstat import rss_mib
 from rawload import Fleet, Outcome, pct, raise_open_files, sources_for
 from serving import Served, children, cloudbay
@@ -30,14 +31,16 @@ SETTLE = 3.0  # seconds the idle server is left alone before its RSS is read
 
 
 def connected(served: Served) -> int:
-    """Sessions the node holds, from its Prometheus metrics."""
-    try:
-        for line in httpx.get(f"http://127.0.0.1:{served.port}/metrics", timeout=10).text.splitlines():
-            if line.startswith("cloudbay_chargers_connected "):
-                return int(float(line.split()[1]))
-    except httpx.HTTPError:
-        pass
-    return -1
+    """TCP connections established to the server's port, from /proc/net/tcp (asks nothing of the server, which
+    may have no file descriptor left to answer a request with)."""
+    port = f"{served.port:04X}"
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                count += fields[1].endswith(f":{port}") and fields[3] == "01"  # local port, ESTABLISHED
+    return count
 
 
 def hold(served: Served, stations: list[str], args: argparse.Namespace) -> None:
@@ -125,6 +128,7 @@ def main() -> None:
     }
     print(f"whitelisting {args.chargers} chargers and starting cloudbay serve ({args.store}) ...", flush=True)
     with cloudbay(args.store, stations, env) as served:
+        print(f"server PID {served.pid} on port {served.port}", flush=True)
         hold(served, stations, args)
     print("NOTE: server, PostgreSQL and the load processes share this machine; figures are indicative.")
 
