@@ -61,6 +61,8 @@ class Plan:
     call_timeout: float = 10.0
     samples: int = 5  # TransactionEvent Updated per transaction
     heartbeat_interval: float | None = None  # idle: None = the interval of the BootNotification answer
+    retry_after: float = 0.0  # seconds (randomised +-50%) before a failed connect or boot is tried again; 0: never
+    give_up_after: float = 60.0  # no retry begins later than this after go
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Outcome:
     connected: int = 0
     accepted_after: list[float] = field(default_factory=list)  # "boot": seconds from go to Accepted
     peak_open: int = 0
+    retries: int = 0
 
     def merge(self, other: Outcome) -> None:
         for action, answers in other.answered.items():
@@ -80,6 +83,7 @@ class Outcome:
         self.connected += other.connected
         self.accepted_after += other.accepted_after
         self.peak_open += other.peak_open
+        self.retries += other.retries
 
     def calls(self, action: str | None, since: float, until: float) -> list[float]:
         """Round trips (seconds) of the calls of ``action`` (None: every action) answered in [since, until]."""
@@ -203,12 +207,28 @@ class Steering:
 
 
 async def run_station(plan: Plan, index: int, out: Outcome, steer: Steering, gate: asyncio.Semaphore) -> None:
-    """Connect and set up (at most ``gate`` at once; marked ready once, whatever happens), then run the scenario
-    until told to stop."""
+    """Connect and set up (at most ``gate`` at once), then run the scenario until told to stop; with
+    ``retry_after``, a failed connect or boot is tried again after a random back-off, until ``give_up_after``
+    seconds after go. Marked ready once: when set up, or when it gave up."""
     if plan.scenario == "boot":
         await steer.started.wait()
+    ready = [False]
+    try:
+        while await session(plan, index, out, steer, gate, ready) and plan.retry_after:
+            if steer.stopping.is_set() or time.time() - steer.go_at > plan.give_up_after:
+                break
+            out.retries += 1
+            await asyncio.sleep(random.uniform(0.5, 1.5) * plan.retry_after)
+    finally:
+        if not ready[0]:
+            steer.mark_ready()
+
+
+async def session(
+    plan: Plan, index: int, out: Outcome, steer: Steering, gate: asyncio.Semaphore, ready: list[bool]
+) -> bool:
+    """One connection of one charger; True if it failed before the charger was set up (worth a retry)."""
     ws: ClientConnection | None = None
-    marked = False
     try:
         async with gate:
             ws = await connect(
@@ -224,20 +244,20 @@ async def run_station(plan: Plan, index: int, out: Outcome, steer: Steering, gat
             out.connected += 1
             charger = RawCharger(ws, out, plan.call_timeout)
             boot = await set_up(plan, charger, out, steer)
+        if boot is None:
+            return True
         steer.mark_ready()
-        marked = True
+        ready[0] = True
         await steer.started.wait()
-        if boot is not None:
-            await scenario(plan, charger, boot, steer)
+        await scenario(plan, charger, boot, steer)
     except CallFailed:
         pass
     except Exception as e:  # refused, timed out, rejected, dropped: counted, never hidden
         out.errors[f"{'dropped' if ws is not None else 'connect'}: {describe(e)}"] += 1
     finally:
-        if not marked:
-            steer.mark_ready()
         if ws is not None:
             await ws.close()
+    return not ready[0]
 
 
 async def set_up(plan: Plan, charger: RawCharger, out: Outcome, steer: Steering) -> dict[str, Any] | None:
