@@ -116,6 +116,7 @@ class Settings:
     signing_key: Path | None = None  # CLOUDBAY_SIGNING_KEY; else the data directory's signing-key.pem
     mac_block: str | None = None  # CLOUDBAY_MAC_BLOCK: the block new batches get addresses from, if any
     manufacturing_key: Path | None = None  # CLOUDBAY_MANUFACTURING_KEY; else the data dir's manufacturing-key
+    expected_chargers: int = 10_000  # the fleet one node should hold: sizes the open-file limit check
 
     @property
     def signing_key_path(self) -> Path:
@@ -140,6 +141,9 @@ class Settings:
         user_cache = _number(env, "CLOUDBAY_USER_CACHE_SECONDS", "5")
         store_timeout = _number(env, "CLOUDBAY_STORE_TIMEOUT", "10")
         lease = _number(env, "CLOUDBAY_NODE_LEASE_SECONDS", "30")
+        expected_chargers = int(_number(env, "CLOUDBAY_EXPECTED_CHARGERS", "10000", int))
+        if expected_chargers < 0:
+            raise SettingsError("CLOUDBAY_EXPECTED_CHARGERS must not be negative")
         log_format = env.get("CLOUDBAY_LOG_FORMAT") or "text"
         if log_format not in ("text", "json"):
             raise SettingsError(f"CLOUDBAY_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
@@ -168,6 +172,7 @@ class Settings:
             signing_key=Path(env["CLOUDBAY_SIGNING_KEY"]) if env.get("CLOUDBAY_SIGNING_KEY") else None,
             mac_block=_mac_block(env),
             manufacturing_key=_path(env, "CLOUDBAY_MANUFACTURING_KEY"),
+            expected_chargers=expected_chargers,
             **_webhook_settings(env),
             **_ocpp_limits(env),
         )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from adapters import logs
+from adapters import logs, open_files
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer
 from adapters.cli import guard, version
 from adapters.cli import users as users_commands
@@ -104,6 +104,7 @@ def serve(
     mode = projection_mode(projections)
     configure_logging(log_level)
     chosen = dataclasses.replace(settings(), projections=mode)
+    open_files.raise_limit(chosen.expected_chargers)  # one socket per charger (docs/operations.md, "Limits")
     projector = start_projector(log_level) if mode == "process" else None
     try:
         run_server(chosen, host, port, log_level, projector)
