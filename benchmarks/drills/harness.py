@@ -35,8 +35,8 @@ from typing import Any
 
 import httpx
 from boot_heartbeat import rss_mib, whitelist
-from charging_load import free_port
 from eventsourcing.utils import get_topic
+from serving import free_port
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
