@@ -114,6 +114,10 @@ def test_cli_imports_a_batch_and_lists_chargers_by_state(store_url: str, tmp_pat
     assert listed[0].endswith("70:B3:D5:10:00:00")
     assert "C1\thome\tCB-Home\t2\tmanufactured=2" in cloudbay(env, "batches", "list").stdout
     assert cloudbay(env, "chargers", "list", "--state", "nope").returncode == 2
+    box = cloudbay(env, "chargers", "label", "CLI-1", "--label", "box").stdout.strip()
+    pair = cloudbay(env, "chargers", "label", "CLI-1", "--label", "charger").stdout.strip()
+    assert box.startswith("cloudbay://box?station=CLI-1&code=") and pair.startswith("cloudbay://pair?station=CLI-1&")
+    assert cloudbay(env, "chargers", "label", "CLI-404").returncode == 1
     assert "k2" in cloudbay(env, "manufacturing-key", "rotate").stdout
     assert cloudbay(env, "manufacturing-key", "list").stdout.split() == ["k1", "k2", "(current)"]
     assert (tmp_path / "data" / "manufacturing-key").stat().st_mode & 0o777 == 0o600

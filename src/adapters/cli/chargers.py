@@ -8,17 +8,17 @@ import typer
 from rich.console import Console
 
 from adapters.cli.common import fail, read_model_rows, settings
-from adapters.wiring import build_platform
+from adapters.manufacturing import ManufacturingKeyError
+from adapters.wiring import build_log, build_manufacturing, build_platform
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.device import STATES
 from projections.db import ReadModelDB
 from projections.fleet import FleetQueries
 from services.chargers import ChargerAlreadyWhitelisted
+from services.errors import ServiceError
 
 chargers = typer.Typer(help="Whitelist and list chargers.", no_args_is_help=True)
 console = Console()
-
-
 
 
 @chargers.command("add")
@@ -54,3 +54,24 @@ def chargers_list(
     for row in fleet_rows(state):
         fields = (row["presence"], row["hardware_family"], row["firmware_version"] or "-", row["state"])
         typer.echo("\t".join(str(f) for f in (row["station_id"], *fields, row["mac_address"] or "-")))
+
+
+@chargers.command("label")
+def chargers_label(
+    station_id: Annotated[str, typer.Argument(help="the device's station id (= serial number)")],
+    which: Annotated[str, typer.Option("--label", help="charger (on the charger) or box (inside the box)")] = "box",
+    by: Annotated[str, typer.Option(help="who asks, as recorded")] = "cli",
+) -> None:
+    """Print a device's label payload (what its QR code holds), to re-print it or to scan it on the line.
+    Derived again from the manufacturing key; who asked is an audit event, as for a label download."""
+    if which not in ("charger", "box"):
+        raise fail("--label must be charger or box", 2)
+    s = settings()
+    log = build_log(s)
+    try:
+        _, codes = build_manufacturing(s, log)[1].label(station_id, which, "text", by)
+    except (ServiceError, ManufacturingKeyError) as e:
+        raise fail(str(e)) from None
+    finally:
+        log.close()
+    typer.echo(codes.charger_payload if which == "charger" else codes.box_payload)
