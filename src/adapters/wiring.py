@@ -91,7 +91,8 @@ class Runtime:
         self.batches, self.pipeline = build_manufacturing(settings, self.log)
         self.production = ProductionQueries(self.db)
         self.live = LiveHub(self.transactions)
-        self.followers[TransactionsProjection.name].subscribe(self.live.publish)
+        live = self.live
+        self.followers[TransactionsProjection.name].subscribe(live.publish, wanted=lambda: live.watched() > 0)
         self.signing_key = SigningKey.load_or_create(settings.signing_key_path)
         self.auth_settings = AuthSettings(
             issuer=settings.oauth_issuer, audience=settings.oauth_audience, jwks_url=settings.oauth_jwks_url

@@ -189,15 +189,20 @@ class Follower:
         self._caught_up = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"follower-{projection.name}", daemon=True)
         self._subscribers: list[Callable[[list[tuple[int, Any]]], None]] = []
+        self._wanted: list[Callable[[], bool]] = []  # whether anyone listens now (a watcher decodes nothing else)
 
     @property
     def failure(self) -> str | None:
         """Why the projection stopped applying events, or None while it is healthy."""
         return self._failure if self.applies else recorded_failure(self.db, self.projection.name)
 
-    def subscribe(self, callback: Callable[[list[tuple[int, Any]]], None]) -> None:
-        """Call ``callback`` (in the follower's thread) with each committed batch of (position, event)."""
+    def subscribe(
+        self, callback: Callable[[list[tuple[int, Any]]], None], wanted: Callable[[], bool] | None = None
+    ) -> None:
+        """Call ``callback`` (in the follower's thread) with each committed batch of (position, event).
+        ``wanted``: whether the subscriber listens right now; a watcher skips the events nobody wants unread."""
         self._subscribers.append(callback)
+        self._wanted.append(wanted or (lambda: True))
 
     def start(self) -> None:
         prepare(self.db, self.projection)
@@ -244,6 +249,8 @@ class Follower:
         while not self._stop.is_set():
             try:
                 position = self.position()
+                if not any(wanted() for wanted in self._wanted):
+                    seen = position  # nobody listens: the events up to here are nobody's to decode
                 while seen < position:
                     batch = self.app.recorder.select_notifications(
                         start=seen + 1, limit=BATCH_SIZE, stop=position, topics=handled_topics(type(self.projection))

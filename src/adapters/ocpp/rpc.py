@@ -37,7 +37,7 @@ from adapters.ocpp.routing import handles as handles  # re-exported
 from adapters.ocpp.routing import invoke as _invoke
 from adapters.ocpp.routing import run_after as _run_after
 from adapters.ocpp.rpc_answers import read_answer, route_answer, route_unparsed
-from adapters.ocpp.rpc_limits import Limits, check_counts, integers, too_deep
+from adapters.ocpp.rpc_limits import Limits, check_counts, integers, shallow, too_deep
 from adapters.ocpp.rpc_schema import CALL, CALLERROR, CALLRESULT, MAX_CAUSE, RpcError, readable_id
 from adapters.ocpp.rpc_schema import OCPP201_ERROR_CODES as OCPP201_ERROR_CODES  # re-exported
 from adapters.ocpp.rpc_types import CallErrorReceived as CallErrorReceived  # re-exported
@@ -110,7 +110,7 @@ class RpcConnection:
     async def _work(self, inbox: asyncio.Queue[Any]) -> None:
         """Handle the charger's CALLs strictly one after another, in the order they arrived."""
         while True:
-            await self._serve(await inbox.get())
+            await self._serve(*await inbox.get())
 
     async def _close(self, *tasks: asyncio.Task[None]) -> None:
         """Fail our outstanding CALL, stop the reader, the worker and the after-handlers, and wait for them."""
@@ -139,16 +139,17 @@ class RpcConnection:
                 return None  # the answer to our CALL, unreadable: that CALL fails; a response is never answered
         if schema.is_response(decoded):
             return self._route_response(decoded)
+        item = (decoded, shallow(raw, self.limits.max_depth))
         if self._inbox is not None:
-            return await self._inbox.put(decoded)
-        await self._serve(decoded)
+            return await self._inbox.put(item)
+        await self._serve(*item)
 
-    async def _serve(self, decoded: Any) -> None:
+    async def _serve(self, decoded: Any, shallow: bool = False) -> None:
         """Answer a frame with its message id in the log context, then tell ``observe_call`` how it went."""
         started = time.perf_counter()
         token = message_id_var.set(readable_id(decoded) if isinstance(decoded, list) else None)
         try:
-            outcome = await self._answer(decoded)
+            outcome = await self._answer(decoded, shallow)
         finally:
             message_id_var.reset(token)
         try:
@@ -157,7 +158,7 @@ class RpcConnection:
         except Exception:
             LOGGER.exception("%s: observe_call hook failed", self.id)
 
-    async def _answer(self, decoded: Any) -> tuple[str | None, str] | None:
+    async def _answer(self, decoded: Any, shallow: bool = False) -> tuple[str | None, str] | None:
         """Answer a frame that is not a response (exactly one frame sent): its action and result."""
         if decoded is _NOT_JSON or decoded is _TOO_BIG:
             cause = "Message is not valid JSON" if decoded is _NOT_JSON else f"Frame over {self.limits.max_frame} bytes"
@@ -175,7 +176,7 @@ class RpcConnection:
             return None, await self._frame_error(schema.UNKNOWN_ID, "RpcFrameworkError", cause)
         if len(decoded) != 4 or not isinstance(decoded[2], str):
             return None, await self._frame_error(uid, "RpcFrameworkError", "CALL must be [2, id, action, payload]")
-        if too_deep(decoded, self.limits.max_depth):
+        if not shallow and too_deep(decoded, self.limits.max_depth):
             cause = f"Message is nested deeper than {self.limits.max_depth} levels"
             return decoded[2], await self._frame_error(uid, "FormatViolation", cause)
         cached = self._answers.get(uid)
