@@ -116,6 +116,10 @@ class Settings:
     signing_key: Path | None = None  # CLOUDBAY_SIGNING_KEY; else the data directory's signing-key.pem
     mac_block: str | None = None  # CLOUDBAY_MAC_BLOCK: the block new batches get addresses from, if any
     manufacturing_key: Path | None = None  # CLOUDBAY_MANUFACTURING_KEY; else the data dir's manufacturing-key
+    tls_cert: Path | None = None  # CLOUDBAY_TLS_CERT: the server certificate (chain) of the wss:// port, PEM
+    tls_key: Path | None = None  # CLOUDBAY_TLS_KEY: its private key, PEM
+    tls_port: int = 8443  # CLOUDBAY_TLS_PORT: served beside the plain port when a certificate is set
+    tls_client_ca: Path | None = None  # CLOUDBAY_TLS_CLIENT_CA: the CA client certificates must chain to (profile 3)
 
     @property
     def signing_key_path(self) -> Path:
@@ -170,7 +174,25 @@ class Settings:
             manufacturing_key=_path(env, "CLOUDBAY_MANUFACTURING_KEY"),
             **_webhook_settings(env),
             **_ocpp_limits(env),
+            **tls_settings(env),
         )
+
+
+def tls_settings(env: dict[str, str]) -> dict[str, Any]:
+    """CLOUDBAY_TLS_CERT, _KEY, _PORT, _CLIENT_CA: certificate and key come together, or neither."""
+    cert, key, ca = (
+        _path(env, "CLOUDBAY_TLS_CERT"),
+        _path(env, "CLOUDBAY_TLS_KEY"),
+        _path(env, "CLOUDBAY_TLS_CLIENT_CA"),
+    )
+    if (cert is None) != (key is None):
+        raise SettingsError("CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY are set together")
+    if ca is not None and cert is None:
+        raise SettingsError("CLOUDBAY_TLS_CLIENT_CA needs CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY")
+    port = int(_number(env, "CLOUDBAY_TLS_PORT", "8443", int))
+    if not 0 < port < 65536:
+        raise SettingsError("CLOUDBAY_TLS_PORT must be a TCP port (1-65535)")
+    return {"tls_cert": cert, "tls_key": key, "tls_port": port, "tls_client_ca": ca}
 
 
 def _path(env: dict[str, str], name: str) -> Path | None:

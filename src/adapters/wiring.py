@@ -17,6 +17,7 @@ from adapters.http.live_hub import LiveHub
 from adapters.manufacturing import CodeHashes, ManufacturingKeys
 from adapters.metrics import Metrics, store_reader
 from adapters.ocpp.link import SessionLink
+from adapters.ocpp.login_limits import LoginLimits
 from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.station import DataTransferHandler
 from adapters.presence import NodePresence
@@ -33,6 +34,7 @@ from projections.fleet import FleetQueries
 from projections.follower import Follower
 from projections.id_tokens import IdTokenQueries
 from projections.production import ProductionQueries
+from projections.security_events import SecurityEventQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from projections.users import UserQueries
 from projections.webhook_outbox import WebhookOutbox
@@ -90,6 +92,8 @@ class Runtime:
         self.id_tokens = IdTokenQueries(self.db)
         self.batches, self.pipeline = build_manufacturing(settings, self.log)
         self.production = ProductionQueries(self.db)
+        self.security_events = SecurityEventQueries(self.db)
+        self.logins = LoginLimits()
         self.live = LiveHub(self.transactions)
         self.followers[TransactionsProjection.name].subscribe(self.live.publish)
         self.signing_key = SigningKey.load_or_create(settings.signing_key_path)

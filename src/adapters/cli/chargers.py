@@ -19,8 +19,6 @@ chargers = typer.Typer(help="Whitelist and list chargers.", no_args_is_help=True
 console = Console()
 
 
-
-
 @chargers.command("add")
 def chargers_add(
     serial: Annotated[str, typer.Argument(help="serial number = the station id the charger connects with")],
