@@ -178,8 +178,9 @@ class Settings:
         )
 
 
-def tls_settings(env: dict[str, str]) -> dict[str, Any]:
-    """CLOUDBAY_TLS_CERT, _KEY, _PORT, _CLIENT_CA: certificate and key come together, or neither."""
+def tls_settings(env: dict[str, str], serving: bool = False) -> dict[str, Any]:
+    """CLOUDBAY_TLS_CERT, _KEY, _PORT, _CLIENT_CA: certificate and key come together, or neither; ``serving``:
+    also no client CA without them (other commands ignore the TLS settings)."""
     cert, key, ca = (
         _path(env, "CLOUDBAY_TLS_CERT"),
         _path(env, "CLOUDBAY_TLS_KEY"),
@@ -187,7 +188,7 @@ def tls_settings(env: dict[str, str]) -> dict[str, Any]:
     )
     if (cert is None) != (key is None):
         raise SettingsError("CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY are set together")
-    if ca is not None and cert is None:
+    if serving and ca is not None and cert is None:
         raise SettingsError("CLOUDBAY_TLS_CLIENT_CA needs CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY")
     port = int(_number(env, "CLOUDBAY_TLS_PORT", "8443", int))
     if not 0 < port < 65536:

@@ -76,7 +76,7 @@ def with_tls(chosen: Settings, cert: Path | None, key: Path | None, port: int | 
         "CLOUDBAY_TLS_PORT": str(port or chosen.tls_port),
         "CLOUDBAY_TLS_CLIENT_CA": str(ca or chosen.tls_client_ca or ""),
     }
-    return dataclasses.replace(chosen, **tls_settings(env))
+    return dataclasses.replace(chosen, **tls_settings(env, serving=True))
 
 
 PathOption = Annotated[Path | None, typer.Option(dir_okay=False)]

@@ -1,0 +1,58 @@
+"""Failed logins per station id: blocked after ten in a minute, recorded bounded, forgotten on success."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.ocpp.login_limits import BLOCK, MAX_FAILURES, RECORDED, WINDOW, LoginLimits
+from adapters.settings import Settings, SettingsError
+
+AT = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_flood_of_failures_is_a_handful_of_events() -> None:
+    clock = Clock()
+    limits = LoginLimits(clock)
+    recorded = [n for _ in range(MAX_FAILURES) for n in limits.failed("CB-1", "InvalidBasicAuth", AT, "wrong")]
+    assert [(n.kind, n.count) for n in recorded] == [("InvalidBasicAuth", 1)] * RECORDED + [
+        ("RepeatedFailedLogins", MAX_FAILURES - RECORDED)
+    ]
+    assert 0 < limits.blocked("CB-1", AT, "InvalidBasicAuth") <= BLOCK
+    for _ in range(1000):  # blocked attempts are counted, not recorded
+        limits.blocked("CB-1", AT, "InvalidBasicAuth")
+    assert limits.blocked("CB-2", AT, "InvalidBasicAuth") == 0  # another station id is not affected
+    clock.now += BLOCK + 1
+    assert limits.blocked("CB-1", AT, "InvalidBasicAuth") == 0
+    after = limits.failed("CB-1", "DowngradeAttempt", AT, "ws://")
+    assert [(n.kind, n.count) for n in after] == [("RepeatedFailedLogins", 1001), ("DowngradeAttempt", 1)]
+
+
+def test_failures_spread_over_time_are_not_blocked_and_success_forgets() -> None:
+    clock = Clock()
+    limits = LoginLimits(clock)
+    for _ in range(3 * MAX_FAILURES):
+        limits.failed("CB-1", "InvalidBasicAuth", AT, "wrong")
+        clock.now += WINDOW / 3
+    assert limits.blocked("CB-1", AT, "InvalidBasicAuth") == 0
+    assert limits.succeeded("CB-1", AT) == []  # nothing was only counted
+    assert limits.succeeded("CB-1", AT) == []
+
+
+def test_tls_settings_come_together() -> None:
+    env = {"CLOUDBAY_TLS_CERT": "c.pem", "CLOUDBAY_TLS_KEY": "k.pem", "CLOUDBAY_TLS_PORT": "9443"}
+    chosen = Settings.from_env(env)
+    assert str(chosen.tls_cert) == "c.pem" and chosen.tls_port == 9443 and chosen.tls_client_ca is None
+    assert Settings.from_env({}).tls_cert is None and Settings.from_env({}).tls_port == 8443
+    for bad in ({"CLOUDBAY_TLS_CERT": "c.pem"}, {**env, "CLOUDBAY_TLS_PORT": "0"}, {"CLOUDBAY_TLS_PORT": "x"}):
+        with pytest.raises(SettingsError):
+            Settings.from_env(bad)
