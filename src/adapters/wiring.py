@@ -22,6 +22,7 @@ from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.station import DataTransferHandler
 from adapters.presence import NodePresence
 from adapters.settings import Settings
+from adapters.station_passwords import PasswordChecker
 from adapters.storage import ensure_database
 from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
 from adapters.webhooks.destinations import Destinations
@@ -93,7 +94,7 @@ class Runtime:
         self.batches, self.pipeline = build_manufacturing(settings, self.log)
         self.production = ProductionQueries(self.db)
         self.security_events = SecurityEventQueries(self.db)
-        self.logins = LoginLimits()
+        self.logins, self.passwords = LoginLimits(), PasswordChecker()  # adapters/ocpp/admission.py
         self.live = LiveHub(self.transactions)
         self.followers[TransactionsProjection.name].subscribe(self.live.publish)
         self.signing_key = SigningKey.load_or_create(settings.signing_key_path)

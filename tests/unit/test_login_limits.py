@@ -1,13 +1,16 @@
-"""Failed logins per station id: blocked after ten in a minute, recorded bounded, forgotten on success."""
+"""Failed logins per station id: blocked after ten in a minute, recorded bounded, forgotten on success; proved
+passwords remembered; the TLS settings."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
 from adapters.ocpp.login_limits import BLOCK, MAX_FAILURES, RECORDED, WINDOW, LoginLimits
 from adapters.settings import Settings, SettingsError
+from adapters.station_passwords import PasswordChecker, hash_password
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -56,3 +59,19 @@ def test_tls_settings_come_together() -> None:
     for bad in ({"CLOUDBAY_TLS_CERT": "c.pem"}, {**env, "CLOUDBAY_TLS_PORT": "0"}, {"CLOUDBAY_TLS_PORT": "x"}):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
+
+
+def test_a_proved_password_is_remembered_until_the_hash_changes() -> None:
+    checker = PasswordChecker()
+    first, second = hash_password("first-password-0001"), hash_password("second-password-002")
+
+    async def scenario() -> list[bool]:
+        return [
+            await checker.check("CB-1", first, "first-password-0001"),
+            await checker.check("CB-1", first, "first-password-0001"),  # remembered: no argon2 this time
+            await checker.check("CB-1", first, "wrong-password-0001"),
+            await checker.check("CB-1", second, "first-password-0001"),  # the password was changed
+            await checker.check("CB-2", first, "first-password-0001"),  # another station proves it itself
+        ]
+
+    assert asyncio.run(scenario()) == [True, True, False, False, True]

@@ -13,7 +13,6 @@ Each refusal is logged and recorded as a platform security event, bounded per st
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -25,7 +24,6 @@ from cryptography.x509.oid import NameOID
 from starlette.websockets import WebSocket
 
 from adapters.ocpp.time import utcnow
-from adapters.station_passwords import verify_password
 from cloudbay_domain.security import Notice, PlatformEvent
 from services.security import SecurityConfig
 
@@ -95,7 +93,7 @@ async def _check_password(websocket: WebSocket, runtime: Runtime, config: Securi
         why = "no Basic-auth credentials" if credentials is None else "wrong credentials"
         await _refuse(runtime, station_id, 401, PlatformEvent.INVALID_BASIC_AUTH, why, CHALLENGE)
     assert credentials is not None and config.password_hash is not None
-    if not await asyncio.to_thread(verify_password, config.password_hash, credentials[1]):
+    if not await runtime.passwords.check(station_id, config.password_hash, credentials[1]):
         await _refuse(runtime, station_id, 401, PlatformEvent.INVALID_BASIC_AUTH, "wrong credentials", CHALLENGE)
     await _record(runtime, station_id, runtime.logins.succeeded(station_id, now))
 
