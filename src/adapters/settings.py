@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ class Settings:
     tls_key: Path | None = None  # CLOUDBAY_TLS_KEY: its private key, PEM
     tls_port: int = 8443  # CLOUDBAY_TLS_PORT: served beside the plain port when a certificate is set
     tls_client_ca: Path | None = None  # CLOUDBAY_TLS_CLIENT_CA: the CA client certificates must chain to (profile 3)
+    trusted_proxies: tuple[str, ...] = ()  # CLOUDBAY_TRUSTED_PROXIES: TLS proxies whose forwarded headers count
 
     @property
     def signing_key_path(self) -> Path:
@@ -179,8 +181,8 @@ class Settings:
 
 
 def tls_settings(env: dict[str, str], serving: bool = False) -> dict[str, Any]:
-    """CLOUDBAY_TLS_CERT, _KEY, _PORT, _CLIENT_CA: certificate and key come together, or neither; ``serving``:
-    also no client CA without them (other commands ignore the TLS settings)."""
+    """CLOUDBAY_TLS_CERT, _KEY, _PORT, _CLIENT_CA and CLOUDBAY_TRUSTED_PROXIES: certificate and key come together,
+    or neither; ``serving``: a client CA needs them or a trusted proxy (other commands ignore TLS settings)."""
     cert, key, ca = (
         _path(env, "CLOUDBAY_TLS_CERT"),
         _path(env, "CLOUDBAY_TLS_KEY"),
@@ -188,12 +190,17 @@ def tls_settings(env: dict[str, str], serving: bool = False) -> dict[str, Any]:
     )
     if (cert is None) != (key is None):
         raise SettingsError("CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY are set together")
-    if serving and ca is not None and cert is None:
-        raise SettingsError("CLOUDBAY_TLS_CLIENT_CA needs CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY")
+    proxies = tuple(p.strip() for p in env.get("CLOUDBAY_TRUSTED_PROXIES", "").split(",") if p.strip())
+    try:
+        proxies = tuple(str(ipaddress.ip_address(p)) for p in proxies)
+    except ValueError as e:
+        raise SettingsError(f"CLOUDBAY_TRUSTED_PROXIES must be IP addresses, comma-separated: {e}") from None
+    if serving and ca is not None and cert is None and not proxies:
+        raise SettingsError("CLOUDBAY_TLS_CLIENT_CA needs CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY (or a trusted proxy)")
     port = int(_number(env, "CLOUDBAY_TLS_PORT", "8443", int))
     if not 0 < port < 65536:
         raise SettingsError("CLOUDBAY_TLS_PORT must be a TCP port (1-65535)")
-    return {"tls_cert": cert, "tls_key": key, "tls_port": port, "tls_client_ca": ca}
+    return {"tls_cert": cert, "tls_key": key, "tls_port": port, "tls_client_ca": ca, "trusted_proxies": proxies}
 
 
 def _path(env: dict[str, str], name: str) -> Path | None:

@@ -16,6 +16,7 @@ from adapters.http.health import BoundedStatus
 from adapters.http.live_hub import LiveHub
 from adapters.manufacturing import CodeHashes, ManufacturingKeys
 from adapters.metrics import Metrics, store_reader
+from adapters.ocpp.forwarded import Forwarding
 from adapters.ocpp.link import SessionLink
 from adapters.ocpp.login_limits import LoginLimits
 from adapters.ocpp.rpc_limits import Limits
@@ -95,6 +96,7 @@ class Runtime:
         self.production = ProductionQueries(self.db)
         self.security_events = SecurityEventQueries(self.db)
         self.logins, self.passwords = LoginLimits(), PasswordChecker()  # adapters/ocpp/admission.py
+        self.forwarding = Forwarding(settings.trusted_proxies, settings.tls_client_ca)
         self.live = LiveHub(self.transactions)
         self.followers[TransactionsProjection.name].subscribe(self.live.publish)
         self.signing_key = SigningKey.load_or_create(settings.signing_key_path)

@@ -50,6 +50,7 @@ class PlatformEvent(str, enum.Enum):
     DOWNGRADE_ATTEMPT = "DowngradeAttempt"  # a connection below the configured profile (ws:// for 2 or 3)
     NO_CLIENT_CERTIFICATE = "NoClientCertificate"  # profile 3 without a verified client certificate
     CERTIFICATE_MISMATCH = "CertificateMismatch"  # a verified client certificate whose CN is another station's
+    UNTRUSTED_CERTIFICATE = "UntrustedCertificate"  # one a trusted proxy forwarded: another CA, expired, unreadable
 
 
 def check_profile(profile: int, allow_unsecured: bool) -> None:

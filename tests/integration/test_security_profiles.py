@@ -11,16 +11,18 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from ocpp.v201 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from adapters.auth import Role
 from tests.support import LiveServer, station
-from tests.tls_support import Pki, issue
+from tests.tls_support import Issued, Pki, issue
 
 PROBLEM = "application/problem+json"
 
@@ -221,3 +223,44 @@ def test_security_settings_refuse_bad_input(tls_server: LiveServer) -> None:
         assert user.put("/api/v1/chargers/CFG-1/security", json={"profile": 2}).status_code == 403
     with tls_server.http(Role.MANUFACTURER) as line:
         assert line.post("/api/v1/chargers/CFG-1/password", json={}).status_code == 200
+
+
+def forwarded(cert: Issued | None = None, proto: str = "https") -> dict[str, str]:
+    """What a TLS-terminating proxy adds: the original scheme and the client certificate it received."""
+    headers = {"X-Forwarded-Proto": proto}
+    if cert is not None:
+        headers["X-Client-Cert"] = quote(cert.cert.public_bytes(serialization.Encoding.PEM).decode())
+    return headers
+
+
+def test_behind_a_trusted_proxy_the_forwarded_certificate_is_verified_again(
+    store_url: str, tmp_path: Path, pki: Pki
+) -> None:
+    proxied = LiveServer(store_url, tmp_path / "data", tls_client_ca=pki.client_ca, trusted_proxies=("127.0.0.1",))
+    proxied.start()
+    try:
+        proxied.whitelist("PX-3")
+        with proxied.http() as http:
+            assert http.put("/api/v1/chargers/PX-3/security", json={"profile": 3}).status_code == 200
+        url, now = proxied.ws_url("PX-3"), dt.datetime.now(dt.UTC)
+        expired = issue("PX-3", pki.issuing, not_before=now - dt.timedelta(days=9), not_after=now - dt.timedelta(1))
+
+        async def scenario() -> None:
+            assert await boots(url, "PX-3", forwarded(issue("PX-3", pki.issuing)))
+            assert await refused(url, forwarded(issue("PX-3", issue("Another CA", ca=True)))) == 403
+            assert await refused(url, forwarded(expired)) == 403
+            assert await refused(url, {"X-Client-Cert": "garbage", "X-Forwarded-Proto": "https"}) == 403
+            assert await refused(url, forwarded(issue("PX-3", pki.issuing), proto="http")) == 403  # not TLS
+
+        asyncio.run(scenario())
+        assert kinds(proxied, "PX-3") == [("UntrustedCertificate", 1)] * 3  # the 4th is only counted
+    finally:
+        proxied.stop()
+
+
+def test_forwarded_headers_from_anyone_else_are_ignored(tls_server: LiveServer, pki: Pki) -> None:
+    tls_server.whitelist("PX-4")
+    with tls_server.http() as http:
+        assert http.put("/api/v1/chargers/PX-4/security", json={"profile": 3}).status_code == 200
+    status = asyncio.run(refused(tls_server.ws_url("PX-4"), forwarded(issue("PX-4", pki.issuing))))
+    assert status == 403 and kinds(tls_server, "PX-4") == [("DowngradeAttempt", 1)]

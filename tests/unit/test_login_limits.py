@@ -56,7 +56,9 @@ def test_tls_settings_come_together() -> None:
     chosen = Settings.from_env(env)
     assert str(chosen.tls_cert) == "c.pem" and chosen.tls_port == 9443 and chosen.tls_client_ca is None
     assert Settings.from_env({}).tls_cert is None and Settings.from_env({}).tls_port == 8443
-    for bad in ({"CLOUDBAY_TLS_CERT": "c.pem"}, {**env, "CLOUDBAY_TLS_PORT": "0"}, {"CLOUDBAY_TLS_PORT": "x"}):
+    assert Settings.from_env({"CLOUDBAY_TRUSTED_PROXIES": "10.0.0.1, ::1"}).trusted_proxies == ("10.0.0.1", "::1")
+    bad_env = ({"CLOUDBAY_TLS_CERT": "c.pem"}, {**env, "CLOUDBAY_TLS_PORT": "0"}, {"CLOUDBAY_TLS_PORT": "x"})
+    for bad in (*bad_env, {"CLOUDBAY_TRUSTED_PROXIES": "proxy.example"}):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
 

@@ -75,6 +75,7 @@ def with_tls(chosen: Settings, cert: Path | None, key: Path | None, port: int | 
         "CLOUDBAY_TLS_KEY": str(key or chosen.tls_key or ""),
         "CLOUDBAY_TLS_PORT": str(port or chosen.tls_port),
         "CLOUDBAY_TLS_CLIENT_CA": str(ca or chosen.tls_client_ca or ""),
+        "CLOUDBAY_TRUSTED_PROXIES": ",".join(chosen.trusted_proxies),
     }
     return dataclasses.replace(chosen, **tls_settings(env, serving=True))
 

@@ -4,7 +4,8 @@ refused before the WebSocket opens, never accepted as a lower profile.
 - profile 2 or 3 over ``ws://``: 403 (a downgrade attempt);
 - profile 3 without a verified client certificate, or with one whose CN is not the station id: 403
   (A00.FR.405). A certificate the TLS layer cannot verify (another CA, expired, not yet valid) fails the TLS
-  handshake itself: no HTTP request is ever read, so it is refused before any station id is known;
+  handshake itself: no HTTP request is ever read, so it is refused before any station id is known (through a
+  trusted proxy, ``forwarded`` verifies the certificate again: 403, ``UntrustedCertificate``);
 - profile 1 or 2 without the right Basic-auth credentials (username = station id): 401 with
   ``WWW-Authenticate``; a verified client certificate naming the station is accepted instead (a higher profile);
 - a station id with too many refusals in a row: 429 with ``Retry-After`` (``login_limits``).
@@ -42,12 +43,11 @@ class Refused(Exception):
         self.status, self.reason, self.headers = status, reason, headers or {}
 
 
-def client_cn(websocket: WebSocket) -> str | None:
-    """The CN of the client certificate the TLS layer verified (``scope["extensions"]["tls"]``), if any."""
-    chain = websocket.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or []
-    if not chain:
+def common_name(pem: str | None) -> str | None:
+    """The CN of a verified client certificate (None without one)."""
+    if pem is None:
         return None
-    names = x509.load_pem_x509_certificate(chain[0].encode()).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    names = x509.load_pem_x509_certificate(pem.encode()).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else ""
 
 
@@ -68,13 +68,16 @@ async def check_profile(websocket: WebSocket, runtime: Runtime, station_id: str)
     config: SecurityConfig = await platform.run(platform.security.config, station_id)
     if config.profile == 0 and config.allow_unsecured:
         return
-    scheme, cn = websocket.scope.get("scheme", "ws"), client_cn(websocket)
+    peer = runtime.forwarding.peer(websocket)
+    scheme, cn = peer.scheme, common_name(peer.cert_pem)
     if config.profile >= 2 and scheme != "wss":
         await _refuse(
             runtime, station_id, 403, PlatformEvent.DOWNGRADE_ATTEMPT, f"profile {config.profile} needs wss://"
         )
     if cn == station_id and scheme == "wss":
         return await _record(runtime, station_id, runtime.logins.succeeded(station_id, utcnow()))
+    if config.profile == 3 and peer.cert_error:  # forwarded by a trusted proxy, but not ours or not valid
+        await _refuse(runtime, station_id, 403, PlatformEvent.UNTRUSTED_CERTIFICATE, f"profile 3: {peer.cert_error}")
     if config.profile == 3:
         kind = PlatformEvent.NO_CLIENT_CERTIFICATE if cn is None else PlatformEvent.CERTIFICATE_MISMATCH
         detail = "a client certificate is required" if cn is None else f"the client certificate names {cn!r}"
