@@ -18,7 +18,7 @@ import base64
 import binascii
 import logging
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -95,7 +95,6 @@ async def _check_password(websocket: WebSocket, runtime: Runtime, config: Securi
     if credentials is None or credentials[0] != station_id or config.password_hash is None:
         why = "no Basic-auth credentials" if credentials is None else "wrong credentials"
         await _refuse(runtime, station_id, 401, PlatformEvent.INVALID_BASIC_AUTH, why, CHALLENGE)
-    assert credentials is not None and config.password_hash is not None
     if not await runtime.passwords.check(station_id, config.password_hash, credentials[1]):
         await _refuse(runtime, station_id, 401, PlatformEvent.INVALID_BASIC_AUTH, "wrong credentials", CHALLENGE)
     await _record(runtime, station_id, runtime.logins.succeeded(station_id, now))
@@ -103,7 +102,7 @@ async def _check_password(websocket: WebSocket, runtime: Runtime, config: Securi
 
 async def _refuse(
     runtime: Runtime, station_id: str, status: int, kind: PlatformEvent, why: str, headers: dict[str, str] | None = None
-) -> None:
+) -> NoReturn:
     await _record(runtime, station_id, runtime.logins.failed(station_id, kind.value, utcnow(), why))
     raise Refused(status, why, headers)
 
