@@ -21,7 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.auth import Role
 from adapters.http.app import create_app
-from adapters.server_options import uvicorn_options
+from adapters.serving import build_servers
 from adapters.settings import Settings, StoreSettings
 from adapters.wiring import Runtime
 from cloudbay_domain.user import UserRole
@@ -44,20 +44,22 @@ class LiveServer:
         self.runtime: Runtime | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
+        self.port = self.tls_port = 0
 
     def start(self) -> LiveServer:
         self.runtime = Runtime(self.settings)
         sock = free_socket()
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
+        secure = [free_socket()] if self.settings.tls_cert is not None else None
+        self.tls_port = secure[0].getsockname()[1] if secure else 0
+        self._server = build_servers(
             create_app(runtime=self.runtime),
+            self.settings,
+            secure_sockets=secure,
             lifespan="on",
             log_level="warning",
             ws_ping_interval=None,
-            **uvicorn_options(self.settings),
         )
-        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
@@ -86,6 +88,9 @@ class LiveServer:
 
     def ws_url(self, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ocpp/{station_id}"
+
+    def wss_url(self, station_id: str) -> str:
+        return f"wss://127.0.0.1:{self.tls_port}/ocpp/{station_id}"
 
     def head(self) -> int:
         assert self.runtime is not None
@@ -205,8 +210,13 @@ class Station(ChargePoint):
 
 
 @contextlib.asynccontextmanager
-async def station(server: LiveServer, station_id: str, **attributes: Any) -> AsyncIterator[Station]:
-    async with connect(server.ws_url(station_id), subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+async def station(
+    server: LiveServer | str, station_id: str, *, connect_options: dict[str, Any] | None = None, **attributes: Any
+) -> AsyncIterator[Station]:
+    """A ``Station`` connected to ``server`` (or to a URL, e.g. ``wss://``), running until the block ends;
+    ``connect_options`` go to ``websockets.connect`` (``additional_headers``, ``ssl``)."""
+    url = server if isinstance(server, str) else server.ws_url(station_id)
+    async with connect(url, subprotocols=["ocpp2.0.1"], **(connect_options or {})) as ws:  # type: ignore[list-item]
         cp = Station(station_id, ws, response_timeout=5)
         for name, value in attributes.items():
             setattr(cp, name, value)

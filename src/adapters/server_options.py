@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
+from asyncio import BaseTransport
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from adapters.settings import Settings
 
@@ -16,12 +19,23 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     * an upgrade that ``websockets`` refused while parsing it (a request line or header over 8 kB: 414,
       431) was left unanswered with its socket open; here the refusal is sent and the socket closed;
+    * on a TLS connection the scope gets ASGI's ``tls`` extension (uvicorn gives none): the client certificate
+      the TLS layer verified (``client_cert_chain``, PEM; empty when the client sent none), the TLS version and
+      the cipher suite, for the security profiles (``adapters/ocpp/admission.py``);
     * a frame the parser refuses (over ``ws_max_size``: 1009) was answered with the close frame and an
       immediate close of the socket while the client was still sending, so the kernel reset the connection
       and the client often never read the close frame. Here the socket is half-closed after the close frame
       and the rest of the client's data is read and dropped until the client closes (at most
       ``DRAIN_SECONDS``), as RFC 6455 (7.1.1) asks: the client reads 1009.
     """
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the upgrade was accepted: the connection's TLS facts, as ASGI's TLS extension says
+            tls = tls_extension(self.transport)
+            if tls is not None:
+                scope["extensions"]["tls"] = tls  # type: ignore[index]
 
     def data_received(self, data: bytes) -> None:
         if self.close_sent and self.conn.parser_exc is not None:
@@ -43,6 +57,24 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         if self.conn.handshake_exc is not None and not self.transport.is_closing():
             self.transport.write(b"".join(self.conn.data_to_send()))
             self.transport.close()
+
+
+def tls_extension(transport: BaseTransport) -> dict[str, Any] | None:
+    """ASGI's TLS extension for a connection (None over plain TCP). Only a certificate the TLS layer verified
+    against the client CA is ever here: with ``CERT_OPTIONAL`` one that fails verification fails the handshake."""
+    tls: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
+    if tls is None:
+        return None
+    der = tls.getpeercert(binary_form=True)
+    cipher = tls.cipher()
+    return {
+        "server_cert": None,
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "tls_version": tls.version(),
+        "cipher_suite": cipher[0] if cipher else None,
+    }
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
@@ -117,6 +118,11 @@ class Settings:
     mac_block: str | None = None  # CLOUDBAY_MAC_BLOCK: the block new batches get addresses from, if any
     manufacturing_key: Path | None = None  # CLOUDBAY_MANUFACTURING_KEY; else the data dir's manufacturing-key
     expected_chargers: int = 10_000  # the fleet one node should hold: sizes the open-file limit check
+    tls_cert: Path | None = None  # CLOUDBAY_TLS_CERT: the server certificate (chain) of the wss:// port, PEM
+    tls_key: Path | None = None  # CLOUDBAY_TLS_KEY: its private key, PEM
+    tls_port: int = 8443  # CLOUDBAY_TLS_PORT: served beside the plain port when a certificate is set
+    tls_client_ca: Path | None = None  # CLOUDBAY_TLS_CLIENT_CA: the CA client certificates must chain to (profile 3)
+    trusted_proxies: tuple[str, ...] = ()  # CLOUDBAY_TRUSTED_PROXIES: TLS proxies whose forwarded headers count
 
     @property
     def signing_key_path(self) -> Path:
@@ -175,7 +181,31 @@ class Settings:
             expected_chargers=expected_chargers,
             **_webhook_settings(env),
             **_ocpp_limits(env),
+            **tls_settings(env),
         )
+
+
+def tls_settings(env: dict[str, str], serving: bool = False) -> dict[str, Any]:
+    """CLOUDBAY_TLS_CERT, _KEY, _PORT, _CLIENT_CA and CLOUDBAY_TRUSTED_PROXIES: certificate and key come together,
+    or neither; ``serving``: a client CA needs them or a trusted proxy (other commands ignore TLS settings)."""
+    cert, key, ca = (
+        _path(env, "CLOUDBAY_TLS_CERT"),
+        _path(env, "CLOUDBAY_TLS_KEY"),
+        _path(env, "CLOUDBAY_TLS_CLIENT_CA"),
+    )
+    if (cert is None) != (key is None):
+        raise SettingsError("CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY are set together")
+    proxies = tuple(p.strip() for p in env.get("CLOUDBAY_TRUSTED_PROXIES", "").split(",") if p.strip())
+    try:
+        proxies = tuple(str(ipaddress.ip_address(p)) for p in proxies)
+    except ValueError as e:
+        raise SettingsError(f"CLOUDBAY_TRUSTED_PROXIES must be IP addresses, comma-separated: {e}") from None
+    if serving and ca is not None and cert is None and not proxies:
+        raise SettingsError("CLOUDBAY_TLS_CLIENT_CA needs CLOUDBAY_TLS_CERT and CLOUDBAY_TLS_KEY (or a trusted proxy)")
+    port = int(_number(env, "CLOUDBAY_TLS_PORT", "8443", int))
+    if not 0 < port < 65536:
+        raise SettingsError("CLOUDBAY_TLS_PORT must be a TCP port (1-65535)")
+    return {"tls_cert": cert, "tls_key": key, "tls_port": port, "tls_client_ca": ca, "trusted_proxies": proxies}
 
 
 def _path(env: dict[str, str], name: str) -> Path | None:

@@ -16,11 +16,14 @@ from adapters.http.health import BoundedStatus
 from adapters.http.live_hub import LiveHub
 from adapters.manufacturing import CodeHashes, ManufacturingKeys
 from adapters.metrics import Metrics, store_reader
+from adapters.ocpp.forwarded import Forwarding
 from adapters.ocpp.link import SessionLink
+from adapters.ocpp.login_limits import LoginLimits
 from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.station import DataTransferHandler
 from adapters.presence import NodePresence
 from adapters.settings import Settings
+from adapters.station_passwords import PasswordChecker
 from adapters.storage import ensure_database
 from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
 from adapters.webhooks.destinations import Destinations
@@ -33,6 +36,7 @@ from projections.fleet import FleetQueries
 from projections.follower import Follower
 from projections.id_tokens import IdTokenQueries
 from projections.production import ProductionQueries
+from projections.security_events import SecurityEventQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from projections.users import UserQueries
 from projections.webhook_outbox import WebhookOutbox
@@ -90,6 +94,9 @@ class Runtime:
         self.id_tokens = IdTokenQueries(self.db)
         self.batches, self.pipeline = build_manufacturing(settings, self.log)
         self.production = ProductionQueries(self.db)
+        self.security_events = SecurityEventQueries(self.db)
+        self.logins, self.passwords = LoginLimits(), PasswordChecker()  # adapters/ocpp/admission.py
+        self.forwarding = Forwarding(settings.trusted_proxies, settings.tls_client_ca)
         self.live = LiveHub(self.transactions)
         live = self.live
         self.followers[TransactionsProjection.name].subscribe(live.publish, wanted=lambda: live.watched() > 0)

@@ -11,6 +11,7 @@ from projections.fleet import FleetProjection
 from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
 from projections.production import ProductionProjection
+from projections.security_events import SecurityEventsProjection
 from projections.transaction_states import Loader
 from projections.transactions import TransactionsProjection
 from projections.users import UsersProjection
@@ -29,4 +30,5 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
         UsersProjection(),
         WebhookOutboxProjection(),
         ProductionProjection(),
+        SecurityEventsProjection(),
     ]

@@ -70,6 +70,7 @@ class Pipeline:
 
     def scrap(self, station_id: str, by: str, reason: str = "") -> Device:
         """Scrap a device that failed on the line: it never connects again, its MAC is never handed out again."""
+
         def scrap(device: Device) -> Device:
             device.move(DeviceState.SCRAPPED, by, reason)
             return device

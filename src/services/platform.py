@@ -15,6 +15,7 @@ from services.errors import ServiceError
 from services.id_tokens import IdTokens
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
+from services.security import Security
 from services.store import EventLog
 from services.transactions import Transactions
 from services.users import Users
@@ -94,6 +95,7 @@ class Platform:
         self.transactions = Transactions(log, self.chargers, self.id_tokens)
         self.remote = RemoteControl(self.chargers, self.id_tokens, self.transactions, self.link, self.run)
         self.webhooks = Webhooks(log)
+        self.security = Security(log, self.chargers)
         self.sync = ChargerSync(self.chargers, self.id_tokens, self.link, self.run)
 
     @classmethod

@@ -85,8 +85,10 @@ class TcpProxy:
 class Served:
     """`cloudbay serve` as an operator starts it, on a free port; stopped by its own PID only."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
-        self.env = env
+    def __init__(
+        self, env: dict[str, str], log_path: Path, port: int | None = None, options: tuple[str, ...] = ()
+    ) -> None:
+        self.env, self.options = env, options
         self.log_path = log_path
         if port is None:
             sock = free_socket()
@@ -100,7 +102,8 @@ class Served:
     def start(self, timeout: float = 30) -> Served:
         command = [sys.executable, "-m", "adapters.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([*command, "--log-level", "info"], env=self.env, stdout=log, stderr=log)
+            command += [*self.options, "--log-level", "info"]
+            self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -96,7 +96,14 @@ def test_simulate_command_whitelists_with_a_token_and_fails_without(server: Live
     def simulate(*extra: str) -> subprocess.CompletedProcess[str]:
         args = ["--url", server.ws_url("").rstrip("/"), "--api", server.base_url, "--samples", "1", "--seconds", "10"]
         command = [
-            sys.executable, "-m", "adapters.cli.main", "simulate", *args, "--meter-interval", str(INTERVAL), *extra
+            sys.executable,
+            "-m",
+            "adapters.cli.main",
+            "simulate",
+            *args,
+            "--meter-interval",
+            str(INTERVAL),
+            *extra,
         ]
         return subprocess.run(command, capture_output=True, text=True, timeout=30)
 

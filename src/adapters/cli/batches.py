@@ -31,8 +31,6 @@ keys = typer.Typer(help="The manufacturing keys the device codes derive from.", 
 console, err = Console(), Console(stderr=True, highlight=False)
 
 
-
-
 def read_batch(path: Path, batch_id: str | None, family: str, model: str) -> BatchSpec:
     """The batch in a CSV file; its refusal printed row by row (the first 100)."""
     try:

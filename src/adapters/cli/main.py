@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from adapters import logs, open_files
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer
 from adapters.cli import guard, version
 from adapters.cli import users as users_commands
@@ -20,16 +17,13 @@ from adapters.cli.chargers import chargers
 from adapters.cli.common import fail, settings
 from adapters.cli.openapi import openapi
 from adapters.cli.rebuild import rebuild_all, replay_progress
+from adapters.cli.serve import configure_logging, serve
 from adapters.cli.signing_key import signing_key
 from adapters.oauth import hash_secret, new_client_secret
-from adapters.settings import Settings
 from adapters.wiring import build_log, build_platform
 from cloudbay_domain.user import InvalidEmail, UserRole
 from projections.db import ReadModelDB
 from services.users import UnknownUser, UserAlreadyExists
-
-if TYPE_CHECKING:
-    from adapters.projector import ProjectorProcess
 
 app = guard.GuardedTyper(  # operator mistakes (database away, missing key, bad setting): one line, no traceback
     help="CloudBay: an event-sourced charging station management system (OCPP 2.0.1).", no_args_is_help=True
@@ -41,76 +35,6 @@ app.add_typer(batches, name="batches")
 app.add_typer(manufacturing_keys, name="manufacturing-key")
 app.callback()(version.root_options)  # cloudbay --version
 console, err = Console(), Console(stderr=True)
-
-
-
-
-def configure_logging(log_level: str) -> None:
-    """CloudBay's and uvicorn's loggers in CLOUDBAY_LOG_FORMAT (text or json), secrets redacted."""
-    guard.check_log_level(log_level)
-    logs.configure(log_level, settings().log_format)
-
-
-def projection_mode(option: str | None) -> str:
-    """Where the read models are kept: the --projections option, else CLOUDBAY_PROJECTIONS, else a child process."""
-    mode = option or os.environ.get("CLOUDBAY_PROJECTIONS") or "process"
-    if mode not in ("process", "inline"):
-        raise fail("--projections must be 'process' or 'inline'", 2)
-    return mode
-
-
-def start_projector(log_level: str) -> ProjectorProcess:
-    """A supervised `cloudbay project` child process, started."""
-    from adapters.projector import ProjectorProcess
-
-    (projector := ProjectorProcess(log_level)).start()
-    return projector
-
-
-def run_server(chosen: Settings, host: str, port: int, log_level: str, child: ProjectorProcess | None) -> None:
-    """Serve the ASGI app with uvicorn until it is stopped."""
-    import uvicorn
-
-    from adapters.http.app import create_app
-    from adapters.server_options import uvicorn_options
-
-    uvicorn.run(
-        create_app(chosen, projector_alive=child.alive if child is not None else None),
-        host=host,
-        port=port,
-        log_level=log_level,
-        log_config=logs.logging_config(log_level, chosen.log_format),  # the same handler as configure_logging
-        ws_ping_interval=30,
-        timeout_graceful_shutdown=4,  # SIGTERM exits within 10 s even with the database away (docs/operations.md)
-        ws_per_message_deflate=False,  # OCPP frames are small: compression costs more CPU than it saves
-        **uvicorn_options(chosen),  # our WebSocket protocol, frames bounded by CLOUDBAY_OCPP_MAX_FRAME
-    )
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
-    projections: Annotated[
-        str | None,
-        typer.Option(
-            help="process: read models kept by a `cloudbay project` child; inline: in this process"
-            " [default: CLOUDBAY_PROJECTIONS, else process]"
-        ),
-    ] = None,
-) -> None:
-    """Run the platform: OCPP WebSocket endpoint, REST API, projections."""
-    mode = projection_mode(projections)
-    configure_logging(log_level)
-    chosen = dataclasses.replace(settings(), projections=mode)
-    open_files.raise_limit(chosen.expected_chargers)  # one socket per charger (docs/operations.md, "Limits")
-    projector = start_projector(log_level) if mode == "process" else None
-    try:
-        run_server(chosen, host, port, log_level, projector)
-    finally:
-        if projector is not None:
-            projector.stop()
 
 
 @app.command()
@@ -251,6 +175,7 @@ def simulate_chargers(
 users.registered_commands += users_commands.commands.registered_commands  # list, remove, rotate-secret
 
 
+app.command()(serve)
 app.command()(openapi)
 app.command()(signing_key)
 

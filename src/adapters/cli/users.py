@@ -19,8 +19,6 @@ commands = typer.Typer()  # its commands join the `cloudbay users` group (adapte
 console = Console()
 
 
-
-
 def _rows(status: str) -> list[dict[str, object]]:
     return read_model_rows(lambda db: UserQueries(db).list_users(status=status, after=None, limit=100_000))
 

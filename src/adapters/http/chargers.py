@@ -39,7 +39,12 @@ class WhitelistRequest(BaseModel):
 
 def charger_links(station_id: str) -> dict[str, Any]:
     base = f"{API}/chargers/{segment(station_id)}"
-    return {"self": {"href": base}, "events": {"href": f"{base}/events"}, "fleet": {"href": f"{API}/chargers"}}
+    return {
+        "self": {"href": base},
+        "events": {"href": f"{base}/events"},
+        "security": {"href": f"{base}/security"},
+        "fleet": {"href": f"{API}/chargers"},
+    }
 
 
 def present_charger(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:

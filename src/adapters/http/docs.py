@@ -30,6 +30,7 @@ API_INDEX: dict[str, str] = {
     "production-batches": f"{API}/production-batches",
     "mac-blocks": f"{API}/mac-blocks",
     "me": f"{API}/users/me",
+    "security-events": f"{API}/security-events",
     "openapi": "/openapi.json",
     "docs": "/docs",
 }

@@ -7,6 +7,7 @@ from adapters.http.problems import Problem
 from adapters.http.production_errors import production_problem
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
+from cloudbay_domain.security import SecurityError
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.user import UserError
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
@@ -21,7 +22,7 @@ from services.webhooks import UnknownWebhook, WebhookRefused
 
 NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser)  # someone else's too
 CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved)
-UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText)
+UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError)
 
 
 def problem_for(error: Exception) -> Problem | None:

@@ -3,6 +3,7 @@
 Upgrade policy, decided before any OCPP message:
 - the station id must be whitelisted (else HTTP 404),
 - the client must offer the ``ocpp2.0.1`` sub-protocol (else HTTP 400),
+- the connection must meet the charger's security profile (``admission``: else 401, 403 or 429),
 - a second connection with the same station id wins: the older session is closed (code 4000) and
   the charger's ``Connected`` event names the session it replaced.
 """
@@ -18,6 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters.log_context import station_id_var
+from adapters.ocpp.admission import Refused, check_profile
 from adapters.ocpp.station import StationSession
 from cloudbay_domain.charger import InvalidStationId, check_station_id
 
@@ -49,18 +51,11 @@ class StarletteConnection:
         await self.websocket.send_text(text)
 
 
-async def refuse(websocket: WebSocket, status: int, reason: str) -> None:
+async def refuse(websocket: WebSocket, refusal: Refused) -> None:
     client = websocket.client.host if websocket.client else "?"
-    log.warning("refused OCPP connection from %s to %s: %s", client, websocket.url.path, reason)
-    await websocket.send_denial_response(PlainTextResponse(reason + "\n", status_code=status))
-
-
-class Refused(Exception):
-    """The upgrade is refused with ``status`` and a reason (logged, and sent as the HTTP body)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+    log.warning("refused OCPP connection from %s to %s: %s", client, websocket.url.path, refusal.reason)
+    response = PlainTextResponse(refusal.reason + "\n", status_code=refusal.status, headers=refusal.headers)
+    await websocket.send_denial_response(response)
 
 
 async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
@@ -77,6 +72,7 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
         raise Refused(400, f"the {SUBPROTOCOL} WebSocket sub-protocol is required")
     if not await platform.run(platform.chargers.is_whitelisted, station_id):
         raise Refused(404, f"station {station_id} is not whitelisted")
+    await check_profile(websocket, runtime, station_id)  # the security profile (adapters/ocpp/admission.py)
     session = StationSession(
         station_id,
         StarletteConnection(websocket),
@@ -102,7 +98,7 @@ async def ocpp_endpoint(websocket: WebSocket) -> None:
     try:
         session = await _admit(websocket, runtime)
     except Refused as refusal:
-        return await refuse(websocket, refusal.status, refusal.reason)
+        return await refuse(websocket, refusal)
     reason = "server shutting down"  # unless the session ends by itself (then _serve says why)
     try:
         reason = await _serve(websocket, runtime, session)

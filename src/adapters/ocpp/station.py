@@ -17,9 +17,10 @@ from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStat
 from adapters.ocpp import messages
 from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
 from adapters.ocpp.rpc_limits import Limits
-from adapters.ocpp.time import ocpp_time, utcnow
+from adapters.ocpp.time import ocpp_time, parse_time, utcnow
 from cloudbay_domain.id_token import InvalidIdToken
 from cloudbay_domain.metering import MeterValueError
+from cloudbay_domain.security import Notice, Origin
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.transaction import InvalidTransactionId
 from services.platform import Platform
@@ -126,6 +127,15 @@ class StationSession(RpcConnection):
         report = messages.meter_values_report(evse_id, meter_value)
         await self._store(self.platform.transactions.record_meter_values, self.id, report)
         return call_result.MeterValues()
+
+    @handles(Action.security_event_notification)
+    async def on_security_event_notification(
+        self, type: str, timestamp: str, tech_info: str | None = None, **_: Any
+    ) -> Any:
+        kind, occurred_at = messages.text(type, "type"), parse_time(timestamp, "timestamp")
+        notice = Notice(Origin.CHARGER, kind, occurred_at, tech_info)  # techInfo: control characters replaced
+        await self._store(self.platform.security.record, self.id, notice)
+        return call_result.SecurityEventNotification()
 
     @handles(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
