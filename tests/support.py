@@ -205,9 +205,11 @@ class Station(ChargePoint):
 
 
 @contextlib.asynccontextmanager
-async def station(server: LiveServer, station_id: str, **attributes: Any) -> AsyncIterator[Station]:
+async def station(
+    server: LiveServer, station_id: str, kind: type[Station] = Station, **attributes: Any
+) -> AsyncIterator[Any]:
     async with connect(server.ws_url(station_id), subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
-        cp = Station(station_id, ws, response_timeout=5)
+        cp = kind(station_id, ws, response_timeout=5)
         for name, value in attributes.items():
             setattr(cp, name, value)
         task = asyncio.create_task(cp.start())

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from adapters.pki.settings import CaSettings, CaSettingsError
 from cloudbay_domain.mac import MacBlock, MacError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/cloudbay.sqlite3"
@@ -116,6 +117,11 @@ class Settings:
     signing_key: Path | None = None  # CLOUDBAY_SIGNING_KEY; else the data directory's signing-key.pem
     mac_block: str | None = None  # CLOUDBAY_MAC_BLOCK: the block new batches get addresses from, if any
     manufacturing_key: Path | None = None  # CLOUDBAY_MANUFACTURING_KEY; else the data dir's manufacturing-key
+    ca: CaSettings | None = None  # the certificate authority's files (adapters.pki.settings); else under data_dir
+
+    @property
+    def pki(self) -> CaSettings:
+        return self.ca or CaSettings(directory=self.data_dir / "ca")
 
     @property
     def signing_key_path(self) -> Path:
@@ -168,9 +174,17 @@ class Settings:
             signing_key=Path(env["CLOUDBAY_SIGNING_KEY"]) if env.get("CLOUDBAY_SIGNING_KEY") else None,
             mac_block=_mac_block(env),
             manufacturing_key=_path(env, "CLOUDBAY_MANUFACTURING_KEY"),
+            ca=_ca(env, data_dir),
             **_webhook_settings(env),
             **_ocpp_limits(env),
         )
+
+
+def _ca(env: dict[str, str], data_dir: Path) -> CaSettings:
+    try:
+        return CaSettings.from_env(env, data_dir)
+    except CaSettingsError as e:
+        raise SettingsError(str(e)) from None
 
 
 def _path(env: dict[str, str], name: str) -> Path | None:

@@ -119,6 +119,14 @@ class Reset(ChargerRequest[StatusAnswer]):
     evse_id: int | None = None
 
 
+@dataclass(frozen=True)
+class InstallCertificate(ChargerRequest[StatusAnswer]):
+    """Install the certificate the CSMS signed (A02/A03 CertificateSigned): ``chain_pem`` is the leaf first."""
+
+    chain_pem: str
+    certificate_type: str
+
+
 class ChargerLink(Protocol):
     """Sends requests to chargers. One outstanding request per charger is the implementation's duty."""
 

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
-from adapters.http import cards, chargers, docs, history, pipeline, production, remote, schemas
+from adapters.http import cards, certificates, chargers, docs, history, pipeline, production, remote, schemas
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
 from adapters.http.errors import problem_for
@@ -162,6 +162,7 @@ def app_routes() -> list[BaseRoute]:
         *webhooks_api.routes,
         *production.routes,
         *pipeline.routes,
+        *certificates.routes,
     ]
 
 

@@ -71,12 +71,13 @@ async def scrap(request: Request) -> Response:
     return JSONResponse(present_device(device))
 
 
-async def close_session(runtime: Runtime, station_id: str) -> None:
-    """A scrapped charger stays off the network: a session it holds is closed (policy violation, 1008)."""
+async def close_session(runtime: Runtime, station_id: str, reason: str = "scrapped") -> None:
+    """A scrapped charger (or one whose certificate was revoked) stays off the network: a session it holds is
+    closed (policy violation, 1008)."""
     entry = runtime.link.sessions.get(station_id)
     if entry is not None:
         with contextlib.suppress(Exception):
-            await entry[1].close(code=1008, reason="scrapped")
+            await entry[1].close(code=1008, reason=reason)
 
 
 async def unlock_release(request: Request) -> Response:

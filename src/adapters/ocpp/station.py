@@ -12,7 +12,12 @@ from typing import Any
 
 from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.v201 import call_result
-from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStatusEnumType
+from ocpp.v201.enums import (
+    Action,
+    DataTransferStatusEnumType,
+    GenericStatusEnumType,
+    RegistrationStatusEnumType,
+)
 
 from adapters.ocpp import messages
 from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
@@ -22,6 +27,7 @@ from cloudbay_domain.id_token import InvalidIdToken
 from cloudbay_domain.metering import MeterValueError
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.transaction import InvalidTransactionId
+from services.certificates import Signed
 from services.platform import Platform
 
 DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
@@ -53,6 +59,7 @@ class StationSession(RpcConnection):
         self.data_transfer_handlers = data_transfer_handlers or {}
         self.call_observer = call_observer
         self.last_seen = utcnow()
+        self._signed: dict[str, Signed] = {}  # by SignCertificate message id: sent by its @after hook
 
     def observe_call(self, action: str | None, result: str, seconds: float) -> None:
         if self.call_observer is not None:  # the node's metrics (adapters/metrics.py)
@@ -133,3 +140,20 @@ class StationSession(RpcConnection):
         charger = partial(self.platform.chargers.get, self.id)  # its remote starts: the tokens issued to it
         status, _token = await self._store(self.platform.id_tokens.authorize_at, charger, value)
         return call_result.Authorize(id_token_info={"status": status})
+
+    @handles(Action.sign_certificate)
+    async def on_sign_certificate(
+        self, csr: str, certificate_type: str | None = None, *, call_unique_id: str, **_: Any
+    ) -> Any:
+        outcome = await self._store(self.platform.certificates.sign, self.id, csr, certificate_type)
+        if outcome.signed is None:
+            info = {"reason_code": outcome.reason, "additional_info": outcome.detail[:500]}
+            return call_result.SignCertificate(status=GenericStatusEnumType.rejected, status_info=info)
+        self._signed[call_unique_id] = outcome.signed
+        return call_result.SignCertificate(status=GenericStatusEnumType.accepted)
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, *, call_unique_id: str, **_: Any) -> None:
+        signed = self._signed.pop(call_unique_id, None)
+        if signed is not None:  # A02/A03: the certificate, once the charger has our answer
+            await self.platform.certificates.deliver(self.id, signed)
