@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from adapters.pki.authority import FileAuthority
 from adapters.pki.settings import CaSettings
 from cloudbay_domain.certificates import CertificateAuthority
-from tests.manufacturing_support import BLOCK, batch, raw_store_bytes
+from tests.manufacturing_support import BLOCK, batch, box_payload, raw_store_bytes
 from tests.pki_support import PASSPHRASE, EnrollingStation, badly_signed_csr, chain_of, csr_pem, weak_rsa_csr
 from tests.support import LiveServer, station
 
@@ -79,6 +79,10 @@ def test_a_manufactured_charger_enrols_and_is_revoked(pki: LiveServer) -> None:
         (listed,) = certificates(http, "EN-1")
         assert listed["serial"] == serial and listed["revoked"] is True
         assert http.post("/api/v1/chargers/EN-1/certificate/revoke", json={}).status_code == 409
+        release = {"box_code": box_payload(http, "EN-1")}
+        assert http.post("/api/v1/chargers/EN-1/release", json=release).json()["state"] == "enrolled"  # not ready
+        early = http.post("/api/v1/chargers/EN-1/release", json={**release, "allow_unenrolled": True})
+        assert early.status_code == 200 and early.json()["state"] == "released"
         chain = anonymous.get("/api/v1/ca/chain.pem")
         assert chain.status_code == 200 and chain_of(chain.text)[0] == issuing
         crl = x509.load_der_x509_crl(anonymous.get("/api/v1/ca/crl.der").content)
