@@ -56,7 +56,7 @@ def server_cert(
     try:
         made = authority.server_certificate(host, days)
     except AuthorityNotReady as e:
-        raise fail(str(e)) from None
+        raise fail(f"{e} (CA directory {authority.directory.resolve()})") from None
     _record([made])
     typer.echo(
         f"--tls-cert {authority.path('server.pem').resolve()} --tls-key {authority.path('server-key.pem').resolve()}"

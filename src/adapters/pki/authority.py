@@ -10,6 +10,7 @@ Files are read at each use (an unchanged file from a cache), so a CA made by the
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from adapters.pki.settings import CaSettings
 from cloudbay_domain.certificates import CHARGING_STATION, ISSUING, ROOT, SERVER, IssuedCertificate
 from services.certificates import AuthorityNotReady, Signed
 
+log = logging.getLogger("cloudbay.pki")
 CRL_VALID_FOR = timedelta(days=7)
 SERVER_DAYS = 397
 
@@ -62,7 +64,8 @@ class FileAuthority:
         try:
             return path.read_text(encoding="utf-8").strip().encode()
         except OSError as e:
-            raise AuthorityNotReady(f"cannot read the CA passphrase file {path}: {e.strerror}") from None
+            log.error("cannot read the CA passphrase file %s: %s", path, e.strerror)
+            raise AuthorityNotReady("the CA passphrase cannot be read") from None
 
     def _write_key(self, name: str, key: CertificateIssuerPrivateKeyTypes, passphrase: bytes | None) -> None:
         encryption: serialization.KeySerializationEncryption = (
@@ -80,7 +83,7 @@ class FileAuthority:
         try:
             stamp = path.stat().st_mtime_ns
         except OSError:
-            raise AuthorityNotReady(f"no certificate authority in {self.directory} (run `cloudbay ca init`)") from None
+            raise AuthorityNotReady("no certificate authority was created (`cloudbay ca init`)") from None
         with self._lock:
             held = self._cache.get(path)
             if held is not None and held[0] == stamp:
