@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from cloudbay_domain.certificates import CertificateAuthority, IssuedCertificate
 from cloudbay_domain.charger import Charger
@@ -28,6 +28,7 @@ from services.store import EventLog
 
 log = logging.getLogger("cloudbay.pki")
 STATION_CERTIFICATE = "ChargingStationCertificate"
+CA_ID = CertificateAuthority.create_id()
 CRL_REFRESH_SECONDS = 6 * 3600  # a CRL is made again at least this often (its nextUpdate is further out)
 
 
@@ -74,6 +75,7 @@ class SignOutcome:
 
 
 Runner = Callable[..., Awaitable[Any]]
+R = TypeVar("R")
 
 
 class Certificates:
@@ -81,17 +83,33 @@ class Certificates:
         self.log, self.signer, self.link, self.run = log, signer, link, run
         self._crl: tuple[tuple[str, ...], float, bytes] | None = None
         self._crl_lock = threading.Lock()
+        # one aggregate takes every fact: this process's writers take turns instead of racing for its version
+        self._write_lock = threading.Lock()
+        self._held: CertificateAuthority | None = None
+        self._read_lock = threading.Lock()
 
     def authority(self) -> CertificateAuthority:
-        ca: CertificateAuthority | None = self.log.load_or_none(CertificateAuthority.create_id())
+        """The authority as stored (a copy of its own: it may be changed and saved)."""
+        ca: CertificateAuthority | None = self.log.load_or_none(CA_ID)
         return ca if ca is not None else CertificateAuthority()
+
+    def _read(self, query: Callable[[CertificateAuthority], R]) -> R:
+        """``query`` on this process's copy of the authority, first brought up to date with the events recorded
+        since (by any node): a lookup costs one small store read, not a replay or a copy."""
+        with self._read_lock:
+            held = self._held
+            for stored in self.log.events.get(CA_ID, gt=held.version if held is not None else None):
+                held = cast(Any, stored).mutate(held)
+            self._held = held
+            return query(held if held is not None else CertificateAuthority())
 
     def _record(self, command: Callable[[CertificateAuthority], Any], *others: Any) -> Any:
         def attempt() -> tuple[Any, list[Any]]:
             ca = self.authority()
             return command(ca), [ca, *others]
 
-        return self.log.retrying(attempt, "the certificate authority")
+        with self._write_lock:
+            return self.log.retrying(attempt, "the certificate authority")
 
     def record_issued(self, certificate: IssuedCertificate, by: str) -> None:
         """A certificate made outside a charger's request (the CAs, the server's), recorded as issued."""
@@ -143,8 +161,7 @@ class Certificates:
     def certificates_of(self, station_id: str) -> list[tuple[IssuedCertificate, bool]]:
         """The station's certificates, oldest first, each with whether it is revoked."""
         self._check_charger(station_id)
-        ca = self.authority()
-        return [(c, c.serial in ca.revoked) for c in ca.of_station(station_id)]
+        return self._read(lambda ca: [(c, c.serial in ca.revoked) for c in ca.of_station(station_id)])
 
     def revoke(self, station_id: str, by: str, reason: str = "") -> list[IssuedCertificate]:
         """Revoke every still valid certificate of the station (``NothingToRevoke`` when it holds none)."""
@@ -165,19 +182,23 @@ class Certificates:
 
     def is_revoked(self, serial: str | int) -> bool:
         key = format(serial, "x") if isinstance(serial, int) else serial.lower()
-        return key in self.authority().revoked
+        return self._read(lambda ca: key in ca.revoked)
 
     def certificate_for(self, fingerprint: str) -> IssuedCertificate | None:
         """The certificate with this SHA-256 fingerprint (hex), if this authority issued it."""
-        ca = self.authority()
-        serial = ca.by_fingerprint.get(fingerprint.lower().replace(":", ""))
-        return ca.certificate(serial) if serial is not None else None
+        key = fingerprint.lower().replace(":", "")
+
+        def find(ca: CertificateAuthority) -> IssuedCertificate | None:
+            serial = ca.by_fingerprint.get(key)
+            return ca.certificate(serial) if serial is not None else None
+
+        return self._read(find)
 
     def crl_der(self) -> bytes:
         """The CRL: made again when a certificate was revoked since, or every ``CRL_REFRESH_SECONDS``."""
         if self.signer is None:
             raise AuthorityNotReady("no certificate authority is configured")
-        revoked = self.authority().revoked
+        revoked = self._read(lambda ca: dict(ca.revoked))
         key = tuple(sorted(revoked))
         now = datetime.now(UTC)
         with self._crl_lock:
