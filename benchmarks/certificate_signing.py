@@ -11,9 +11,7 @@ to sign a CRL listing every one of them revoked. The CSRs are made before the cl
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,15 +20,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fresh_store import fresh_store
 
 from adapters.pki.authority import FileAuthority
 from adapters.pki.settings import CaSettings
 from adapters.settings import Settings, StoreSettings
-from adapters.storage import drop_database, ensure_database
 from adapters.wiring import build_log
 from services.platform import Platform
-
-PG_BASE = "postgresql://postgres@127.0.0.1:5432"
 
 
 def csr(station_id: str) -> str:
@@ -88,17 +84,8 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgres")
     args = parser.parse_args()
     for store in args.stores.split(","):
-        with tempfile.TemporaryDirectory() as tmp:
-            if store == "sqlite":
-                url = f"sqlite:///{Path(tmp) / 'cloudbay.sqlite3'}"
-            else:
-                url = f"{PG_BASE}/cloudbay_bench_{uuid.uuid4().hex[:10]}"
-                ensure_database(StoreSettings(url))
-            try:
-                r = run(url, Path(tmp), args.requests)
-            finally:
-                if store != "sqlite":
-                    drop_database(StoreSettings(url))
+        with fresh_store(store) as (url, tmp):
+            r = run(url, tmp, args.requests)
         print(
             f"{store}: {r['one_thread']:.0f} CSRs signed and recorded/s (1 thread), {r['sixteen_threads']:.0f}/s"
             f" (16 threads); is_revoked {r['lookup_ms']:.2f} ms with {r['certificates']:.0f} certificates;"
