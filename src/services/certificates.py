@@ -163,10 +163,13 @@ class Certificates:
         self._check_charger(station_id)
         return self._read(lambda ca: [(c, c.serial in ca.revoked) for c in ca.of_station(station_id)])
 
-    def revoke(self, station_id: str, by: str, reason: str = "") -> list[IssuedCertificate]:
-        """Revoke every still valid certificate of the station (``NothingToRevoke`` when it holds none)."""
+    def revoke(self, station_id: str, by: str, reason: str = "", must_hold: bool = True) -> list[IssuedCertificate]:
+        """Revoke every still valid certificate of the station: ``NothingToRevoke`` when it holds none (with
+        ``must_hold``; otherwise nothing is written and none are answered)."""
         self._check_charger(station_id)
         now = datetime.now(UTC)
+        if not must_hold and not self._read(lambda ca: ca.current_of_station(station_id, now)):
+            return []
 
         def revoke(ca: CertificateAuthority) -> list[IssuedCertificate]:
             current = ca.current_of_station(station_id, now)
@@ -176,7 +179,7 @@ class Certificates:
                 ca.revoke(certificate.serial, now, by, reason)
             return current
 
-        revoked = self._record(revoke)
+        revoked: list[IssuedCertificate] = self._record(revoke)
         log.warning("revoked %s of %s", ", ".join(c.serial for c in revoked), station_id)
         return revoked
 

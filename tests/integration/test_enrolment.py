@@ -143,4 +143,7 @@ def test_a_charger_that_rejects_the_certificate_stays_manufactured(pki: LiveServ
         assert anonymous.get("/api/v1/chargers/EN-2/certificates").status_code == 401
     with pki.http() as http:
         assert http.get("/api/v1/chargers/EN-2/device").json()["state"] == "manufactured"
-        assert len(certificates(http, "EN-2")) == 1
+        (issued,) = certificates(http, "EN-2")
+        assert issued["revoked"] is False
+        assert http.post("/api/v1/chargers/EN-2/scrap", json={"reason": "failed test"}).status_code == 200
+        assert certificates(http, "EN-2") == [{**issued, "revoked": True}]  # revoked with the device

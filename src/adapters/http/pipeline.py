@@ -66,6 +66,8 @@ async def scrap(request: Request) -> Response:
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     body: ps.ScrapRequest = await json_body(request, ps.ScrapRequest)
     device = await runtime.run(runtime.pipeline.scrap, station_id, principal.subject, body.reason)
+    # a scrapped device's certificates are revoked with it (none: nothing is written)
+    await runtime.run(runtime.platform.certificates.revoke, station_id, principal.subject, "scrapped", False)
     await close_session(runtime, station_id)
     await runtime.run(runtime.wait_for_read_models)
     return JSONResponse(present_device(device))
