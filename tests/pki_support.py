@@ -55,5 +55,10 @@ class EnrollingStation(Station):
         await self._answer("CertificateSigned", {"certificate_chain": certificate_chain, **kwargs})
         return call_result.CertificateSigned(status=self.install_answer)
 
+    @on(Action.trigger_message)
+    async def on_trigger_message(self, requested_message: str, **kwargs: Any) -> Any:
+        await self._answer("TriggerMessage", {"requested_message": requested_message, **kwargs})
+        return call_result.TriggerMessage(status="Accepted")
+
     async def sign_certificate(self, csr: str, certificate_type: str | None = None) -> Any:
         return await self.call(call.SignCertificate(csr=csr, certificate_type=certificate_type), suppress=False)

@@ -14,7 +14,7 @@ history stays small for a long time; a snapshot bounds its loading cost when it 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -113,6 +113,25 @@ class CertificateAuthority(Aggregate):
     @event(CertificateInstalled)
     def record_installation(self, serial: str, station_id: str, status: str) -> None:
         self.installed[serial] = status
+
+    class RenewalRequested(Aggregate.Event):
+        """The charger was asked to renew ``serial`` (TriggerMessage SignChargingStationCertificate): its answer."""
+
+        serial: str
+        station_id: str
+        status: str
+
+    @event(RenewalRequested)
+    def request_renewal(self, serial: str, station_id: str, status: str) -> None:
+        pass
+
+    def renewal_due(self, station_id: str, now: datetime, within: timedelta) -> IssuedCertificate | None:
+        """The station's newest valid certificate when it expires within ``within`` (None: none, or not due)."""
+        current = self.current_of_station(station_id, now)
+        if not current:
+            return None
+        newest = max(current, key=lambda c: c.not_after)
+        return newest if datetime.fromisoformat(newest.not_after) - now <= within else None
 
     # --- revocation ---------------------------------------------------------------------------
 

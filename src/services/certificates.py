@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
 
 from cloudbay_domain.certificates import CertificateAuthority, IssuedCertificate
@@ -23,11 +23,12 @@ from cloudbay_domain.charger import Charger
 from cloudbay_domain.device import Device, DeviceState
 from services.chargers import not_whitelisted
 from services.errors import ServiceError
-from services.ports import ChargerLink, InstallCertificate, LinkError
+from services.ports import ChargerLink, InstallCertificate, LinkError, TriggerMessage
 from services.store import EventLog
 
 log = logging.getLogger("cloudbay.pki")
 STATION_CERTIFICATE = "ChargingStationCertificate"
+RENEW = "SignChargingStationCertificate"  # TriggerMessage's requestedMessage asking for a new CSR
 CA_ID = CertificateAuthority.create_id()
 CRL_REFRESH_SECONDS = 6 * 3600  # a CRL is made again at least this often (its nextUpdate is further out)
 
@@ -63,6 +64,11 @@ class CertificateSigner(Protocol):
 
     def crl(self, revoked: Sequence[tuple[str, datetime]], now: datetime) -> bytes:
         """A DER CRL signed by the issuing CA listing ``(serial hex, revoked at)``."""
+        ...
+
+    @property
+    def renew_within(self) -> timedelta:
+        """How close to its expiry a charger's certificate is renewed (the charger asked at its boot)."""
         ...
 
 
@@ -151,6 +157,27 @@ class Certificates:
             assert device is not None
             device.move(DeviceState.ENROLLED, "enrolment", f"certificate {serial} installed")
         self._record(lambda ca: ca.record_installation(serial, station_id, status), *([device] if enrol else []))
+
+    async def renew_if_due(self, station_id: str) -> str | None:
+        """After a boot: a charger whose certificate expires soon is asked to renew it (TriggerMessage
+        SignChargingStationCertificate); its answer is recorded. Never raises: a failure is logged."""
+        try:
+            if self.signer is None:
+                return None
+            within, now = self.signer.renew_within, datetime.now(UTC)
+            due = await self.run(self._read, lambda ca: ca.renewal_due(station_id, now, within))
+            if due is None:
+                return None
+            try:
+                status = (await self.link.request(station_id, TriggerMessage(RENEW))).status
+            except LinkError as e:
+                status = e.reason
+            await self.run(self._record, lambda ca: ca.request_renewal(due.serial, station_id, status))
+            log.info("asked %s to renew certificate %s: %s", station_id, due.serial, status)
+            return status
+        except Exception:
+            log.exception("certificate renewal check of %s failed", station_id)
+            return None
 
     # --- revocation and lookups ----------------------------------------------------------------
 

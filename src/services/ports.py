@@ -127,6 +127,13 @@ class InstallCertificate(ChargerRequest[StatusAnswer]):
     certificate_type: str
 
 
+@dataclass(frozen=True)
+class TriggerMessage(ChargerRequest[StatusAnswer]):
+    """Ask the charger to send ``message`` now (F06), e.g. SignChargingStationCertificate to renew (A03)."""
+
+    message: str
+
+
 class ChargerLink(Protocol):
     """Sends requests to chargers. One outstanding request per charger is the implementation's duty."""
 

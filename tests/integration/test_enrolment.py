@@ -20,13 +20,14 @@ from adapters.pki.settings import CaSettings
 from cloudbay_domain.certificates import CertificateAuthority
 from tests.manufacturing_support import BLOCK, batch, box_payload, raw_store_bytes
 from tests.pki_support import PASSPHRASE, EnrollingStation, badly_signed_csr, chain_of, csr_pem, weak_rsa_csr
-from tests.support import LiveServer, station
+from tests.support import LiveServer, station, wait_until
 
 
 @pytest.fixture
 def pki(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A production line's server with its certificate authority made (keys under a passphrase)."""
-    ca = CaSettings(directory=tmp_path / "data" / "ca", passphrase=PASSPHRASE)
+    # certificates of 20 days, renewed within 30: a charger is asked to renew at its next boot
+    ca = CaSettings(directory=tmp_path / "data" / "ca", passphrase=PASSPHRASE, leaf_days=20, renew_days=30)
     FileAuthority(ca).init()
     live = LiveServer(store_url, tmp_path / "data", mac_block=BLOCK, ca=ca).start()
     try:
@@ -44,6 +45,11 @@ async def installed(server: LiveServer) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("no answer to CertificateSigned was recorded")
+
+
+def renewals(server: LiveServer) -> list[CertificateAuthority.RenewalRequested]:
+    events = server.platform.log.events.get(CertificateAuthority.create_id())
+    return [e for e in events if isinstance(e, CertificateAuthority.RenewalRequested)]
 
 
 def certificates(http: httpx.Client, station_id: str) -> list[dict[str, object]]:
@@ -131,13 +137,22 @@ def test_bad_requests_are_rejected_and_nothing_is_issued(pki: LiveServer) -> Non
 
 
 def test_a_charger_that_rejects_the_certificate_stays_manufactured(pki: LiveServer) -> None:
-    async def enrol() -> str:
+    async def enrol() -> tuple[str, list[tuple[str, dict[str, Any]]]]:
         async with station(pki, "EN-2", EnrollingStation, install_answer="Rejected") as cp:
             answer = await cp.sign_certificate(csr_pem("EN-2"))
             await installed(pki)
-            return str(answer.status)
+            await cp.boot()  # its certificate expires within the renewal window: it is asked for a new CSR
+            for _ in range(250):
+                if len(cp.received) > 1:
+                    break
+                await asyncio.sleep(0.02)
+            return str(answer.status), cp.received
 
-    assert asyncio.run(enrol()) == "Accepted"
+    status, received = asyncio.run(enrol())
+    assert status == "Accepted" and [action for action, _ in received] == ["CertificateSigned", "TriggerMessage"]
+    assert received[1][1]["requested_message"] == "SignChargingStationCertificate"
+    wait_until(lambda: bool(renewals(pki)))
+    assert [(e.station_id, e.status) for e in renewals(pki)] == [("EN-2", "Accepted")]
     assert list(pki.platform.certificates.authority().installed.values()) == ["Rejected"]
     with pki.http(None) as anonymous:
         assert anonymous.get("/api/v1/chargers/EN-2/certificates").status_code == 401

@@ -140,3 +140,23 @@ def test_ca_settings_come_from_the_environment(tmp_path: Path) -> None:
     for bad in ("0", "x", "9999"):
         with pytest.raises(SettingsError):
             Settings.from_env({**env, "CLOUDBAY_CA_LEAF_DAYS": bad})
+
+
+def test_renewal_is_due_within_the_window_of_the_newest_valid_certificate() -> None:
+    ca = CertificateAuthority()
+    now = datetime.now(UTC)
+    window = timedelta(days=30)
+    assert ca.renewal_due("CB-1", now, window) is None  # never enrolled: nothing to renew
+    soon = IssuedCertificate("a1", "CN=CB-1", (now + timedelta(days=10)).isoformat(), "f1", "charging-station", "CB-1")
+    ca.issue(soon, "x")
+    assert ca.renewal_due("CB-1", now, window) == soon
+    later = IssuedCertificate(
+        "a2", "CN=CB-1", (now + timedelta(days=300)).isoformat(), "f2", "charging-station", "CB-1"
+    )
+    ca.issue(later, "x")
+    assert ca.renewal_due("CB-1", now, window) is None  # renewed already
+    ca.revoke("a2", now, "op", "")
+    assert ca.renewal_due("CB-1", now, window) == soon
+    assert Settings.from_env({"CLOUDBAY_CA_RENEW_DAYS": "7"}).pki.renew_days == 7
+    with pytest.raises(SettingsError):
+        Settings.from_env({"CLOUDBAY_CA_RENEW_DAYS": "-1"})

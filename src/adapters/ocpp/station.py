@@ -87,6 +87,7 @@ class StationSession(RpcConnection):
     @after(Action.boot_notification)
     async def after_boot_notification(self, **_: Any) -> None:
         await self.platform.sync.sync_local_list(self.id, ask_charger=True)
+        await self.platform.certificates.renew_if_due(self.id)  # A03: a certificate near its expiry
 
     @handles(Action.heartbeat)
     async def on_heartbeat(self, **_: Any) -> Any:

@@ -50,6 +50,10 @@ class FileAuthority:
         return self.directory / name
 
     @property
+    def renew_within(self) -> timedelta:
+        return timedelta(days=self.settings.renew_days)
+
+    @property
     def ready(self) -> bool:
         return all(self.path(n).exists() for n in ("root.pem", "issuing.pem", "issuing-key.pem"))
 

@@ -6,6 +6,8 @@
   creates with a random passphrase when neither is set).
 - ``CLOUDBAY_CA_ORGANISATION``: the O every charger's CSR must name, and the CAs' own O (default CloudBay).
 - ``CLOUDBAY_CA_LEAF_DAYS``: how long a charger's certificate is valid (default 365 days).
+- ``CLOUDBAY_CA_RENEW_DAYS``: a charger whose certificate expires within this many days is asked to renew it
+  when it boots (default 30).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 DEFAULT_ORGANISATION = "CloudBay"
 DEFAULT_LEAF_DAYS = 365
+DEFAULT_RENEW_DAYS = 30
 
 
 class CaSettingsError(ValueError):
@@ -28,6 +31,7 @@ class CaSettings:
     passphrase_file: Path | None = None
     organisation: str = DEFAULT_ORGANISATION
     leaf_days: int = DEFAULT_LEAF_DAYS
+    renew_days: int = DEFAULT_RENEW_DAYS
 
     @property
     def passphrase_path(self) -> Path:
@@ -35,13 +39,8 @@ class CaSettings:
 
     @classmethod
     def from_env(cls, env: dict[str, str], data_dir: Path) -> CaSettings:
-        raw_days = env.get("CLOUDBAY_CA_LEAF_DAYS") or str(DEFAULT_LEAF_DAYS)
-        try:
-            days = int(raw_days)
-        except ValueError:
-            raise CaSettingsError(f"CLOUDBAY_CA_LEAF_DAYS must be a whole number, not {raw_days!r}") from None
-        if not 1 <= days <= 3650:
-            raise CaSettingsError("CLOUDBAY_CA_LEAF_DAYS must be between 1 and 3650")
+        days = _days(env, "CLOUDBAY_CA_LEAF_DAYS", DEFAULT_LEAF_DAYS, 1)
+        renew_days = _days(env, "CLOUDBAY_CA_RENEW_DAYS", DEFAULT_RENEW_DAYS, 0)
         organisation = env.get("CLOUDBAY_CA_ORGANISATION") or DEFAULT_ORGANISATION
         passphrase_file = env.get("CLOUDBAY_CA_PASSPHRASE_FILE")
         return cls(
@@ -50,4 +49,16 @@ class CaSettings:
             passphrase_file=Path(passphrase_file) if passphrase_file else None,
             organisation=organisation,
             leaf_days=days,
+            renew_days=renew_days,
         )
+
+
+def _days(env: dict[str, str], name: str, default: int, least: int) -> int:
+    raw = env.get(name) or str(default)
+    try:
+        days = int(raw)
+    except ValueError:
+        raise CaSettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if not least <= days <= 3650:
+        raise CaSettingsError(f"{name} must be between {least} and 3650")
+    return days
