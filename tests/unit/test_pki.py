@@ -85,6 +85,7 @@ def test_issued_certificates_chain_to_the_root(authority: FileAuthority) -> None
     leaf.verify_directly_issued_by(issuing)
     issuing.verify_directly_issued_by(root)
     assert chain_of(authority.chain_pem().decode()) == [issuing, root]
+    assert chain_of(authority.path("chain.pem").read_text()) == [issuing, root]
     assert timedelta(days=29) < leaf.not_valid_after_utc - datetime.now(UTC) <= timedelta(days=30)
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value

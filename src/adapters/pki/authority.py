@@ -1,7 +1,8 @@
 """The certificate authority's files: its certificates, its keys (encrypted at rest), the server's certificate.
 
 In the CA directory (``adapters.pki.settings``; mode 0700, every file 0600):
-``root.pem``, ``root-key.pem`` (encrypted), ``issuing.pem``, ``issuing-key.pem`` (encrypted), and after
+``root.pem``, ``root-key.pem`` (encrypted), ``issuing.pem``, ``issuing-key.pem`` (encrypted), ``chain.pem``
+(the issuing CA then the root: what verifies chargers' client certificates), and after
 ``cloudbay ca server-cert`` ``server.pem`` (the server certificate, then the issuing CA) and ``server-key.pem``
 (not encrypted: the TLS server reads it at start; only its file mode protects it). The CA keys are encrypted
 with the passphrase (``BestAvailableEncryption``) and decrypted in memory when a certificate or a CRL is signed.
@@ -124,6 +125,7 @@ class FileAuthority:
         self._write_key("issuing-key.pem", issuing_key, passphrase)
         self._write_certs("root.pem", root)
         self._write_certs("issuing.pem", issuing)
+        self._write_certs("chain.pem", issuing, root)  # the trust bundle a TLS server verifies chargers with
         return [pki.describe(root, ROOT), pki.describe(issuing, ISSUING)]
 
     def server_certificate(self, hosts: Sequence[str], days: int = SERVER_DAYS) -> IssuedCertificate:
