@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from ocpp.v201 import call
 
 from adapters.pki.authority import FileAuthority
 from adapters.pki.settings import CaSettings
@@ -134,6 +135,17 @@ def test_bad_requests_are_rejected_and_nothing_is_issued(pki: LiveServer) -> Non
         assert http.get("/api/v1/chargers/EN-2/device").json()["state"] == "manufactured"
         assert http.post("/api/v1/chargers/EN-2/certificate/revoke", json={}).status_code == 409
         assert http.get("/api/v1/chargers/NOPE/certificates").status_code == 404
+
+    async def unable() -> str:  # a charger that cannot install certificates answers CertificateSigned NotImplemented
+        async with station(pki, "EN-1") as cp:
+            answer = await cp.call(call.SignCertificate(csr=csr_pem("EN-1")), suppress=False)
+            await installed(pki)
+            return str(answer.status)
+
+    assert asyncio.run(unable()) == "Accepted"
+    assert list(pki.platform.certificates.authority().installed.values()) == ["NotImplemented"]
+    with pki.http() as http:
+        assert http.get("/api/v1/chargers/EN-1/device").json()["state"] == "manufactured"
 
 
 def test_a_charger_that_rejects_the_certificate_stays_manufactured(pki: LiveServer) -> None:
