@@ -41,7 +41,7 @@ def pki(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 
 async def installed(server: LiveServer) -> None:
     """Wait (without blocking the charger's loop) until a charger's answer to CertificateSigned is recorded."""
-    for _ in range(250):
+    for _ in range(500):
         if await asyncio.to_thread(lambda: server.platform.certificates.authority().installed):
             return
         await asyncio.sleep(0.02)
@@ -154,16 +154,18 @@ def test_a_charger_that_rejects_the_certificate_stays_manufactured(pki: LiveServ
             answer = await cp.sign_certificate(csr_pem("EN-2"))
             await installed(pki)
             await cp.boot()  # its certificate expires within the renewal window: it is asked for a new CSR
-            for _ in range(250):
+            for _ in range(500):
                 if len(cp.received) > 1:
                     break
                 await asyncio.sleep(0.02)
             return str(answer.status), cp.received
 
     status, received = asyncio.run(enrol())
-    assert status == "Accepted" and [action for action, _ in received] == ["CertificateSigned", "TriggerMessage"]
+    assert status == "Accepted" and [action for action, _ in received] == ["CertificateSigned", "TriggerMessage"], (
+        received
+    )
     assert received[1][1]["requested_message"] == "SignChargingStationCertificate"
-    wait_until(lambda: bool(renewals(pki)))
+    wait_until(lambda: bool(renewals(pki)), timeout=10)
     assert [(e.station_id, e.status) for e in renewals(pki)] == [("EN-2", "Accepted")]
     assert list(pki.platform.certificates.authority().installed.values()) == ["Rejected"]
     with pki.http(None) as anonymous:
