@@ -11,20 +11,17 @@ hashing and saving, and devices imported per second; then how long the read mode
 from __future__ import annotations
 
 import argparse
-import secrets
-import tempfile
 import time
 from pathlib import Path
 
+from fresh_store import fresh_store
+
 from adapters.settings import Settings, StoreSettings
-from adapters.storage import drop_database, ensure_database
 from adapters.wiring import build_log, build_manufacturing
 from cloudbay_domain.batch import BatchSpec
 from projections.catalog import all_projections
 from projections.db import ReadModelDB
 from projections.follower import catch_up, prepare
-
-PG_BASE = "postgresql://postgres@127.0.0.1:5432"
 
 
 def run(url: str, data_dir: Path, devices: int) -> dict[str, float]:
@@ -56,17 +53,8 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgres")
     args = parser.parse_args()
     for store in args.stores.split(","):
-        with tempfile.TemporaryDirectory() as tmp:
-            if store == "sqlite":
-                url = f"sqlite:///{Path(tmp) / 'cloudbay.sqlite3'}"
-            else:
-                url = f"{PG_BASE}/cloudbay_bench_{secrets.token_hex(4)}"
-                ensure_database(StoreSettings(url))
-            try:
-                figures = run(url, Path(tmp) / "data", args.devices)
-            finally:
-                if store != "sqlite":
-                    drop_database(StoreSettings(url))
+        with fresh_store(store) as (url, tmp):
+            figures = run(url, tmp / "data", args.devices)
         print(
             f"{store:>8}: {args.devices} devices in {figures['total_s']:.1f} s"
             f" ({args.devices / figures['total_s']:.0f} devices/s; hashing {figures['hashing_s']:.1f} s,"

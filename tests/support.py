@@ -211,13 +211,18 @@ class Station(ChargePoint):
 
 @contextlib.asynccontextmanager
 async def station(
-    server: LiveServer | str, station_id: str, *, connect_options: dict[str, Any] | None = None, **attributes: Any
-) -> AsyncIterator[Station]:
-    """A ``Station`` connected to ``server`` (or to a URL, e.g. ``wss://``), running until the block ends;
-    ``connect_options`` go to ``websockets.connect`` (``additional_headers``, ``ssl``)."""
+    server: LiveServer | str,
+    station_id: str,
+    kind: type[Station] = Station,
+    *,
+    connect_options: dict[str, Any] | None = None,
+    **attributes: Any,
+) -> AsyncIterator[Any]:
+    """A ``kind`` of ``Station`` connected to ``server`` (or to a URL, e.g. ``wss://``), running until the block
+    ends; ``connect_options`` go to ``websockets.connect`` (``additional_headers``, ``ssl``)."""
     url = server if isinstance(server, str) else server.ws_url(station_id)
     async with connect(url, subprotocols=["ocpp2.0.1"], **(connect_options or {})) as ws:  # type: ignore[list-item]
-        cp = Station(station_id, ws, response_timeout=5)
+        cp = kind(station_id, ws, response_timeout=5)
         for name, value in attributes.items():
             setattr(cp, name, value)
         task = asyncio.create_task(cp.start())

@@ -32,7 +32,7 @@ class ManufacturingKeyError(Exception):
     """The key file is missing a key, or is malformed."""
 
 
-def _write_new(path: Path, text: str, replace: bool) -> None:
+def write_private_file(path: Path, text: str, replace: bool) -> None:
     """Write ``text`` to ``path`` (mode 0600) whole: a new file, or (``replace``) one replacing the old."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -55,7 +55,7 @@ class ManufacturingKeys:
     @classmethod
     def load_or_create(cls, path: Path) -> ManufacturingKeys:
         if not path.exists():
-            _write_new(path, f"k1 {secrets.token_hex(KEY_BYTES)}\n", replace=False)
+            write_private_file(path, f"k1 {secrets.token_hex(KEY_BYTES)}\n", replace=False)
         keys = cls(path)
         keys.read()  # a malformed file is an error at start, not at the first import
         return keys
@@ -94,7 +94,7 @@ class ManufacturingKeys:
         keys = self.read()
         key_id = f"k{max(int(k[1:]) for k in keys) + 1}"
         text = "".join(f"{k} {v.hex()}\n" for k, v in keys.items()) + f"{key_id} {secrets.token_hex(KEY_BYTES)}\n"
-        _write_new(self.path, text, replace=True)
+        write_private_file(self.path, text, replace=True)
         return key_id
 
 

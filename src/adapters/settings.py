@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from adapters.pki.settings import CaSettings, CaSettingsError
 from cloudbay_domain.mac import MacBlock, MacError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/cloudbay.sqlite3"
@@ -123,6 +124,11 @@ class Settings:
     tls_port: int = 8443  # CLOUDBAY_TLS_PORT: served beside the plain port when a certificate is set
     tls_client_ca: Path | None = None  # CLOUDBAY_TLS_CLIENT_CA: the CA client certificates must chain to (profile 3)
     trusted_proxies: tuple[str, ...] = ()  # CLOUDBAY_TRUSTED_PROXIES: TLS proxies whose forwarded headers count
+    ca: CaSettings | None = None  # the certificate authority's files (adapters.pki.settings); else under data_dir
+
+    @property
+    def pki(self) -> CaSettings:
+        return self.ca or CaSettings(directory=self.data_dir / "ca")
 
     @property
     def signing_key_path(self) -> Path:
@@ -179,6 +185,7 @@ class Settings:
             mac_block=_mac_block(env),
             manufacturing_key=_path(env, "CLOUDBAY_MANUFACTURING_KEY"),
             expected_chargers=expected_chargers,
+            ca=_ca(env, data_dir),
             **_webhook_settings(env),
             **_ocpp_limits(env),
             **tls_settings(env),
@@ -206,6 +213,11 @@ def tls_settings(env: dict[str, str], serving: bool = False) -> dict[str, Any]:
     if not 0 < port < 65536:
         raise SettingsError("CLOUDBAY_TLS_PORT must be a TCP port (1-65535)")
     return {"tls_cert": cert, "tls_key": key, "tls_port": port, "tls_client_ca": ca, "trusted_proxies": proxies}
+def _ca(env: dict[str, str], data_dir: Path) -> CaSettings:
+    try:
+        return CaSettings.from_env(env, data_dir)
+    except CaSettingsError as e:
+        raise SettingsError(str(e)) from None
 
 
 def _path(env: dict[str, str], name: str) -> Path | None:

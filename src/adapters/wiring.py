@@ -21,6 +21,7 @@ from adapters.ocpp.link import SessionLink
 from adapters.ocpp.login_limits import LoginLimits
 from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.station import DataTransferHandler
+from adapters.pki.authority import FileAuthority
 from adapters.presence import NodePresence
 from adapters.settings import Settings
 from adapters.station_passwords import PasswordChecker
@@ -60,7 +61,7 @@ def build_log(settings: Settings) -> EventLog:
 
 def build_platform(settings: Settings) -> Platform:
     """The services on the configured store, for processes that hold no charger connections (CLI, tests)."""
-    return Platform(build_log(settings))
+    return Platform(build_log(settings), signer=FileAuthority(settings.pki))
 
 
 def build_manufacturing(settings: Settings, log: EventLog) -> tuple[Batches, Pipeline]:
@@ -84,7 +85,10 @@ class Runtime:
             max_stored_payload=settings.ocpp_max_stored_payload,
         )
         self._executor = ThreadPoolExecutor(max_workers=STORE_WORKERS, thread_name_prefix="store")
-        self.platform = Platform(self.log, self.link, self._executor, timeout=settings.store_timeout)
+        self.authority = FileAuthority(settings.pki)
+        self.platform = Platform(
+            self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority
+        )
         self.db = ReadModelDB(settings.store)
         projections = all_projections(self.log)
         self.followers = {p.name: Follower(self.log, self.db, p, applies=projections_here) for p in projections}

@@ -1,9 +1,10 @@
 """A manufactured device: where it is in the production pipeline, its MAC, and its codes' hashes.
 
 The pipeline is ``manufactured -> enrolled -> ready -> released``; any state before ``released`` may go to
-``scrapped``. ``released`` and ``scrapped`` are final. Enrolment (``enrolled``, ``ready``) comes with the
-enrolment issue; until then a release from ``manufactured`` is allowed only when asked for explicitly
-(``allow_unenrolled``), and that exception goes away with it.
+``scrapped``. ``released`` and ``scrapped`` are final. A device becomes ``enrolled`` when its charger accepts
+the certificate the platform signed for it (``services.certificates``); ``ready`` comes with the latest-stable
+firmware step. Until then a release from ``manufactured`` or ``enrolled`` is allowed only when asked for
+explicitly (``allow_unenrolled``), an exception that goes away with that step.
 
 The device lives beside its ``Charger`` aggregate (same station id), which keeps everything the charger
 says over OCPP: a charger whitelisted by hand (``cloudbay chargers add``) has no device and is outside the
@@ -39,11 +40,13 @@ TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
     _S.RELEASED: frozenset(),
     _S.SCRAPPED: frozenset(),
 }
-UNENROLLED_RELEASE = (_S.MANUFACTURED, _S.RELEASED)  # only with allow_unenrolled, until enrolment exists
+# released early, only with allow_unenrolled: from manufactured (not enrolled), or from enrolled until the
+# firmware step (which brings ``ready``) exists
+EARLY_RELEASE = frozenset({_S.MANUFACTURED, _S.ENROLLED})
 
 
 def allowed(state: DeviceState, to: DeviceState, allow_unenrolled: bool = False) -> bool:
-    return to in TRANSITIONS[state] or (allow_unenrolled and (state, to) == UNENROLLED_RELEASE)
+    return to in TRANSITIONS[state] or (allow_unenrolled and to is _S.RELEASED and state in EARLY_RELEASE)
 
 
 class DeviceError(Exception):
@@ -138,7 +141,8 @@ class Device(Aggregate):
     def release(self, by: str, allow_unenrolled: bool) -> None:
         """Release with the right box code (checked by the caller against ``box_hash``)."""
         self.check_release(allow_unenrolled)
-        reason = "released unenrolled (allow_unenrolled)" if self.state is DeviceState.MANUFACTURED else ""
+        early = {DeviceState.MANUFACTURED: "unenrolled", DeviceState.ENROLLED: "before ready"}.get(self.state)
+        reason = f"released {early} (allow_unenrolled)" if early else ""
         self.move(DeviceState.RELEASED, by, reason, allow_unenrolled)
 
     class ReleaseRefused(Aggregate.Event):

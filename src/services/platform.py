@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from services.certificates import Certificates, CertificateSigner
 from services.charger_sync import ChargerSync
 from services.chargers import Chargers
 from services.errors import ServiceError
@@ -84,6 +85,7 @@ class Platform:
         link: ChargerLink | None = None,
         executor: Executor | None = None,
         timeout: float | None = None,
+        signer: CertificateSigner | None = None,
     ) -> None:
         self.log = log
         self.executor = executor
@@ -97,6 +99,7 @@ class Platform:
         self.webhooks = Webhooks(log)
         self.security = Security(log, self.chargers)
         self.sync = ChargerSync(self.chargers, self.id_tokens, self.link, self.run)
+        self.certificates = Certificates(log, signer, self.link, self.run)  # the PKI (``signer``: its keys)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Platform:

@@ -119,6 +119,21 @@ class Reset(ChargerRequest[StatusAnswer]):
     evse_id: int | None = None
 
 
+@dataclass(frozen=True)
+class InstallCertificate(ChargerRequest[StatusAnswer]):
+    """Install the certificate the CSMS signed (A02/A03 CertificateSigned): ``chain_pem`` is the leaf first."""
+
+    chain_pem: str
+    certificate_type: str
+
+
+@dataclass(frozen=True)
+class TriggerMessage(ChargerRequest[StatusAnswer]):
+    """Ask the charger to send ``message`` now (F06), e.g. SignChargingStationCertificate to renew (A03)."""
+
+    message: str
+
+
 class ChargerLink(Protocol):
     """Sends requests to chargers. One outstanding request per charger is the implementation's duty."""
 

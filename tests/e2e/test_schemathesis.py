@@ -21,6 +21,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from adapters.pki.authority import FileAuthority
+from adapters.pki.settings import CaSettings
 from tests.support import LiveServer
 
 MAX_EXAMPLES = 15
@@ -39,7 +41,9 @@ BUDGET_S = 60
 
 @pytest.fixture
 def fuzzed(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(f"sqlite:///{tmp_path / 'cloudbay.sqlite3'}", tmp_path / "data").start()
+    ca = CaSettings(directory=tmp_path / "data" / "ca", passphrase="fuzzed")
+    FileAuthority(ca).init()  # with its CA, as deployed: the CA's documents answer 200
+    live = LiveServer(f"sqlite:///{tmp_path / 'cloudbay.sqlite3'}", tmp_path / "data", ca=ca).start()
     try:
         for station_id in ("CB-S1", "CB-S2"):
             live.whitelist(station_id)

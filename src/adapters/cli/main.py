@@ -13,6 +13,7 @@ from adapters.cli import guard, version
 from adapters.cli import users as users_commands
 from adapters.cli.batches import batches
 from adapters.cli.batches import keys as manufacturing_keys
+from adapters.cli.ca import ca
 from adapters.cli.chargers import chargers
 from adapters.cli.common import fail, settings
 from adapters.cli.openapi import openapi
@@ -33,6 +34,7 @@ app.add_typer(chargers, name="chargers")
 app.add_typer(users, name="users")
 app.add_typer(batches, name="batches")
 app.add_typer(manufacturing_keys, name="manufacturing-key")
+app.add_typer(ca, name="ca")
 app.callback()(version.root_options)  # cloudbay --version
 console, err = Console(), Console(stderr=True)
 

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
-from adapters.http import cards, chargers, docs, history, pipeline, production, remote, schemas
+from adapters.http import cards, certificates, chargers, docs, history, pipeline, production, remote, schemas
 from adapters.http import security as security_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
@@ -164,6 +164,7 @@ def app_routes() -> list[BaseRoute]:
         *production.routes,
         *pipeline.routes,
         *security_api.routes,
+        *certificates.routes,
     ]
 
 

@@ -10,6 +10,7 @@ from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
 from cloudbay_domain.security import SecurityError
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.user import UserError
+from services.certificates import AuthorityNotReady, NothingToRevoke
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 from services.errors import VersionMismatch
 from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
@@ -44,6 +45,10 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(502, "Bad Gateway", detail, reason=error.reason)
     if isinstance(error, CONFLICT):
         return Problem(409, "Conflict", detail)
+    if isinstance(error, NothingToRevoke):
+        return Problem(409, "Conflict", detail, reason="NothingToRevoke")
+    if isinstance(error, AuthorityNotReady):  # `cloudbay ca init` was not run, or the passphrase is wrong
+        return Problem(503, "Service Unavailable", detail, reason="NoAuthority")
     if isinstance(error, StoreUnavailable):  # the store is away: nothing this request waited for was answered
         return Problem(503, "Service Unavailable", detail, reason="StoreUnavailable")
     if isinstance(error, UNPROCESSABLE):

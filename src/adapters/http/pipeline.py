@@ -66,17 +66,20 @@ async def scrap(request: Request) -> Response:
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     body: ps.ScrapRequest = await json_body(request, ps.ScrapRequest)
     device = await runtime.run(runtime.pipeline.scrap, station_id, principal.subject, body.reason)
+    # a scrapped device's certificates are revoked with it (none: nothing is written)
+    await runtime.run(runtime.platform.certificates.revoke, station_id, principal.subject, "scrapped", False)
     await close_session(runtime, station_id)
     await runtime.run(runtime.wait_for_read_models)
     return JSONResponse(present_device(device))
 
 
-async def close_session(runtime: Runtime, station_id: str) -> None:
-    """A scrapped charger stays off the network: a session it holds is closed (policy violation, 1008)."""
+async def close_session(runtime: Runtime, station_id: str, reason: str = "scrapped") -> None:
+    """A scrapped charger (or one whose certificate was revoked) stays off the network: a session it holds is
+    closed (policy violation, 1008)."""
     entry = runtime.link.sessions.get(station_id)
     if entry is not None:
         with contextlib.suppress(Exception):
-            await entry[1].close(code=1008, reason="scrapped")
+            await entry[1].close(code=1008, reason=reason)
 
 
 async def unlock_release(request: Request) -> Response:

@@ -12,6 +12,7 @@ from ocpp.v201 import call
 
 from services.ports import (
     GetLocalListVersion,
+    InstallCertificate,
     RequestStart,
     RequestStop,
     Reset,
@@ -19,6 +20,7 @@ from services.ports import (
     SetVariable,
     StartAnswer,
     StatusAnswer,
+    TriggerMessage,
     VersionAnswer,
 )
 
@@ -69,6 +71,11 @@ CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     GetLocalListVersion: (lambda q: call.GetLocalListVersion(), lambda r: VersionAnswer(int(r.version_number))),
     SendLocalList: (_send_local_list, _list_status),
     Reset: (lambda q: call.Reset(type=q.kind, evse_id=q.evse_id), _status),
+    TriggerMessage: (lambda q: call.TriggerMessage(requested_message=q.message), _status),
+    InstallCertificate: (
+        lambda q: call.CertificateSigned(certificate_chain=q.chain_pem, certificate_type=q.certificate_type),
+        _status,
+    ),
 }
 
 

@@ -12,7 +12,12 @@ from typing import Any
 
 from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.v201 import call_result
-from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStatusEnumType
+from ocpp.v201.enums import (
+    Action,
+    DataTransferStatusEnumType,
+    GenericStatusEnumType,
+    RegistrationStatusEnumType,
+)
 
 from adapters.ocpp import messages
 from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
@@ -23,6 +28,7 @@ from cloudbay_domain.metering import MeterValueError
 from cloudbay_domain.security import Notice, Origin
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.transaction import InvalidTransactionId
+from services.certificates import Signed
 from services.platform import Platform
 
 DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
@@ -54,6 +60,7 @@ class StationSession(RpcConnection):
         self.data_transfer_handlers = data_transfer_handlers or {}
         self.call_observer = call_observer
         self.last_seen = utcnow()
+        self._signed: dict[str, Signed] = {}  # by SignCertificate message id: sent by its @after hook
 
     def observe_call(self, action: str | None, result: str, seconds: float) -> None:
         if self.call_observer is not None:  # the node's metrics (adapters/metrics.py)
@@ -81,6 +88,7 @@ class StationSession(RpcConnection):
     @after(Action.boot_notification)
     async def after_boot_notification(self, **_: Any) -> None:
         await self.platform.sync.sync_local_list(self.id, ask_charger=True)
+        await self.platform.certificates.renew_if_due(self.id)  # A03: a certificate near its expiry
 
     @handles(Action.heartbeat)
     async def on_heartbeat(self, **_: Any) -> Any:
@@ -143,3 +151,20 @@ class StationSession(RpcConnection):
         charger = partial(self.platform.chargers.get, self.id)  # its remote starts: the tokens issued to it
         status, _token = await self._store(self.platform.id_tokens.authorize_at, charger, value)
         return call_result.Authorize(id_token_info={"status": status})
+
+    @handles(Action.sign_certificate)
+    async def on_sign_certificate(
+        self, csr: str, certificate_type: str | None = None, *, call_unique_id: str, **_: Any
+    ) -> Any:
+        outcome = await self._store(self.platform.certificates.sign, self.id, csr, certificate_type)
+        if outcome.signed is None:
+            info = {"reason_code": outcome.reason, "additional_info": outcome.detail[:500]}
+            return call_result.SignCertificate(status=GenericStatusEnumType.rejected, status_info=info)
+        self._signed[call_unique_id] = outcome.signed
+        return call_result.SignCertificate(status=GenericStatusEnumType.accepted)
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, *, call_unique_id: str, **_: Any) -> None:
+        signed = self._signed.pop(call_unique_id, None)
+        if signed is not None:  # A02/A03: the certificate, once the charger has our answer
+            await self.platform.certificates.deliver(self.id, signed)

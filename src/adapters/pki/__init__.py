@@ -1,0 +1,1 @@
+"""The platform's PKI: its CA keys in files, certificates made with ``cryptography`` (see docs/security.md)."""
