@@ -213,6 +213,8 @@ def tls_settings(env: dict[str, str], serving: bool = False) -> dict[str, Any]:
     if not 0 < port < 65536:
         raise SettingsError("CLOUDBAY_TLS_PORT must be a TCP port (1-65535)")
     return {"tls_cert": cert, "tls_key": key, "tls_port": port, "tls_client_ca": ca, "trusted_proxies": proxies}
+
+
 def _ca(env: dict[str, str], data_dir: Path) -> CaSettings:
     try:
         return CaSettings.from_env(env, data_dir)

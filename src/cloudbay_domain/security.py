@@ -51,6 +51,7 @@ class PlatformEvent(str, enum.Enum):
     NO_CLIENT_CERTIFICATE = "NoClientCertificate"  # profile 3 without a verified client certificate
     CERTIFICATE_MISMATCH = "CertificateMismatch"  # a verified client certificate whose CN is another station's
     UNTRUSTED_CERTIFICATE = "UntrustedCertificate"  # one a trusted proxy forwarded: another CA, expired, unreadable
+    REVOKED_CERTIFICATE = "RevokedCertificate"  # a verified client certificate naming the station, revoked by our CA
 
 
 def check_profile(profile: int, allow_unsecured: bool) -> None:

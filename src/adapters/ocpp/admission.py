@@ -6,6 +6,8 @@ refused before the WebSocket opens, never accepted as a lower profile.
   (A00.FR.405). A certificate the TLS layer cannot verify (another CA, expired, not yet valid) fails the TLS
   handshake itself: no HTTP request is ever read, so it is refused before any station id is known (through a
   trusted proxy, ``forwarded`` verifies the certificate again: 403, ``UntrustedCertificate``);
+- a client certificate our CA revoked (``Certificates.is_revoked``), whatever the profile: 403
+  (``RevokedCertificate``); one another CA issued (an operator's own client CA) is not in our list and passes;
 - profile 1 or 2 without the right Basic-auth credentials (username = station id): 401 with
   ``WWW-Authenticate``; a verified client certificate naming the station is accepted instead (a higher profile);
 - a station id with too many refusals in a row: 429 with ``Retry-After`` (``login_limits``).
@@ -21,6 +23,7 @@ import math
 from typing import TYPE_CHECKING, NoReturn
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from starlette.websockets import WebSocket
 
@@ -74,7 +77,8 @@ async def check_profile(websocket: WebSocket, runtime: Runtime, station_id: str)
         await _refuse(
             runtime, station_id, 403, PlatformEvent.DOWNGRADE_ATTEMPT, f"profile {config.profile} needs wss://"
         )
-    if cn == station_id and scheme == "wss":
+    if cn == station_id and scheme == "wss" and peer.cert_pem is not None:
+        await _refuse_if_revoked(runtime, station_id, peer.cert_pem)
         return await _record(runtime, station_id, runtime.logins.succeeded(station_id, utcnow()))
     if config.profile == 3 and peer.cert_error:  # forwarded by a trusted proxy, but not ours or not valid
         await _refuse(runtime, station_id, 403, PlatformEvent.UNTRUSTED_CERTIFICATE, f"profile 3: {peer.cert_error}")
@@ -83,6 +87,19 @@ async def check_profile(websocket: WebSocket, runtime: Runtime, station_id: str)
         detail = "a client certificate is required" if cn is None else f"the client certificate names {cn!r}"
         await _refuse(runtime, station_id, 403, kind, f"profile 3: {detail}"[:200])
     await _check_password(websocket, runtime, config)
+
+
+async def _refuse_if_revoked(runtime: Runtime, station_id: str, pem: str) -> None:
+    """Refuse a client certificate our CA revoked. Most are not: one store read. A revoked serial is confirmed
+    ours by fingerprint, so a certificate of another CA that happens to share the serial still passes."""
+    platform, cert = runtime.platform, x509.load_pem_x509_certificate(pem.encode())
+    if not await platform.run(platform.certificates.is_revoked, cert.serial_number):
+        return
+    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+    if await platform.run(platform.certificates.certificate_for, fingerprint) is None:
+        return
+    why = f"the client certificate {cert.serial_number:x} was revoked"
+    await _refuse(runtime, station_id, 403, PlatformEvent.REVOKED_CERTIFICATE, why)
 
 
 async def _check_password(websocket: WebSocket, runtime: Runtime, config: SecurityConfig) -> None:
