@@ -86,9 +86,16 @@ class StationSession(RpcConnection):
         )
 
     @after(Action.boot_notification)
-    async def after_boot_notification(self, **_: Any) -> None:
+    async def after_boot_notification(self, charging_station: dict[str, Any], **_: Any) -> None:
         await self.platform.sync.sync_local_list(self.id, ask_charger=True)
         await self.platform.certificates.renew_if_due(self.id)  # A03: a certificate near its expiry
+        # an enrolled device: ready on its family's stable firmware, else sent UpdateFirmware for it
+        await self.platform.firmware.after_boot(self.id, charging_station.get("firmware_version"))
+
+    @handles(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status: str, request_id: int | None = None, **_: Any) -> Any:
+        await self._store(self.platform.firmware.record_status, self.id, messages.text(status, "status"), request_id)
+        return call_result.FirmwareStatusNotification()
 
     @handles(Action.heartbeat)
     async def on_heartbeat(self, **_: Any) -> Any:
