@@ -46,7 +46,7 @@ class ReleaseRequest(BaseModel):
     )
     box_code: str = Field(max_length=256, description="the box security code, or the box label's whole payload")
     allow_unenrolled: bool = Field(
-        default=False, description="release from manufactured, skipping enrolment (goes away with enrolment)"
+        default=False, description="release from manufactured or enrolled, before the device is ready"
     )
 
 
