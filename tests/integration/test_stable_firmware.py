@@ -5,14 +5,17 @@ the stable version; only then is its device ready, and released without ``allow_
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 from ocpp.routing import on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
+from typer.testing import CliRunner
 
 from adapters.auth import Role
+from adapters.cli.main import app
 from cloudbay_domain.device import Device
 from tests.manufacturing_support import box_payload
 from tests.pki_support import EnrollingStation, csr_pem, installed
@@ -158,3 +161,20 @@ def test_bad_stable_firmware_is_refused_and_nothing_is_written(line: LiveServer)
         assert manufacturer.get(FAMILY).status_code == 404
         assert http.put(f"{FAMILY}/stable-firmware", json=STABLE).status_code == 200
         assert manufacturer.get(FAMILY).json()["stable_firmware"]["version"] == "2.0.0"
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_the_cli_sets_and_shows_the_stable_firmware(store_url: str, tmp_path: Path) -> None:
+    env = {"CLOUDBAY_DATABASE_URL": store_url, "CLOUDBAY_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    args = ["firmware", "set-stable", "home-22kw", "2.0.0", "--location", STABLE["location"], "--by", "line-7"]
+    done = runner.invoke(app, args, env=env)
+    assert done.exit_code == 0, done.output
+    assert runner.invoke(app, ["firmware", "show", "home-22kw"], env=env).output.split() == [
+        "home-22kw",
+        "2.0.0",
+        STABLE["location"],
+    ]
+    bad = runner.invoke(app, [*args[:4], "--location", "ftp://x/y"], env=env)
+    assert bad.exit_code == 2 and "http" in bad.output
+    assert runner.invoke(app, ["firmware", "show", "pro"], env=env).exit_code == 1
