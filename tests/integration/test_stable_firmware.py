@@ -5,6 +5,7 @@ the stable version; only then is its device ready, and released without ``allow_
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from adapters.cli.main import app
 from cloudbay_domain.device import Device
 from tests.manufacturing_support import box_payload
 from tests.pki_support import EnrollingStation, csr_pem, installed
-from tests.support import LiveServer, station, wait_until
+from tests.support import LiveServer, exchange, raw_socket, station, wait_until
 
 FAMILY = "/api/v1/hardware-families/home-22kw"
 STABLE = {"version": "2.0.0", "location": "https://firmware.example.com/home-22kw/2.0.0.bin"}
@@ -161,6 +162,25 @@ def test_bad_stable_firmware_is_refused_and_nothing_is_written(line: LiveServer)
         assert manufacturer.get(FAMILY).status_code == 404
         assert http.put(f"{FAMILY}/stable-firmware", json=STABLE).status_code == 200
         assert manufacturer.get(FAMILY).json()["stable_firmware"]["version"] == "2.0.0"
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_firmware_status_without_a_device_is_answered_and_an_unknown_status_refused(line: LiveServer) -> None:
+    line.whitelist("HAND-1")
+
+    async def report() -> tuple[Any, list[Any]]:
+        async with station(line, "HAND-1", UpdatingStation) as cp:
+            await cp.boot("1.0.0")
+            await asyncio.sleep(0.2)  # the boot's own writes
+            head = await asyncio.to_thread(line.head)
+            answer = await cp.firmware_status("Installed", 3)
+            assert await asyncio.to_thread(line.head) == head  # nothing to keep it on: only logged
+        async with raw_socket(line, "HAND-1") as ws:  # a status outside the schema's, with a NUL in it
+            frame = json.dumps([2, "f1", "FirmwareStatusNotification", {"status": "Install\u0000ed"}])
+            return answer, await exchange(ws, frame)
+
+    answer, refused = asyncio.run(report())
+    assert answer is not None and refused[:2] == [4, "f1"], refused
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
