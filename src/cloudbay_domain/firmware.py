@@ -12,6 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from cloudbay_domain.batch import name_problem
 from cloudbay_domain.text import check_text
 
 MAX_VERSION = 50  # BootNotification's chargingStation.firmwareVersion is string[0..50]
@@ -20,6 +21,14 @@ MAX_LOCATION = 2000  # UpdateFirmware's firmware.location is string[0..2000]
 
 class InvalidFirmware(ValueError):
     """A version or image location the platform does not accept."""
+
+
+def check_family(family: str) -> str:
+    """A family's name, as production batches accept it (1-64 characters, no control characters)."""
+    problem = name_problem(family, "hardware family")
+    if problem is not None:
+        raise InvalidFirmware(problem)
+    return family
 
 
 def check_version(version: str) -> str:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudbay_domain.device import Device, DeviceState
-from cloudbay_domain.firmware import HardwareFamily, InvalidFirmware
+from cloudbay_domain.firmware import HardwareFamily, check_family
 from cloudbay_domain.text import check_text
 from services.errors import ServiceError
 from services.ports import ChargerLink, LinkError, UpdateFirmware
@@ -38,13 +38,11 @@ class Firmware:
         self.log, self.link, self.run = log, link, run
 
     def family(self, family: str) -> HardwareFamily:
-        check_text(family, "hardware family")
+        check_family(family)
         return self.log.load(HardwareFamily.create_id(family), UnknownFamily(f"no hardware family {family} is known"))
 
     def set_stable(self, family: str, version: str, location: str, by: str) -> HardwareFamily:
-        check_text(family, "hardware family")
-        if not family.strip() or len(family) > 100:
-            raise InvalidFirmware("a hardware family has 1-100 characters")
+        check_family(family)
 
         def attempt() -> tuple[HardwareFamily, list[Any]]:
             record: HardwareFamily | None = self.log.load_or_none(HardwareFamily.create_id(family))

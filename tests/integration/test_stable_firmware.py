@@ -153,6 +153,9 @@ def test_bad_stable_firmware_is_refused_and_nothing_is_written(line: LiveServer)
             answer = http.put(f"{FAMILY}/stable-firmware", json=body)
             assert answer.status_code == 422, (body, answer.text)
             assert answer.headers["content-type"] == "application/problem+json"
+        long_family = "/api/v1/hardware-families/" + "f" * 65
+        assert http.put(f"{long_family}/stable-firmware", json=STABLE).status_code == 422
+        assert http.get(long_family).status_code == 422
         assert line.head() == head
         # a control character in the family's name: refused by the path's text guard, before any handler
         assert http.put("/api/v1/hardware-families/a%07b/stable-firmware", json=STABLE).status_code == 400

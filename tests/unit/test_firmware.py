@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudbay_domain.firmware import HardwareFamily, InvalidFirmware
+from cloudbay_domain.firmware import HardwareFamily, InvalidFirmware, check_family
 from cloudbay_domain.text import InvalidText
 
 GOOD_URL = "https://firmware.example.com/home-22kw/2.4.1.bin"
@@ -42,3 +42,10 @@ def test_bad_versions_and_locations_are_refused_and_nothing_changes(
     with pytest.raises(error):
         family.set_stable(version, location, "operator@example.com")
     assert family.stable_version is None and family.version == 1
+
+
+@pytest.mark.parametrize("family", ["", "f" * 65, "home\x0722kw"])
+def test_a_family_is_named_as_in_production_batches(family: str) -> None:
+    with pytest.raises(InvalidFirmware):
+        check_family(family)
+    assert check_family("home-22kw") == "home-22kw"

@@ -37,6 +37,6 @@ def show(family: Annotated[str, typer.Argument(help="the hardware family")]) -> 
     with build_platform(settings()) as platform:
         try:
             record = platform.firmware.family(family)
-        except (UnknownFamily, InvalidText) as e:
+        except (UnknownFamily, InvalidFirmware) as e:
             raise fail(str(e)) from None
     typer.echo(f"{record.family}\t{record.stable_version or '-'}\t{record.stable_location or '-'}")
