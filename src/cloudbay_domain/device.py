@@ -16,6 +16,7 @@ lock release until an operator unlocks it. Every step is an event naming who too
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -112,6 +113,7 @@ class Device(Aggregate):
         self.firmware_requests = 0  # UpdateFirmware requests sent; the last one's id is this count
         self.firmware_version: str | None = None  # the version the last request installs
         self.firmware_status: str | None = None  # the charger's answer, then its FirmwareStatusNotifications
+        self.firmware_requested_at: datetime | None = None
 
     # --- the pipeline -----------------------------------------------------------------------
 
@@ -185,10 +187,14 @@ class Device(Aggregate):
         version: str
         location: str
         status: str
+        requested_at: datetime
 
     @event(FirmwareUpdateRequested)
-    def request_firmware(self, request_id: int, version: str, location: str, status: str) -> None:
+    def request_firmware(
+        self, request_id: int, version: str, location: str, status: str, requested_at: datetime
+    ) -> None:
         self.firmware_requests, self.firmware_version, self.firmware_status = request_id, version, status
+        self.firmware_requested_at = requested_at
 
     class FirmwareStatusReported(Aggregate.Event):
         """A FirmwareStatusNotification: ``status`` of request ``request_id`` (None: the charger named none)."""

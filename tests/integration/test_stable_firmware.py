@@ -130,6 +130,23 @@ def test_one_on_the_stable_version_is_ready_at_once_and_without_one_stays_enroll
     assert device(pki, "EN-1").state.value == "ready" and device(pki, "EN-1").firmware_requests == 0
 
 
+def test_one_that_booted_before_enrolling_is_sent_the_update_at_its_enrolment(pki: LiveServer) -> None:
+    set_stable(pki)
+
+    async def boot_then_enrol() -> list[str]:
+        async with station(pki, "EN-1", UpdatingStation) as cp:
+            await cp.boot("1.0.0")  # still manufactured: nothing to do
+            await enrol(pki, cp)  # enrolled in this connection, without booting again
+            await cp.arrived("UpdateFirmware")
+            await asyncio.to_thread(wait_until, lambda: device(pki, "EN-1").firmware_requests == 1)
+            await cp.sign_certificate(csr_pem("EN-1"))  # a renewal: no second UpdateFirmware
+            await asyncio.sleep(0.3)
+            return [name for name, _ in cp.received]
+
+    assert [name for name in asyncio.run(boot_then_enrol()) if name == "UpdateFirmware"] == ["UpdateFirmware"]
+    assert device(pki, "EN-1").state.value == "enrolled" and device(pki, "EN-1").firmware_status == "Accepted"
+
+
 BAD_BODIES = [
     {"version": "", "location": STABLE["location"]},
     {"version": "   ", "location": STABLE["location"]},
