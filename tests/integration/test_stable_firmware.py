@@ -80,8 +80,7 @@ def test_an_enrolled_charger_on_old_firmware_is_updated_then_ready(pki: LiveServ
             await enrol(pki, cp)
             await cp.boot("1.0.0")
             sent = await cp.arrived("UpdateFirmware")
-            wait = asyncio.to_thread(wait_until, lambda: device(pki, "EN-1").firmware_status == "Accepted")
-            await wait
+            await asyncio.to_thread(wait_until, lambda: device(pki, "EN-1").firmware_status == "Accepted")
             for status in ("Downloading", "Downloaded", "Installing", "Installed"):
                 await cp.firmware_status(status, sent["request_id"])
             before = (await asyncio.to_thread(device, pki, "EN-1")).state.value
