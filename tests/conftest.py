@@ -14,8 +14,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from adapters.pki.authority import FileAuthority
+from adapters.pki.settings import CaSettings
 from adapters.settings import StoreSettings
 from adapters.storage import drop_database, ensure_database
+from tests.manufacturing_support import BLOCK, batch
+from tests.pki_support import PASSPHRASE
 from tests.support import LiveServer
 
 PG_BASE = os.environ.get("CLOUDBAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -51,6 +55,22 @@ def line(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A production line's server: the platform with a MAC block to hand out (locally administered, /24)."""
     live = LiveServer(store_url, tmp_path / "data", mac_block="02:00:00:00:00:00/24").start()
     try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def pki(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A production line's server with its certificate authority made (keys under a passphrase), and a batch of
+    two devices (EN-1, EN-2) of the family home-22kw."""
+    # certificates of 20 days, renewed within 30: a charger is asked to renew at its next boot
+    ca = CaSettings(directory=tmp_path / "data" / "ca", passphrase=PASSPHRASE, leaf_days=20, renew_days=30)
+    FileAuthority(ca).init()
+    live = LiveServer(store_url, tmp_path / "data", mac_block=BLOCK, ca=ca).start()
+    try:
+        with live.http() as http:
+            assert http.post("/api/v1/production-batches", json=batch("B1", ["EN-1", "EN-2"])).status_code == 201
         yield live
     finally:
         live.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cryptography import x509
@@ -12,7 +13,7 @@ from ocpp.routing import on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
-from tests.support import Station
+from tests.support import LiveServer, Station
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -62,3 +63,12 @@ class EnrollingStation(Station):
 
     async def sign_certificate(self, csr: str, certificate_type: str | None = None) -> Any:
         return await self.call(call.SignCertificate(csr=csr, certificate_type=certificate_type), suppress=False)
+
+
+async def installed(server: LiveServer) -> None:
+    """Wait (without blocking the charger's loop) until a charger's answer to CertificateSigned is recorded."""
+    for _ in range(500):
+        if await asyncio.to_thread(lambda: server.platform.certificates.authority().installed):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no answer to CertificateSigned was recorded")

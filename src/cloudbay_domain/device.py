@@ -2,9 +2,10 @@
 
 The pipeline is ``manufactured -> enrolled -> ready -> released``; any state before ``released`` may go to
 ``scrapped``. ``released`` and ``scrapped`` are final. A device becomes ``enrolled`` when its charger accepts
-the certificate the platform signed for it (``services.certificates``); ``ready`` comes with the latest-stable
-firmware step. Until then a release from ``manufactured`` or ``enrolled`` is allowed only when asked for
-explicitly (``allow_unenrolled``), an exception that goes away with that step.
+the certificate the platform signed for it (``services.certificates``), and ``ready`` when it boots running
+its hardware family's latest stable firmware (``services.firmware``: one that runs another version is sent
+``UpdateFirmware`` first). A release from ``manufactured`` or ``enrolled`` is allowed only when asked for
+explicitly (``allow_unenrolled``).
 
 The device lives beside its ``Charger`` aggregate (same station id), which keeps everything the charger
 says over OCPP: a charger whitelisted by hand (``cloudbay chargers add``) has no device and is outside the
@@ -15,6 +16,7 @@ lock release until an operator unlocks it. Every step is an event naming who too
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -40,8 +42,8 @@ TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
     _S.RELEASED: frozenset(),
     _S.SCRAPPED: frozenset(),
 }
-# released early, only with allow_unenrolled: from manufactured (not enrolled), or from enrolled until the
-# firmware step (which brings ``ready``) exists
+# released early, only with allow_unenrolled: from manufactured (not enrolled), or from enrolled (before the
+# stable firmware made it ready)
 EARLY_RELEASE = frozenset({_S.MANUFACTURED, _S.ENROLLED})
 
 
@@ -108,6 +110,10 @@ class Device(Aggregate):
         self.state = DeviceState.MANUFACTURED
         self.failed_releases = 0
         self.locked = False
+        self.firmware_requests = 0  # UpdateFirmware requests sent; the last one's id is this count
+        self.firmware_version: str | None = None  # the version the last request installs
+        self.firmware_status: str | None = None  # the charger's answer, then its FirmwareStatusNotifications
+        self.firmware_requested_at: datetime | None = None
 
     # --- the pipeline -----------------------------------------------------------------------
 
@@ -171,6 +177,34 @@ class Device(Aggregate):
     @event(ReleaseUnlocked)
     def _release_unlocked(self, by: str) -> None:
         self.failed_releases, self.locked = 0, False
+
+    # --- the stable firmware ----------------------------------------------------------------
+
+    class FirmwareUpdateRequested(Aggregate.Event):
+        """``UpdateFirmware`` request ``request_id`` was sent for ``version``; ``status`` is the charger's answer."""
+
+        request_id: int
+        version: str
+        location: str
+        status: str
+        requested_at: datetime
+
+    @event(FirmwareUpdateRequested)
+    def request_firmware(
+        self, request_id: int, version: str, location: str, status: str, requested_at: datetime
+    ) -> None:
+        self.firmware_requests, self.firmware_version, self.firmware_status = request_id, version, status
+        self.firmware_requested_at = requested_at
+
+    class FirmwareStatusReported(Aggregate.Event):
+        """A FirmwareStatusNotification: ``status`` of request ``request_id`` (None: the charger named none)."""
+
+        request_id: int | None
+        status: str
+
+    @event(FirmwareStatusReported)
+    def report_firmware_status(self, request_id: int | None, status: str) -> None:
+        self.firmware_status = status
 
     # --- audit ----------------------------------------------------------------------------------
 

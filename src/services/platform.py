@@ -13,6 +13,7 @@ from services.certificates import Certificates, CertificateSigner
 from services.charger_sync import ChargerSync
 from services.chargers import Chargers
 from services.errors import ServiceError
+from services.firmware import Firmware
 from services.id_tokens import IdTokens
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
@@ -100,6 +101,7 @@ class Platform:
         self.security = Security(log, self.chargers)
         self.sync = ChargerSync(self.chargers, self.id_tokens, self.link, self.run)
         self.certificates = Certificates(log, signer, self.link, self.run)  # the PKI (``signer``: its keys)
+        self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Platform:

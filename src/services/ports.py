@@ -9,6 +9,7 @@ holding the charger's connection without any service changing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from services.errors import ServiceError
@@ -132,6 +133,16 @@ class TriggerMessage(ChargerRequest[StatusAnswer]):
     """Ask the charger to send ``message`` now (F06), e.g. SignChargingStationCertificate to renew (A03)."""
 
     message: str
+
+
+@dataclass(frozen=True)
+class UpdateFirmware(ChargerRequest[StatusAnswer]):
+    """Install the firmware image at ``location`` (L01), fetched from ``retrieve_at`` on; ``request_id`` is named
+    again in the charger's FirmwareStatusNotifications."""
+
+    request_id: int
+    location: str
+    retrieve_at: datetime
 
 
 class ChargerLink(Protocol):

@@ -4,48 +4,27 @@ library's charger sends SignCertificate and installs the CertificateSigned it ge
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ocpp.v201 import call
 
-from adapters.pki.authority import FileAuthority
-from adapters.pki.settings import CaSettings
 from cloudbay_domain.certificates import CertificateAuthority
-from tests.manufacturing_support import BLOCK, batch, box_payload, raw_store_bytes
-from tests.pki_support import PASSPHRASE, EnrollingStation, badly_signed_csr, chain_of, csr_pem, weak_rsa_csr
+from tests.manufacturing_support import box_payload, raw_store_bytes
+from tests.pki_support import (
+    PASSPHRASE,
+    EnrollingStation,
+    badly_signed_csr,
+    chain_of,
+    csr_pem,
+    installed,
+    weak_rsa_csr,
+)
 from tests.support import LiveServer, station, wait_until
-
-
-@pytest.fixture
-def pki(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """A production line's server with its certificate authority made (keys under a passphrase)."""
-    # certificates of 20 days, renewed within 30: a charger is asked to renew at its next boot
-    ca = CaSettings(directory=tmp_path / "data" / "ca", passphrase=PASSPHRASE, leaf_days=20, renew_days=30)
-    FileAuthority(ca).init()
-    live = LiveServer(store_url, tmp_path / "data", mac_block=BLOCK, ca=ca).start()
-    try:
-        with live.http() as http:
-            assert http.post("/api/v1/production-batches", json=batch("B1", ["EN-1", "EN-2"])).status_code == 201
-        yield live
-    finally:
-        live.stop()
-
-
-async def installed(server: LiveServer) -> None:
-    """Wait (without blocking the charger's loop) until a charger's answer to CertificateSigned is recorded."""
-    for _ in range(500):
-        if await asyncio.to_thread(lambda: server.platform.certificates.authority().installed):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("no answer to CertificateSigned was recorded")
 
 
 def renewals(server: LiveServer) -> list[CertificateAuthority.RenewalRequested]:

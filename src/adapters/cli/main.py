@@ -16,6 +16,7 @@ from adapters.cli.batches import keys as manufacturing_keys
 from adapters.cli.ca import ca
 from adapters.cli.chargers import chargers
 from adapters.cli.common import fail, settings
+from adapters.cli.firmware import firmware
 from adapters.cli.openapi import openapi
 from adapters.cli.rebuild import rebuild_all, replay_progress
 from adapters.cli.serve import configure_logging, serve
@@ -35,6 +36,7 @@ app.add_typer(users, name="users")
 app.add_typer(batches, name="batches")
 app.add_typer(manufacturing_keys, name="manufacturing-key")
 app.add_typer(ca, name="ca")
+app.add_typer(firmware, name="firmware")
 app.callback()(version.root_options)  # cloudbay --version
 console, err = Console(), Console(stderr=True)
 

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
-from adapters.http import cards, certificates, chargers, docs, history, pipeline, production, remote, schemas
+from adapters.http import cards, certificates, chargers, docs, firmware, history, pipeline, production, remote, schemas
 from adapters.http import security as security_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
@@ -35,6 +35,7 @@ from adapters.oauth import OAuthError, claimed_client_id, client_credentials_gra
 from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.settings import Settings
 from adapters.wiring import Runtime
+from cloudbay_domain.firmware import InvalidFirmware
 from services.errors import ServiceError
 from services.users import UnknownUser
 
@@ -165,6 +166,7 @@ def app_routes() -> list[BaseRoute]:
         *pipeline.routes,
         *security_api.routes,
         *certificates.routes,
+        *firmware.routes,
     ]
 
 
@@ -174,7 +176,7 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         Problem: problem_handler,
         HTTPException: http_exception_handler,
         ServiceError: service_error_handler,
-        **dict.fromkeys(REFUSALS, service_error_handler),
+        **dict.fromkeys((*REFUSALS, InvalidFirmware), service_error_handler),
         Exception: with_request_id(server_error_handler),  # answered outside the middleware: add the header here
     }
 

@@ -6,6 +6,7 @@ from adapters.http.etag import etag
 from adapters.http.problems import Problem
 from adapters.http.production_errors import production_problem
 from cloudbay_domain.charger import InvalidStationId
+from cloudbay_domain.firmware import InvalidFirmware
 from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
 from cloudbay_domain.security import SecurityError
 from cloudbay_domain.text import InvalidText
@@ -13,6 +14,7 @@ from cloudbay_domain.user import UserError
 from services.certificates import AuthorityNotReady, NothingToRevoke
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 from services.errors import VersionMismatch
+from services.firmware import UnknownFamily
 from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
 from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
@@ -21,7 +23,8 @@ from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 from services.webhooks import UnknownWebhook, WebhookRefused
 
-NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser)  # someone else's too
+# someone else's too
+NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily)
 CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved)
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError)
 
@@ -51,7 +54,7 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(503, "Service Unavailable", detail, reason="NoAuthority")
     if isinstance(error, StoreUnavailable):  # the store is away: nothing this request waited for was answered
         return Problem(503, "Service Unavailable", detail, reason="StoreUnavailable")
-    if isinstance(error, UNPROCESSABLE):
+    if isinstance(error, (*UNPROCESSABLE, InvalidFirmware)):
         return Problem(422, "Unprocessable Content", detail)
     if isinstance(error, IdTokenError):  # e.g. blocking a removed card
         return Problem(409, "Conflict", detail)

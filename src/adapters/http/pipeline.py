@@ -40,6 +40,9 @@ def present_device(device: Device) -> dict[str, Any]:
     }
     fields = ("station_id", "batch_id", "model", "hardware_family", "mac_address", "failed_releases", "version")
     body = {name: getattr(device, name) for name in fields}
+    if device.firmware_requests:
+        update = (device.firmware_requests, device.firmware_version, device.firmware_status)
+        body["firmware_update"] = dict(zip(("request_id", "version", "status"), update, strict=True))
     return ps.Device.shape({**body, "state": device.state.value, "release_locked": device.locked, "_links": links})
 
 

@@ -46,7 +46,7 @@ class ReleaseRequest(BaseModel):
     )
     box_code: str = Field(max_length=256, description="the box security code, or the box label's whole payload")
     allow_unenrolled: bool = Field(
-        default=False, description="release from manufactured, skipping enrolment (goes away with enrolment)"
+        default=False, description="release from manufactured or enrolled, before the device is ready"
     )
 
 
@@ -101,6 +101,12 @@ class MacBlocks(Body):
     links: Links
 
 
+class FirmwareUpdate(Body):
+    request_id: int
+    version: str = Field(description="the stable version it installs")
+    status: str = Field(description="the charger's answer, then the status its FirmwareStatusNotifications report")
+
+
 class Device(Body):
     station_id: str
     batch_id: str
@@ -111,4 +117,7 @@ class Device(Body):
     failed_releases: int = Field(description="wrong box codes in a row")
     release_locked: bool
     version: int = Field(description="of the device (its pipeline), not of the charger")
+    firmware_update: FirmwareUpdate | None = Field(
+        default=None, description="the last UpdateFirmware sent to bring it to its family's stable firmware"
+    )
     links: Links

@@ -10,6 +10,7 @@ from typing import Any
 
 from ocpp.v201 import call
 
+from adapters.ocpp.time import ocpp_time
 from services.ports import (
     GetLocalListVersion,
     InstallCertificate,
@@ -21,6 +22,7 @@ from services.ports import (
     StartAnswer,
     StatusAnswer,
     TriggerMessage,
+    UpdateFirmware,
     VersionAnswer,
 )
 
@@ -64,6 +66,11 @@ def _send_local_list(request: SendLocalList) -> Any:
     )
 
 
+def _update_firmware(request: UpdateFirmware) -> Any:
+    firmware = {"location": request.location, "retrieve_date_time": ocpp_time(request.retrieve_at)}
+    return call.UpdateFirmware(request_id=request.request_id, firmware=firmware)
+
+
 CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     RequestStart: (_start, lambda r: StartAnswer(str(r.status), r.transaction_id)),
     RequestStop: (lambda q: call.RequestStopTransaction(transaction_id=q.transaction_id), _status),
@@ -72,6 +79,7 @@ CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     SendLocalList: (_send_local_list, _list_status),
     Reset: (lambda q: call.Reset(type=q.kind, evse_id=q.evse_id), _status),
     TriggerMessage: (lambda q: call.TriggerMessage(requested_message=q.message), _status),
+    UpdateFirmware: (_update_firmware, _status),
     InstallCertificate: (
         lambda q: call.CertificateSigned(certificate_chain=q.chain_pem, certificate_type=q.certificate_type),
         _status,

@@ -89,6 +89,13 @@ class StationSession(RpcConnection):
     async def after_boot_notification(self, **_: Any) -> None:
         await self.platform.sync.sync_local_list(self.id, ask_charger=True)
         await self.platform.certificates.renew_if_due(self.id)  # A03: a certificate near its expiry
+        # an enrolled device: ready on its family's stable firmware, else sent UpdateFirmware for it
+        await self.platform.firmware.bring_to_stable(self.id)
+
+    @handles(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status: str, request_id: int | None = None, **_: Any) -> Any:
+        await self._store(self.platform.firmware.record_status, self.id, messages.text(status, "status"), request_id)
+        return call_result.FirmwareStatusNotification()
 
     @handles(Action.heartbeat)
     async def on_heartbeat(self, **_: Any) -> Any:
@@ -167,4 +174,5 @@ class StationSession(RpcConnection):
     async def after_sign_certificate(self, *, call_unique_id: str, **_: Any) -> None:
         signed = self._signed.pop(call_unique_id, None)
         if signed is not None:  # A02/A03: the certificate, once the charger has our answer
-            await self.platform.certificates.deliver(self.id, signed)
+            if await self.platform.certificates.deliver(self.id, signed) == "Accepted":
+                await self.platform.firmware.bring_to_stable(self.id)  # enrolled now: its stable firmware
