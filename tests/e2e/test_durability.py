@@ -5,12 +5,13 @@ A real `cloudbay serve`, real OCPP 2.0.1 clients (the ``ocpp`` library's) over r
 Several chargers send TransactionEvents back to back, so that commits and answers are in flight together; the
 moment the chosen number of answers has arrived, the server is SIGKILLed (no chance to flush or close
 anything). It is restarted on the same store, and every event any charger got a CALLRESULT for must be in the
-event log. Several rounds in a row, on both stores.
+event log. On both stores; `DURABILITY_ROUNDS=N` repeats it N times in a row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import suppress
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tests.support import Station
 pytestmark = pytest.mark.slow
 
 CHARGERS = 8
-ROUNDS = 2
+ROUNDS = int(os.environ.get("DURABILITY_ROUNDS", "1"))  # one round each store by default; more for a drill
 ANSWERS_BEFORE_KILL = 20  # per round, over all chargers
 Acked = list[tuple[str, str, int]]  # (station, transaction id, seqNo) answered with a CALLRESULT
 

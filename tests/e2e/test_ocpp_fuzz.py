@@ -39,7 +39,7 @@ STATION = "CB-FUZZ"
 MAX_FRAME = 128 * 1024
 MAX_STORED = 4096
 RSS_BOUND_MIB = 100
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))  # per store: ~12 s on 2 vCPUs; more for a deeper run
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))  # per store: ~6 s on 2 vCPUs; more for a deeper run
 
 
 TX = {"eventType": "Updated", "timestamp": "2026-11-25T10:00:00Z", "triggerReason": "MeterValuePeriodic"}
