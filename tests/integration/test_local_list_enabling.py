@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from ocpp.routing import on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
-from websockets.asyncio.client import connect
 
 from tests.integration.test_charging import register_card
-from tests.support import LiveServer, Station, wait_until
+from tests.support import LiveServer, Station, station, wait_until
 
 
 class DisabledList(Station):
@@ -44,18 +42,8 @@ class DisabledList(Station):
         return call_result.SetVariables(set_variable_result=results)
 
 
-@contextlib.asynccontextmanager
-async def disabled_list(server: LiveServer, enable_answer: str) -> AsyncIterator[DisabledList]:
-    async with connect(server.ws_url("CB-LL"), subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
-        cp = DisabledList("CB-LL", ws, response_timeout=5)
-        cp.enable_answer = enable_answer
-        task = asyncio.create_task(cp.start())
-        try:
-            yield cp
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+def disabled_list(server: LiveServer, enable_answer: str) -> contextlib.AbstractAsyncContextManager[DisabledList]:
+    return station(server, "CB-LL", DisabledList, enable_answer=enable_answer)
 
 
 def sent(cp: Station) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ from websockets.asyncio.client import connect
 from adapters.auth import Role
 from cloudbay_domain.charger import Charger
 from cloudbay_domain.transaction import Transaction
-from tests.support import LiveServer, Station
+from tests.support import LiveServer, Station, station
 
 
 class ResettableStation(Station):
@@ -28,18 +27,10 @@ class ResettableStation(Station):
         return call_result.Reset(status=self.reset_answer)
 
 
-@contextlib.asynccontextmanager
-async def resettable(server: LiveServer, station_id: str, answer: str = "Accepted") -> AsyncIterator[Station]:
-    async with connect(server.ws_url(station_id), subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
-        cp = ResettableStation(station_id, ws, response_timeout=5)
-        cp.reset_answer = answer
-        task = asyncio.create_task(cp.start())
-        try:
-            yield cp
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+def resettable(
+    server: LiveServer, station_id: str, answer: str = "Accepted"
+) -> contextlib.AbstractAsyncContextManager[ResettableStation]:
+    return station(server, station_id, ResettableStation, reset_answer=answer)
 
 
 async def post(http: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
