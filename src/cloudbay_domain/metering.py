@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -74,9 +74,19 @@ class Sample:
         return self  # immutable: copies of an aggregate (the store's cache makes one per command) share it
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["timestamp"] = self.timestamp.isoformat()
-        return data
+        # spelled out: dataclasses.asdict deep-copies every field, a tenth of a charger message's CPU
+        return {
+            "timestamp": self.timestamp.isoformat(),
+            "measurand": self.measurand,
+            "value": self.value,
+            "unit": self.unit,
+            "multiplier": self.multiplier,
+            "raw_value": self.raw_value,
+            "phase": self.phase,
+            "context": self.context,
+            "location": self.location,
+            "known_unit": self.known_unit,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Sample:

@@ -24,7 +24,7 @@ from eventsourcing.persistence import IntegrityError
 
 log = logging.getLogger("cloudbay.store")
 
-MAX_BATCH = 100
+MAX_BATCH = 500  # saves in one commit: with deferred saves (services/store.py) every charger's may be queued
 
 #: Told of every batch written: how many saves it held, how long writing it took, whether all of them committed.
 CommitObserver = Callable[[int, float, bool], None]
@@ -49,16 +49,24 @@ class GroupCommitter:
 
     def save(self, *aggregates: Any) -> None:
         """Save the aggregates' pending events in the next batch; raise ``IntegrityError`` on a conflict."""
+        done = self.submit(*aggregates)
+        if done is not None:
+            done.result()
+
+    def submit(self, *aggregates: Any) -> Future[None] | None:
+        """Queue the aggregates' pending events for the next batch without waiting for it: the future is done
+        when they are committed (or holds the ``IntegrityError`` of a conflict). None: nothing to save, or saved
+        already (called from the writer itself)."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if not events:
-            return
+            return None
         if threading.current_thread() is self._thread:
             self.app.save(*events)
-            return
+            return None
         self._ensure_started()
         item = _Save(events)
         self._queue.put(item)
-        item.done.result()
+        return item.done
 
     def stop(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -6,19 +6,21 @@ import asyncio
 import contextvars
 import functools
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from eventsourcing.persistence import IntegrityError
 
 from services.certificates import Certificates, CertificateSigner
 from services.charger_sync import ChargerSync
 from services.chargers import Chargers
-from services.errors import ServiceError
+from services.errors import ConcurrentUpdate, ServiceError
 from services.firmware import Firmware
 from services.id_tokens import IdTokens
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
 from services.security import Security
-from services.store import EventLog
+from services.store import MAX_CONFLICT_RETRIES, Deferred, EventLog, NeedsStore, RetryWhole
 from services.transactions import Transactions
 from services.users import Users
 from services.webhooks import Webhooks
@@ -65,6 +67,90 @@ def _give_up(answer: asyncio.Future[Any], fn: Callable[..., Any], timeout: float
     if not answer.done():
         name = getattr(fn, "__qualname__", "a store call")
         answer.set_exception(StoreUnavailable(f"the store did not answer {name} within {timeout:g} s"))
+
+
+class _DeferredCall:
+    """One call run with its first save deferred (``EventLog.deferring``): its thread is free as soon as the
+    call has decided; the commit's outcome, seen in the writer thread, settles the answer on the loop, or runs
+    the call again after a lost race."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        executor: Executor,
+        loop: asyncio.AbstractEventLoop,
+        answer: asyncio.Future[Any],
+        context: contextvars.Context,
+        call: Callable[[], Any],
+    ) -> None:
+        self.log, self.executor, self.loop, self.answer, self.context, self.call = (
+            log,
+            executor,
+            loop,
+            answer,
+            context,
+            call,
+        )
+        self.tries = 0
+
+    def start(self) -> None:
+        self.executor.submit(self._run)
+
+    def start_inline(self) -> None:
+        """Run the call here, on the event loop, when it reads nothing from the store (what it changes was kept
+        by this process): no store thread is involved until its commit. Otherwise in a store thread."""
+        try:
+            result, deferred = self.context.run(self.log.inline, self.call)
+        except NeedsStore:
+            self.start()
+            return
+        except RetryWhole:
+            self._again()
+            return
+        except BaseException as e:
+            self.answer.set_exception(e)
+            return
+        self._decided(result, deferred)
+
+    def _settle(self, result: Any, error: BaseException | None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(_settle, self.answer, result, error)
+        except RuntimeError:  # the loop is closed: nobody waits
+            pass
+
+    def _again(self) -> None:
+        self.tries += 1
+        if self.tries >= MAX_CONFLICT_RETRIES:
+            self._settle(None, ConcurrentUpdate("what this call changes kept changing; try again"))
+        elif not self.answer.done():  # nobody waits anymore: the call is not run again
+            self.start()
+
+    def _run(self) -> None:
+        try:
+            result, deferred = self.context.run(self.log.deferring, self.call)
+        except RetryWhole:
+            self._again()
+            return
+        except BaseException as e:
+            self._settle(None, e)
+            return
+        self._decided(result, deferred)
+
+    def _decided(self, result: Any, deferred: Deferred) -> None:
+        if deferred.pending is None or deferred.waited:
+            self._settle(result, None)
+            return
+        deferred.pending[0].add_done_callback(functools.partial(self._committed, result, deferred))
+
+    def _committed(self, result: Any, deferred: Deferred, done: Future[None]) -> None:
+        error = done.exception()
+        if error is None:
+            self.log.settled(deferred)  # before the answer: the charger's next message finds what was saved
+            self._settle(result, None)
+        elif isinstance(error, IntegrityError):
+            self._again()
+        else:
+            self._settle(None, error)
 
 
 _DEFAULT: list[Executor] = []
@@ -124,6 +210,23 @@ class Platform:
         if timeout is None:
             return await answer
         timer = loop.call_later(timeout, _give_up, answer, fn, timeout)
+        try:
+            return await answer
+        finally:
+            timer.cancel()
+
+    async def run_deferred(self, fn: Callable[..., T], *args: Any) -> T:
+        """``run`` for a call whose only effects are its saves (a charger's report, say): its thread does not
+        wait for the group commit, so the store threads do not bound how many saves share one. The answer still
+        comes only once the save is committed; a lost race runs the whole call again."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[T] = loop.create_future()
+        call = functools.partial(fn, *args)
+        executor = self.executor or _default_executor()
+        _DeferredCall(self.log, executor, loop, answer, contextvars.copy_context(), call).start_inline()
+        if self.timeout is None:
+            return await answer
+        timer = loop.call_later(self.timeout, _give_up, answer, fn, self.timeout)
         try:
             return await answer
         finally:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -26,6 +27,35 @@ MAX_CONFLICT_RETRIES = 8
 MAX_KEPT = 20_000  # aggregates kept by ``take``/``keep`` (least recently saved forgotten first)
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
+
+
+class RetryWhole(Exception):
+    """The deferred save of a call lost an optimistic-concurrency race before anything else of the call was
+    saved: nothing of it is in the store, and the whole call is run again from fresh loads."""
+
+
+class NeedsStore(BaseException):  # noqa: N818 - not an error: a signal, past any ``except Exception``
+    """A call run ``inline`` wanted to read the store: it must run in a store thread instead. Raised before the
+    call saved anything (it is for calls whose one save comes after their reads)."""
+
+
+class Deferred:
+    """A call whose first save is not waited for in its thread (``EventLog.deferring``): the save is queued for
+    the next group commit and the thread goes on, so a store thread is not held while a batch is written and
+    any number of chargers' saves can share one commit. Whoever ran the call waits for ``pending`` (the commit,
+    then ``settled``) before answering: nothing is answered before it is committed."""
+
+    def __init__(self) -> None:
+        self.pending: tuple[Future[None], list[Any]] | None = None
+        self.waited = False  # a later save of the call waited for the first one: the rest ran as usual
+
+
+_calls = threading.local()
+
+
+def _no_store_read() -> None:
+    if getattr(_calls, "inline", False):
+        raise NeedsStore
 
 
 class EventLog(Application[UUID]):
@@ -55,12 +85,14 @@ class EventLog(Application[UUID]):
 
     def load(self, aggregate_id: UUID, missing: ServiceError) -> Any:
         """The aggregate, or ``missing`` raised when there is none."""
+        _no_store_read()
         try:
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise missing from None
 
     def load_or_none(self, aggregate_id: UUID) -> Any:
+        _no_store_read()
         try:
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -93,9 +125,57 @@ class EventLog(Application[UUID]):
             raise exists from None
         return aggregate
 
+    def deferring(self, call: Callable[[], R]) -> tuple[R, Deferred]:
+        """Run ``call`` in this thread with its first save deferred (see ``Deferred``); the caller must wait for
+        ``Deferred.pending`` and call ``settled`` before it uses the result. ``RetryWhole``: run it again."""
+        deferred = Deferred()
+        _calls.deferred = deferred
+        try:
+            return call(), deferred
+        finally:
+            _calls.deferred = None
+
+    def inline(self, call: Callable[[], R]) -> tuple[R, Deferred]:
+        """``deferring`` in the calling thread (the event loop's) for a call that needs no store read: one whose
+        aggregates this process kept (``take``). ``NeedsStore`` as soon as it would read the store."""
+        _calls.inline = True
+        try:
+            return self.deferring(call)
+        finally:
+            _calls.inline = False
+
+    def settled(self, deferred: Deferred) -> None:
+        """After the deferred save committed: keep its aggregates (``take``) as a save in ``retrying`` does."""
+        if deferred.pending is not None:
+            self.keep(*deferred.pending[1])
+
+    def _wait_deferred(self, deferred: Deferred) -> None:
+        """A later save of a deferred call: the first must be committed before anything builds on it."""
+        deferred.waited = True
+        if deferred.pending is None:
+            return
+        if getattr(_calls, "inline", False):  # never wait on the event loop's thread
+            raise RuntimeError("a call run inline saves once")
+        try:
+            deferred.pending[0].result()
+        except IntegrityError:
+            raise RetryWhole from None
+        self.settled(deferred)
+
     def retrying(self, attempt: Callable[[], tuple[R, list[Any]]], what: str) -> R:
         """Run ``attempt`` (load, decide; it returns its result and the aggregates to save) and save them in the
         next group commit; on a lost race, run it again from a fresh load."""
+        deferred: Deferred | None = getattr(_calls, "deferred", None)
+        if deferred is not None and not deferred.waited:
+            if deferred.pending is None:
+                result, changed = attempt()
+                done = self.committer.submit(*changed)
+                if done is None:
+                    self.keep(*changed)
+                else:
+                    deferred.pending = (done, changed)
+                return result
+            self._wait_deferred(deferred)
         for n in range(MAX_CONFLICT_RETRIES):
             if n:
                 time.sleep(random.uniform(0, 0.002 * n))  # jitter: let the winner's writes settle

@@ -4,6 +4,7 @@ Examples first, then hypothesis properties."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
@@ -409,3 +410,10 @@ def test_charging_split_covers_the_interval(
     assert charging >= 0 and other >= 0
     assert math.isclose(charging + other, length.total_seconds(), abs_tol=1e-6)
     assert charging_split(data.draw(st.permutations(timed)), start, start + length) == (charging, other)
+
+
+def test_a_sample_as_a_dict_holds_every_field_and_reads_back() -> None:
+    sample = Sample(T0, "Energy.Active.Import.Register", 1.5, "kWh", 3, 1.5, "L1", "Sample.Periodic", "EV")
+    data = sample.to_dict()
+    assert set(data) == {f.name for f in dataclasses.fields(Sample)}
+    assert Sample.from_dict(data) == sample

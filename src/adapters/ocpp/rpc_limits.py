@@ -79,7 +79,15 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return dict(target)
 
 
-Walker = Callable[[Any, str], Any]
+Walker = Callable[[Any], Any]
+
+
+class _NotInt32(Exception):
+    """An integer out of int32 range; ``path`` is filled in (leaf first) as it passes up through the walkers."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.path: list[str] = []
 
 
 def integers(value: Any, action: str, answer: bool = False) -> Any:
@@ -87,9 +95,17 @@ def integers(value: Any, action: str, answer: bool = False) -> Any:
     as Python ints in int32 range.
 
     Each action's schema is read once into a walker that visits only the parts of a payload that can hold an
-    integer: a TransactionEvent's sampled values, say, are not walked at all."""
+    integer (a TransactionEvent's sampled values for their unit's multiplier, not their other fields). A walker
+    returns what it was given unless something below it changed (``1.0`` read as 1), and builds no path unless
+    an integer is out of range."""
     walk = _walker_for(action, answer)
-    return value if walk is None else walk(value, "")
+    if walk is None:
+        return value
+    try:
+        return walk(value)
+    except _NotInt32 as e:
+        path = "/" + "/".join(reversed(e.path))
+        raise RpcError("PropertyConstraintViolation", f"{path}: {e.value!r} is not a 32-bit integer") from None
 
 
 @functools.cache
@@ -98,11 +114,12 @@ def _walker_for(action: str, answer: bool) -> Walker | None:
     return _walker(root, root, 0)
 
 
-def _check_int(value: Any, path: str) -> Any:
-    if type(value) is int or type(value) is float:
+def _check_int(value: Any) -> Any:
+    kind = type(value)
+    if kind is int or kind is float:
         if not INT32[0] <= value <= INT32[1]:
-            raise RpcError("PropertyConstraintViolation", f"{path or '/'}: {value!r} is not a 32-bit integer")
-        return int(value)
+            raise _NotInt32(value)
+        return value if kind is int else int(value)
     return value
 
 
@@ -124,18 +141,45 @@ def _walker(node: dict[str, Any], root: dict[str, Any], depth: int) -> Walker | 
     return None
 
 
+def _child(walk: Walker, value: Any, key: str | int) -> Any:
+    try:
+        return walk(value)
+    except _NotInt32 as e:
+        e.path.append(str(key))
+        raise
+
+
 def _object_walker(fields: dict[str, Walker]) -> Walker:
-    def walk(value: Any, path: str) -> Any:
+    pairs = tuple(fields.items())
+
+    def walk(value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        changed = {k: w(value[k], f"{path}/{k}") for k, w in fields.items() if k in value}
-        return {**value, **changed} if changed else value
+        out: dict[str, Any] | None = None
+        for key, field_walker in pairs:
+            if key in value:
+                old = value[key]
+                new = _child(field_walker, old, key)
+                if new is not old:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = new
+        return value if out is None else out
 
     return walk
 
 
 def _list_walker(item: Walker) -> Walker:
-    def walk(value: Any, path: str) -> Any:
-        return [item(v, f"{path}/{i}") for i, v in enumerate(value)] if isinstance(value, list) else value
+    def walk(value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out: list[Any] | None = None
+        for i, old in enumerate(value):
+            new = _child(item, old, i)
+            if new is not old:
+                if out is None:
+                    out = list(value)
+                out[i] = new
+        return value if out is None else out
 
     return walk

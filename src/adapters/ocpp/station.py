@@ -68,8 +68,16 @@ class StationSession(RpcConnection):
 
     async def _store(self, fn: Callable[..., Any], *args: Any) -> Any:
         """A store call in the platform's threads; a value the domain refuses is the charger's error."""
+        return await self._stored(self.platform.run, fn, *args)
+
+    async def _report(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``_store`` for a charger's report, whose only effect is its save: its thread does not wait for the
+        group commit (``Platform.run_deferred``); the answer still waits until the report is committed."""
+        return await self._stored(self.platform.run_deferred, fn, *args)
+
+    async def _stored(self, run: Callable[..., Any], fn: Callable[..., Any], *args: Any) -> Any:
         try:
-            return await self.platform.run(fn, *args)
+            return await run(fn, *args)
         except REFUSED_VALUES as e:
             raise PropertyConstraintViolationError(description=str(e)[:200], details={}) from None
 
@@ -107,7 +115,7 @@ class StationSession(RpcConnection):
         self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **_: Any
     ) -> Any:
         report = messages.status_report(timestamp, connector_status, evse_id, connector_id)
-        await self._store(self.platform.chargers.record_status, self.id, report)
+        await self._report(self.platform.chargers.record_status, self.id, report)
         return call_result.StatusNotification()
 
     @handles(Action.notify_event)
@@ -115,7 +123,7 @@ class StationSession(RpcConnection):
         self, generated_at: str, seq_no: int, event_data: list[dict[str, Any]], tbc: bool = False, **_: Any
     ) -> Any:
         report = messages.events_report(generated_at, seq_no, event_data, tbc, self.limits.max_stored_payload)
-        await self._store(self.platform.chargers.record_events, self.id, report)
+        await self._report(self.platform.chargers.record_events, self.id, report)
         return call_result.NotifyEvent()
 
     @handles(Action.data_transfer)
@@ -126,13 +134,13 @@ class StationSession(RpcConnection):
         if handler is not None:
             status, answer = handler(self.id, message_id, data)
         report = messages.data_transfer_report(vendor_id, message_id, data, status, self.limits.max_stored_payload)
-        await self._store(self.platform.chargers.record_data_transfer, self.id, report)
+        await self._report(self.platform.chargers.record_data_transfer, self.id, report)
         return call_result.DataTransfer(status=DataTransferStatusEnumType(status), data=answer)
 
     @handles(Action.transaction_event)
     async def on_transaction_event(self, **payload: Any) -> Any:
         report = messages.transaction_report(**payload)
-        result = await self._store(self.platform.transactions.record_event, self.id, report)
+        result = await self._report(self.platform.transactions.record_event, self.id, report)
         if result.id_token_status is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info={"status": result.id_token_status})
@@ -140,7 +148,7 @@ class StationSession(RpcConnection):
     @handles(Action.meter_values)
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
         report = messages.meter_values_report(evse_id, meter_value)
-        await self._store(self.platform.transactions.record_meter_values, self.id, report)
+        await self._report(self.platform.transactions.record_meter_values, self.id, report)
         return call_result.MeterValues()
 
     @handles(Action.security_event_notification)
