@@ -14,7 +14,9 @@ from services.charger_sync import ChargerSync
 from services.chargers import Chargers
 from services.errors import ServiceError
 from services.firmware import Firmware
+from services.guests import Guests
 from services.id_tokens import IdTokens
+from services.local_lists import LocalLists, Members, no_members
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
 from services.security import Security
@@ -99,8 +101,11 @@ class Platform:
         self.remote = RemoteControl(self.chargers, self.id_tokens, self.transactions, self.link, self.run)
         self.webhooks = Webhooks(log)
         self.security = Security(log, self.chargers)
-        self.sync = ChargerSync(self.chargers, self.id_tokens, self.link, self.run)
+        self.members: Members = no_members  # a charger's members and their roles
+        self.local_lists = LocalLists(log, self.id_tokens, lambda station_id: self.members(station_id))
+        self.sync = ChargerSync(self.chargers, self.local_lists, self.link, self.run)
         self.certificates = Certificates(log, signer, self.link, self.run)  # the PKI (``signer``: its keys)
+        self.guests = Guests(log, self.id_tokens, self.certificates, self.local_lists.members)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
 
     @classmethod
