@@ -18,6 +18,7 @@ from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
 from adapters.http import cards, certificates, chargers, docs, firmware, history, pipeline, production, remote, schemas
+from adapters.http import guests as guests_api
 from adapters.http import security as security_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
@@ -166,6 +167,7 @@ def app_routes() -> list[BaseRoute]:
         *pipeline.routes,
         *security_api.routes,
         *certificates.routes,
+        *guests_api.routes,
         *firmware.routes,
     ]
 
