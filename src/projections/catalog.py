@@ -33,4 +33,5 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
         ProductionProjection(),
         SecurityEventsProjection(),
         MembersProjection(),
+        MembersProjection(),
     ]

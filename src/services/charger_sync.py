@@ -34,6 +34,7 @@ class ChargerSync:
         self.chargers, self.lists, self.link, self.run = chargers, lists, link, run
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the charger sessions run (seen at a sync)
 
     async def set_rfid_required(
         self, station_id: str, required: bool, expected: Collection[int] | None = None
@@ -52,7 +53,14 @@ class ChargerSync:
 
     def push_local_list(self, stations: Iterable[str] | None = None) -> None:
         """Bring the local lists of the reachable chargers among ``stations`` (None: every one) up to date,
-        in the background; each records its answer. A charger offline now is brought up to date at its boot."""
+        in the background; each records its answer. A charger offline now is brought up to date at its boot.
+        Any thread may call it."""
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # called from a store thread: hand it to the loop the sessions run on
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self.push_local_list, stations)
+            return
         reachable = self.link.reachable_stations()
         for station_id in reachable if stations is None else set(stations) & set(reachable):
             task = asyncio.ensure_future(self.sync_local_list(station_id))
@@ -66,6 +74,7 @@ class ChargerSync:
         One sync at a time per charger, reading the list inside the lock: a sync started by an older change
         can never overwrite the charger's list with an older one.
         """
+        self._loop = asyncio.get_running_loop()
         async with self._locks.setdefault(station_id, asyncio.Lock()):
             try:
                 return await self._sync(station_id, ask_charger)
