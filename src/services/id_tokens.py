@@ -116,7 +116,8 @@ class IdTokens:
         status, token = self.authorize(value)
         if token is None and issued_for_remote_start(charger(), normalise_token(value)):
             return "Accepted", None
-        if token is not None and is_guest_token(token.value) and not self._admitted_at(charger(), token.value):
+        guest = token is not None and status == "Accepted" and is_guest_token(token.value)
+        if guest and token is not None and not self._admitted_at(charger(), token.value):
             return "NotAtThisLocation", token  # a guest's token is good on the one charger it was issued for
         return status, token
 

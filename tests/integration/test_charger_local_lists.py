@@ -82,7 +82,9 @@ def test_cards_reach_the_chargers_of_their_user_only_and_follow_every_change(ser
         ("Differential", {"A-1": None}),  # removed from the list
     ]
     assert lists(three) == []  # nobody owns it: no card of anyone's
-    assert server.platform.chargers.get("CB-M2").local_list_entries == {"B-1": {"type": "ISO14443", "status": "Accepted"}}
+    assert server.platform.chargers.get("CB-M2").local_list_entries == {
+        "B-1": {"type": "ISO14443", "status": "Accepted"}
+    }
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

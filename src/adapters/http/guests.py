@@ -17,13 +17,24 @@ GUEST_CERTIFICATES = API + "/chargers/{station_id}/guest-certificates"
 
 
 class GuestCertificateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"csr": "-----BEGIN CERTIFICATE..."}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"csr": "MIHhMIGIAgEAMCYx..."}]})
     csr: str = Field(
         min_length=1,
         max_length=MAX_CSR_CHARS,
-        description="a PEM certificate signing request made by the app (EC P-256/P-384 or RSA >= 2048); only its"
-        " key is used",
+        description="the certificate signing request the app made (EC P-256/P-384 or RSA >= 2048), as base64 DER:"
+        " the PEM's lines without its BEGIN/END lines and line breaks (a JSON string holds no control characters)."
+        " Only its key is used",
     )
+
+
+PEM_BEGIN, PEM_END = "-----BEGIN CERTIFICATE REQUEST-----", "-----END CERTIFICATE REQUEST-----"
+
+
+def pem_of(csr: str) -> str:
+    """The request as PEM, from its base64 DER (BEGIN/END lines and spaces, if sent, are dropped)."""
+    body = csr.replace(PEM_BEGIN, "").replace(PEM_END, "").replace(" ", "")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join((PEM_BEGIN, *lines, PEM_END, ""))
 
 
 class GuestCertificate(Body):
@@ -42,7 +53,7 @@ async def issue_guest_certificate(request: Request) -> Response:
     principal, _ = await on_charger(request, Act.GUEST_CERTIFICATE)
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     body: GuestCertificateRequest = await json_body(request, GuestCertificateRequest)
-    signed, token = await runtime.run(runtime.platform.guests.issue, station_id, principal.subject, body.csr)
+    signed, token = await runtime.run(runtime.platform.guests.issue, station_id, principal.subject, pem_of(body.csr))
     await runtime.run(runtime.wait_for_read_models)
     runtime.platform.sync.push_local_list([station_id])  # the charger learns to trust the guest's token
     charger = f"{API}/chargers/{segment(station_id)}"
