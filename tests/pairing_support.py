@@ -4,11 +4,12 @@ chargers with their codes, app users' clients, invitations read from the mail.""
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes
-from email.message import Message
+from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 from typing import Any
@@ -30,18 +31,18 @@ class Inbox:
     """aiosmtpd's handler: every message delivered, parsed, in arrival order."""
 
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[EmailMessage] = []
         self.tls: list[bool] = []
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         with self._lock:
-            self.messages.append(message_from_bytes(content, policy=default))
+            self.messages.append(message_from_bytes(content, policy=default))  # type: ignore[arg-type]
             self.tls.append(session.ssl is not None)
         return "250 OK"
 
-    def to(self, email: str) -> list[Message]:
+    def to(self, email: str) -> list[EmailMessage]:
         with self._lock:
             return [m for m in self.messages if m["To"] == email]
 
@@ -50,7 +51,7 @@ class Inbox:
         wait_until(lambda: self.to(email), timeout=5)
         body = self.to(email)[-1].get_body(("plain",))
         assert body is not None
-        found = TOKEN.search(body.get_content())  # type: ignore[attr-defined]
+        found = TOKEN.search(body.get_content())
         assert found, body
         return found.group(1)
 
@@ -59,8 +60,6 @@ class Inbox:
 def smtp_server(directory: Path) -> Iterator[tuple[str, Path, Inbox]]:
     """A local SMTP server requiring STARTTLS: its URL, the CA file its certificate chains to, its inbox."""
     pki = Pki.make(directory)
-    import ssl
-
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(pki.server_cert), str(pki.server_key))
     inbox = Inbox()
