@@ -170,7 +170,7 @@ async def remove_member(request: Request) -> Response:
 
 async def unpair(request: Request) -> Response:
     principal, runtime, station_id = await caller(request, *MEMBERS_READERS)
-    body: os_.UnpairRequest = await json_body(request, os_.UnpairRequest)
+    body = await json_body(request, os_.UnpairRequest) if await request.body() else os_.UnpairRequest()
     unpair = runtime.ownerships.unpair
     await runtime.run(unpair, station_id, principal.subject, is_operator(principal), body.reason)
     await runtime.run(runtime.wait_for_read_models)
