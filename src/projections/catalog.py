@@ -33,5 +33,4 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
         ProductionProjection(),
         SecurityEventsProjection(),
         MembersProjection(),
-        MembersProjection(),
     ]
