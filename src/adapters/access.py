@@ -15,12 +15,12 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from projections.members import role_on, stations_of
 from starlette.requests import Request
 
 from adapters.auth import Principal, Role
 from adapters.http.common import authenticate, runtime_of
 from adapters.http.problems import Problem
+from projections.members import role_on, stations_of
 from projections.transactions import Visibility
 
 if TYPE_CHECKING:
@@ -52,6 +52,11 @@ class Act(str, enum.Enum):
     ENERGY = "read the charger's energy"
     SETTINGS = "change the charger's settings"
     GUEST_CERTIFICATE = "get a guest certificate for the charger"
+    MEMBERS = "see the charger's members and invitations"  # and leave it (the domain: only oneself)
+    INVITE = "invite members to the charger"
+    MANAGE_MEMBERS = "change the charger's members and invitations"
+    TRANSFER = "transfer the charger"
+    UNPAIR = "unpair the charger"
     MANUFACTURE = "handle the charger's device and labels"  # the production line
     OPERATE = "operate the charger"  # its audit trail, security, certificates, reset
 
@@ -65,6 +70,11 @@ MATRIX: dict[Act, frozenset[Actor]] = {
     Act.ENERGY: frozenset({Actor.OPERATOR, *_MEMBERS}),
     Act.SETTINGS: frozenset({Actor.OPERATOR, *_MEMBERS}),
     Act.GUEST_CERTIFICATE: frozenset({Actor.GUEST}),
+    Act.MEMBERS: frozenset({Actor.OPERATOR, *_MEMBERS, Actor.GUEST}),
+    Act.INVITE: _MEMBERS,
+    Act.MANAGE_MEMBERS: frozenset({Actor.OPERATOR, *_MEMBERS}),
+    Act.TRANSFER: frozenset({Actor.OWNER}),
+    Act.UNPAIR: frozenset({Actor.OPERATOR, Actor.OWNER}),
     Act.MANUFACTURE: frozenset({Actor.OPERATOR, Actor.MANUFACTURER}),
     Act.OPERATE: frozenset({Actor.OPERATOR}),
 }
