@@ -6,7 +6,9 @@ co-owner, a guest (their role in ``projections.members``), or a stranger. ``MATR
 each thing (``Act``) with a charger; a stranger is answered 404 for anything about the charger, as if it did
 not exist (its existence is not revealed), anyone else who may not is answered 403. The REST routes, the live
 feed and the read-model queries all ask here: ``on_charger`` for a route about one charger, ``visible_to`` for
-the transactions a caller may read (history, detail, energy, the live feed). The table in ``docs/api.md`` ("Who
+the transactions a caller may read (history, detail, energy, the live feed). The members' own routes (members,
+invitations, transfer, unpairing) are decided by the ``Ownership`` aggregate's rules, which audit each refusal;
+they give the same answers (a stranger 404, a guest 403 on what managers do). The table in ``docs/api.md`` ("Who
 may do what") is this matrix route by route; a test walks every route with every actor against it.
 """
 
@@ -52,11 +54,6 @@ class Act(str, enum.Enum):
     ENERGY = "read the charger's energy"
     SETTINGS = "change the charger's settings"
     GUEST_CERTIFICATE = "get a guest certificate for the charger"
-    MEMBERS = "see the charger's members and invitations"  # and leave it (the domain: only oneself)
-    INVITE = "invite members to the charger"
-    MANAGE_MEMBERS = "change the charger's members and invitations"
-    TRANSFER = "transfer the charger"
-    UNPAIR = "unpair the charger"
     MANUFACTURE = "handle the charger's device and labels"  # the production line
     OPERATE = "operate the charger"  # its audit trail, security, certificates, reset
 
@@ -70,11 +67,6 @@ MATRIX: dict[Act, frozenset[Actor]] = {
     Act.ENERGY: frozenset({Actor.OPERATOR, *_MEMBERS}),
     Act.SETTINGS: frozenset({Actor.OPERATOR, *_MEMBERS}),
     Act.GUEST_CERTIFICATE: frozenset({Actor.GUEST}),
-    Act.MEMBERS: frozenset({Actor.OPERATOR, *_MEMBERS, Actor.GUEST}),
-    Act.INVITE: _MEMBERS,
-    Act.MANAGE_MEMBERS: frozenset({Actor.OPERATOR, *_MEMBERS}),
-    Act.TRANSFER: frozenset({Actor.OWNER}),
-    Act.UNPAIR: frozenset({Actor.OPERATOR, Actor.OWNER}),
     Act.MANUFACTURE: frozenset({Actor.OPERATOR, Actor.MANUFACTURER}),
     Act.OPERATE: frozenset({Actor.OPERATOR}),
 }

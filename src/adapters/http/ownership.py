@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.access import Act, admit, is_operator
+from adapters.access import is_operator
 from adapters.auth import Principal, Role
 from adapters.http import ownership_schemas as os_
 from adapters.http.common import API, authenticate, json_body, runtime_of, segment
@@ -51,13 +51,9 @@ def invitation_mail(station_id: str, invitation: Invitation, token: str) -> Mail
     return Mail(invitation.email, f"Invitation to charger {station_id}", text)
 
 
-async def caller(request: Request, *roles: Role, act: Act | None = None) -> tuple[Principal, Runtime, str]:
-    """The caller, with one of ``roles``, allowed to do ``act`` with the charger in the path (the access matrix)."""
-    principal, runtime = await authenticate(request, *roles), runtime_of(request)
-    station_id = request.path_params.get("station_id", "")
-    if act is not None:
-        await admit(runtime, principal, station_id, act)
-    return principal, runtime, station_id
+async def caller(request: Request, *roles: Role) -> tuple[Principal, Runtime, str]:
+    principal = await authenticate(request, *roles)
+    return principal, runtime_of(request), request.path_params.get("station_id", "")
 
 
 async def pair(request: Request) -> Response:
@@ -82,7 +78,7 @@ async def send_invitation(runtime: Runtime, by: str, ownership: Ownership, token
 
 
 async def invite(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *APP_USERS, act=Act.INVITE)
+    principal, runtime, station_id = await caller(request, *APP_USERS)
     body: os_.InvitationRequest = await json_body(request, os_.InvitationRequest)
     invite = runtime.ownerships.invite
     ownership, token = await runtime.run(
@@ -93,7 +89,7 @@ async def invite(request: Request) -> Response:
 
 
 async def transfer(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *APP_USERS, act=Act.TRANSFER)
+    principal, runtime, station_id = await caller(request, *APP_USERS)
     body: os_.TransferRequest = await json_body(request, os_.TransferRequest)
     offer = runtime.ownerships.transfer
     ownership, token = await runtime.run(offer, station_id, principal.subject, body.email, body.expires_at)
@@ -102,7 +98,7 @@ async def transfer(request: Request) -> Response:
 
 
 async def list_invitations(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *MEMBERS_READERS, act=Act.MEMBERS)
+    principal, runtime, station_id = await caller(request, *MEMBERS_READERS)
     ownership = await runtime.run(runtime.ownerships.visible, station_id, principal.subject, is_operator(principal))
     items = [present_invitation(station_id, i) for i in ownership.invitations.values() if i.state == "open"]
     links = {"self": {"href": f"{API}/chargers/{segment(station_id)}/invitations"}}
@@ -110,7 +106,7 @@ async def list_invitations(request: Request) -> Response:
 
 
 async def revoke_invitation(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *MEMBERS_READERS, act=Act.MANAGE_MEMBERS)
+    principal, runtime, station_id = await caller(request, *MEMBERS_READERS)
     hashed, revoke = request.path_params["invitation_id"], runtime.ownerships.revoke_invitation
     await runtime.run(revoke, station_id, principal.subject, hashed, is_operator(principal))
     return Response(status_code=204)
@@ -129,7 +125,7 @@ def present_member(station_id: str, row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_members(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *MEMBERS_READERS, act=Act.MEMBERS)
+    principal, runtime, station_id = await caller(request, *MEMBERS_READERS)
     await runtime.run(runtime.ownerships.visible, station_id, principal.subject, is_operator(principal))
     rows = await runtime.run(runtime.members.members_of, station_id)
     items = [present_member(station_id, row) for row in rows]
@@ -143,7 +139,7 @@ def member_of(principal: Principal, request: Request) -> str:
 
 
 async def get_member(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *MEMBERS_READERS, act=Act.MEMBERS)
+    principal, runtime, station_id = await caller(request, *MEMBERS_READERS)
     ownership = await runtime.run(runtime.ownerships.visible, station_id, principal.subject, is_operator(principal))
     member = ownership.members.get(who := member_of(principal, request))
     if member is None:
@@ -153,7 +149,7 @@ async def get_member(request: Request) -> Response:
 
 
 async def change_member(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *MEMBERS_READERS, act=Act.MANAGE_MEMBERS)
+    principal, runtime, station_id = await caller(request, *MEMBERS_READERS)
     body: os_.RoleRequest = await json_body(request, os_.RoleRequest)
     member, change = member_of(principal, request), runtime.ownerships.change_role
     ownership = await runtime.run(
@@ -165,7 +161,7 @@ async def change_member(request: Request) -> Response:
 
 
 async def remove_member(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *MEMBERS_READERS, act=Act.MEMBERS)
+    principal, runtime, station_id = await caller(request, *MEMBERS_READERS)
     member, remove = member_of(principal, request), runtime.ownerships.remove
     await runtime.run(remove, station_id, principal.subject, member, is_operator(principal))
     await runtime.run(runtime.wait_for_read_models)
@@ -173,7 +169,7 @@ async def remove_member(request: Request) -> Response:
 
 
 async def unpair(request: Request) -> Response:
-    principal, runtime, station_id = await caller(request, *MEMBERS_READERS, act=Act.UNPAIR)
+    principal, runtime, station_id = await caller(request, *MEMBERS_READERS)
     body = await json_body(request, os_.UnpairRequest) if await request.body() else os_.UnpairRequest()
     unpair = runtime.ownerships.unpair
     await runtime.run(unpair, station_id, principal.subject, is_operator(principal), body.reason)
