@@ -86,6 +86,8 @@ class ChargerSync:
         wanted = await self.run(self.lists.entries_for, station_id)
         charger = await self.run(self.chargers.get, station_id)
         version, held = charger.local_list_version, charger.local_list_entries
+        if not wanted and version == 0 and held == {}:
+            return None  # never sent a list, none to send: not even asked
         request = update(version + 1, None, wanted)
         try:
             if ask_charger:
