@@ -66,15 +66,17 @@ async def pair(request: Request) -> Response:
     return JSONResponse(os_.Pairing.shape(out), status_code=201, headers={"Location": href})
 
 
-async def send_invitation(runtime: Runtime, by: str, ownership: Ownership, token: str) -> dict[str, Any]:
-    """Mail the token; when it cannot be sent, the invitation is revoked (nobody could use it) and 502 answered."""
+async def send_invitation(runtime: Runtime, by: str, ownership: Ownership, token: str) -> Response:
+    """Mail the token and answer 201; when it cannot be sent, the invitation is revoked (nobody could use it)
+    and 502 answered."""
     invitation = ownership.invitations[token_hash(token)]
     try:
         await runtime.run(runtime.mail.send, invitation_mail(ownership.station_id, invitation, token))
     except MailError:
         await runtime.run(runtime.ownerships.revoke_invitation, ownership.station_id, by, invitation.token_hash, True)
         raise
-    return present_invitation(ownership.station_id, invitation)
+    out = present_invitation(ownership.station_id, invitation)
+    return JSONResponse(out, status_code=201, headers={"Location": out["_links"]["self"]["href"]})
 
 
 async def invite(request: Request) -> Response:
@@ -84,8 +86,7 @@ async def invite(request: Request) -> Response:
     ownership, token = await runtime.run(
         invite, station_id, principal.subject, body.email, MemberRole(body.role), body.expires_at
     )
-    out = await send_invitation(runtime, principal.subject, ownership, token)
-    return JSONResponse(out, status_code=201, headers={"Location": out["_links"]["self"]["href"]})
+    return await send_invitation(runtime, principal.subject, ownership, token)
 
 
 async def transfer(request: Request) -> Response:
@@ -93,8 +94,7 @@ async def transfer(request: Request) -> Response:
     body: os_.TransferRequest = await json_body(request, os_.TransferRequest)
     offer = runtime.ownerships.transfer
     ownership, token = await runtime.run(offer, station_id, principal.subject, body.email, body.expires_at)
-    out = await send_invitation(runtime, principal.subject, ownership, token)
-    return JSONResponse(out, status_code=201, headers={"Location": out["_links"]["self"]["href"]})
+    return await send_invitation(runtime, principal.subject, ownership, token)
 
 
 async def list_invitations(request: Request) -> Response:
