@@ -125,6 +125,11 @@ class Settings:
     tls_client_ca: Path | None = None  # CLOUDBAY_TLS_CLIENT_CA: the CA client certificates must chain to (profile 3)
     trusted_proxies: tuple[str, ...] = ()  # CLOUDBAY_TRUSTED_PROXIES: TLS proxies whose forwarded headers count
     ca: CaSettings | None = None  # the certificate authority's files (adapters.pki.settings); else under data_dir
+    pairing_max_failures: int = 5  # CLOUDBAY_PAIRING_MAX_FAILURES wrong codes within the lock time lock pairing
+    pairing_lock_seconds: float = 900.0  # CLOUDBAY_PAIRING_LOCK_SECONDS (for a caller, and for a charger)
+    smtp_url: str | None = None  # CLOUDBAY_SMTP_URL (adapters.mail); none: mail goes to the outbox directory
+    smtp_ca: Path | None = None  # CLOUDBAY_SMTP_CA: the CA file the SMTP server's certificate must chain to
+    mail_from: str = "cloudbay@localhost"  # CLOUDBAY_MAIL_FROM
 
     @property
     def pki(self) -> CaSettings:
@@ -189,6 +194,7 @@ class Settings:
             **_webhook_settings(env),
             **_ocpp_limits(env),
             **tls_settings(env),
+            **_pairing_settings(env),
         )
 
 
@@ -272,3 +278,16 @@ def _webhook_settings(env: dict[str, str]) -> dict[str, Any]:
     if allow not in ("1", "true", "yes", "0", "false", "no"):
         raise SettingsError(f"CLOUDBAY_WEBHOOK_ALLOW_PRIVATE must be 1 or 0, not {allow!r}")
     return {**values, "webhook_allow_private": allow in ("1", "true", "yes")}
+
+
+def _pairing_settings(env: dict[str, str]) -> dict[str, Any]:
+    failures = int(_number(env, "CLOUDBAY_PAIRING_MAX_FAILURES", "5", int))
+    lock = _number(env, "CLOUDBAY_PAIRING_LOCK_SECONDS", "900")
+    if failures < 1 or lock <= 0:
+        raise SettingsError("CLOUDBAY_PAIRING_MAX_FAILURES and CLOUDBAY_PAIRING_LOCK_SECONDS must be positive")
+    smtp = env.get("CLOUDBAY_SMTP_URL") or None
+    if smtp is not None and urlsplit(smtp).scheme not in ("smtp", "smtp+starttls", "smtps"):
+        raise SettingsError("CLOUDBAY_SMTP_URL must be smtp://, smtp+starttls:// or smtps://host[:port]")
+    mail_from = env.get("CLOUDBAY_MAIL_FROM") or "cloudbay@localhost"
+    return {"pairing_max_failures": failures, "pairing_lock_seconds": lock, "smtp_url": smtp,
+            "smtp_ca": _path(env, "CLOUDBAY_SMTP_CA"), "mail_from": mail_from}  # fmt: skip

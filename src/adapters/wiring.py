@@ -14,6 +14,7 @@ from adapters.auth import AuthSettings, SigningKey, TokenIssuer, TokenVerifier
 from adapters.current_users import CurrentUsers
 from adapters.http.health import BoundedStatus
 from adapters.http.live_hub import LiveHub
+from adapters.mail import mail_sender
 from adapters.manufacturing import CodeHashes, ManufacturingKeys
 from adapters.metrics import Metrics, store_reader
 from adapters.ocpp.forwarded import Forwarding
@@ -36,12 +37,15 @@ from projections.energy import EnergyQueries
 from projections.fleet import FleetQueries
 from projections.follower import Follower
 from projections.id_tokens import IdTokenQueries
+from projections.members import MemberQueries
 from projections.production import ProductionQueries
 from projections.security_events import SecurityEventQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from projections.users import UserQueries
 from projections.webhook_outbox import WebhookOutbox
 from services.batches import Batches
+from services.ownership import Ownerships
+from services.pairing import PairingLimits
 from services.pipeline import Pipeline
 from services.platform import Platform
 from services.store import EventLog
@@ -99,6 +103,11 @@ class Runtime:
         self.batches, self.pipeline = build_manufacturing(settings, self.log)
         self.production = ProductionQueries(self.db)
         self.security_events = SecurityEventQueries(self.db)
+        limits = PairingLimits(settings.pairing_max_failures, settings.pairing_lock_seconds)
+        self.ownerships = Ownerships(self.log, CodeHashes(), limits)  # add_listener: changes of members
+        self.ownerships.add_listener(self.platform.members_changed)  # local lists and guest passes follow
+        self.members = MemberQueries(self.db)
+        self.mail = mail_sender(settings.smtp_url, settings.mail_from, settings.data_dir / "outbox", settings.smtp_ca)
         self.logins, self.passwords = LoginLimits(), PasswordChecker()  # adapters/ocpp/admission.py
         self.forwarding = Forwarding(settings.trusted_proxies, settings.tls_client_ca)
         self.live = LiveHub(self.transactions)

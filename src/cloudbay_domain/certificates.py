@@ -21,7 +21,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 ROOT, ISSUING, SERVER, CHARGING_STATION = "root", "issuing", "server", "charging-station"
-KINDS = (ROOT, ISSUING, SERVER, CHARGING_STATION)
+GUEST = "guest"  # a guest's client certificate for one charger (its pass is kept by ``GuestAccess``)
+KINDS = (ROOT, ISSUING, SERVER, CHARGING_STATION, GUEST)
 
 
 class CertificateError(Exception):

@@ -22,6 +22,7 @@ from cloudbay_domain.station_id import InvalidStationId, check_station_id
 from cloudbay_domain.text import check_text
 
 __all__ = ["Charger", "ChargerError", "ConnectorStatus", "InvalidStationId", "NotConnected", "check_station_id"]
+LocalEntries = dict[str, dict[str, str]]  # a local list: id token -> {"type", "status"}
 
 
 class ChargerError(Exception):
@@ -67,20 +68,18 @@ class Charger(Aggregate):
         self.serial_number: str | None = None
         self.firmware_version: str | None = None
         self.connectors: dict[str, ConnectorStatus] = {}  # "evse/connector" -> status
-        self.periodic_event_count = 0
-        self.data_transfer_count = 0
+        self.periodic_event_count = self.data_transfer_count = self.meter_value_reports = 0
         self.rfid_required, self.local_list_version = True, 0
         self.local_list_answer: tuple[int, str] | None = None  # the last SendLocalList: its version, the answer
+        self.local_list_entries: LocalEntries | None = {}  # what it holds (None: unknown, sent before it was kept)
+        self.local_list_tried: LocalEntries | None = None  # the list the last SendLocalList made
         self.remote_starts: dict[int, dict[str, Any]] = {}  # remoteStartId -> who asked, for which EVSE
-        self.meter_value_reports = 0
         self.running: dict[int, str] = {}  # evseId -> the transaction running there
 
     @classmethod
     def whitelist(cls, station_id: str, hardware_family: str) -> Charger:
         check_station_id(station_id)
         return cls(station_id=station_id, hardware_family=check_text(hardware_family, "family").strip() or "default")
-
-    # --- connection -------------------------------------------------------------------
 
     def connect(self, session_id: str, node: str) -> None:
         """A WebSocket session opened; a newer session replaces an older one."""
@@ -242,13 +241,14 @@ class Charger(Aggregate):
         list_version: int
         update_type: str
         answer: str
+        entries: LocalEntries | None = None  # the whole list the charger holds once it accepts
 
     @event(LocalListSent)
-    def send_local_list(self, list_version: int, update_type: str, answer: str) -> None:
-        """Record a SendLocalList and its answer; an Accepted one is the list the charger now holds."""
-        self.local_list_answer = (list_version, answer)
+    def send_local_list(self, list_version: int, update_type: str, answer: str, entries: LocalEntries | None) -> None:
+        """Record a SendLocalList, the list it makes and its answer; Accepted: the list the charger now holds."""
+        self.local_list_answer, self.local_list_tried = (list_version, answer), entries
         if answer == "Accepted":
-            self.local_list_version = list_version
+            self.local_list_version, self.local_list_entries = list_version, entries
 
     class MeterValuesReported(Aggregate.Event):
         evse_id: int

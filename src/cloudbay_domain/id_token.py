@@ -37,6 +37,7 @@ class TokenStatus(str, enum.Enum):
 
 
 APP_TOKEN_PREFIX, _APP_TOKEN_DIGITS = "APP", 17
+GUEST_TOKEN_PREFIX = "GST"  # a guest's id token on one charger: GST and 17 random hexadecimal digits
 
 
 def app_id_token(user: str) -> str:
@@ -47,11 +48,18 @@ def app_id_token(user: str) -> str:
 def is_app_token(value: str) -> bool:
     """Whether ``value`` has the form of the platform's own app tokens: never registrable as a card, so that
     nobody can claim (or predict and claim) the token another user's app starts carry."""
-    digits = value[len(APP_TOKEN_PREFIX) :]
+    return _platform_form(value, APP_TOKEN_PREFIX)
+
+
+def is_guest_token(value: str) -> bool:
+    """Whether ``value`` has the form of a guest's id token (``GuestAccess``): the platform issues those too."""
+    return _platform_form(value, GUEST_TOKEN_PREFIX)
+
+
+def _platform_form(value: str, prefix: str) -> bool:
+    digits = value[len(prefix) :]
     return (
-        value.startswith(APP_TOKEN_PREFIX)
-        and len(digits) == _APP_TOKEN_DIGITS
-        and all(c in "0123456789ABCDEF" for c in digits)
+        value.startswith(prefix) and len(digits) == _APP_TOKEN_DIGITS and all(c in "0123456789ABCDEF" for c in digits)
     )
 
 
@@ -171,24 +179,31 @@ class LocalAuthList(Aggregate):
     @event(Started)
     def __init__(self) -> None:
         self.list_version = 0
-        self.entries: dict[str, dict[str, str]] = {}  # value -> {"type", "status"}
+        self.entries: dict[str, dict[str, str]] = {}  # value -> {"type", "status", "user" (when recorded)}
 
     class EntryChanged(Aggregate.Event):
         list_version: int
         value: str
         token_type: str
         status: str | None  # None: removed from the list
+        user: str | None = None  # whose token (absent from older events)
 
     def change(self, token: IdToken) -> None:
         status = None if token.status is TokenStatus.REMOVED else token.ocpp_status
         self._entry_changed(
-            list_version=self.list_version + 1, value=token.value, token_type=token.token_type, status=status
+            list_version=self.list_version + 1,
+            value=token.value,
+            token_type=token.token_type,
+            status=status,
+            user=token.user,
         )
 
     @event(EntryChanged)
-    def _entry_changed(self, list_version: int, value: str, token_type: str, status: str | None) -> None:
+    def _entry_changed(
+        self, list_version: int, value: str, token_type: str, status: str | None, user: str | None
+    ) -> None:
         self.list_version = list_version
         if status is None:
             self.entries.pop(value, None)
         else:
-            self.entries[value] = {"type": token_type, "status": status}
+            self.entries[value] = {"type": token_type, "status": status, **({"user": user} if user else {})}

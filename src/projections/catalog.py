@@ -10,6 +10,7 @@ from projections.energy import EnergyProjection
 from projections.fleet import FleetProjection
 from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
+from projections.members import MembersProjection
 from projections.production import ProductionProjection
 from projections.security_events import SecurityEventsProjection
 from projections.transaction_states import Loader
@@ -31,4 +32,5 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
         WebhookOutboxProjection(),
         ProductionProjection(),
         SecurityEventsProjection(),
+        MembersProjection(),
     ]

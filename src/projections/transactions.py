@@ -175,20 +175,29 @@ class TransactionsProjection:
 
 @dataclass(frozen=True)
 class Visibility:
-    """Which transactions a caller may read: every one, or those charged to one of ``users``."""
+    """Which transactions a caller may read: every one, or those charged to one of ``users`` and every one on
+    the chargers ``stations`` (decided by ``adapters.access``)."""
 
     everything: bool = False
     users: frozenset[str] = field(default_factory=frozenset)
+    stations: frozenset[str] = field(default_factory=frozenset)
 
     def allows_user(self, user: str | None) -> bool:
         return self.everything or (user is not None and user in self.users)
 
+    def allows(self, row: dict[str, Any]) -> bool:
+        """A transaction (a row or a live message: its ``user`` and ``station_id``)."""
+        return self.allows_user(row["user"]) or row["station_id"] in self.stations
+
     def sql(self) -> tuple[str, list[Any]]:
         if self.everything:
             return "1 = 1", []
-        if not self.users:
-            return "1 = 0", []
-        return f"user_email IN ({', '.join(['%s'] * len(self.users))})", sorted(self.users)
+        clauses, params = [], []
+        for column, values in (("user_email", self.users), ("station_id", self.stations)):
+            if values:
+                clauses.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
+                params.extend(sorted(values))
+        return (f"({' OR '.join(clauses)})", params) if clauses else ("1 = 0", [])
 
 
 def present(row: dict[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,10 @@ class CertificateSigner(Protocol):
         """Check the CSR and issue the station's certificate; ``RequestRefused`` or ``AuthorityNotReady``."""
         ...
 
+    def sign_guest_request(self, csr_pem: str, station_id: str, id_token: str) -> Signed:
+        """Check the app's CSR and issue a guest's certificate for ``station_id`` naming ``id_token``."""
+        ...
+
     def crl(self, revoked: Sequence[tuple[str, datetime]], now: datetime) -> bytes:
         """A DER CRL signed by the issuing CA listing ``(serial hex, revoked at)``."""
         ...
@@ -116,6 +120,17 @@ class Certificates:
 
         with self._write_lock:
             return self.log.retrying(attempt, "the certificate authority")
+
+    def record_with(self, command: Callable[[CertificateAuthority], list[Any]]) -> None:
+        """Facts on the authority and on other aggregates, saved together: ``command`` changes the authority and
+        answers the other aggregates it changed (loaded inside it: a conflict re-runs it whole)."""
+
+        def attempt() -> tuple[None, list[Any]]:
+            ca = self.authority()
+            return None, [ca, *command(ca)]
+
+        with self._write_lock:
+            self.log.retrying(attempt, "the certificate authority")
 
     def record_issued(self, certificate: IssuedCertificate, by: str) -> None:
         """A certificate made outside a charger's request (the CAs, the server's), recorded as issued."""

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cloudbay_domain.charger import Charger
+from cloudbay_domain.charger import LocalEntries
 from services.chargers import Chargers
-from services.id_tokens import IdTokens
+from services.local_lists import NOT_ENABLED, LocalLists, refused_for_good, update
 from services.ports import (
     ChargerLink,
     GetLocalListVersion,
     LinkError,
-    LocalListEntry,
     SendLocalList,
     SetVariable,
 )
@@ -31,10 +30,11 @@ class SettingsApplied:
 
 
 class ChargerSync:
-    def __init__(self, chargers: Chargers, id_tokens: IdTokens, link: ChargerLink, run: Runner) -> None:
-        self.chargers, self.id_tokens, self.link, self.run = chargers, id_tokens, link, run
+    def __init__(self, chargers: Chargers, lists: LocalLists, link: ChargerLink, run: Runner) -> None:
+        self.chargers, self.lists, self.link, self.run = chargers, lists, link, run
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the charger sessions run (seen at a sync)
 
     async def set_rfid_required(
         self, station_id: str, required: bool, expected: Collection[int] | None = None
@@ -51,19 +51,30 @@ class ChargerSync:
                 applied = e.reason
         return SettingsApplied(await self.run(self.chargers.view, station_id), applied)
 
-    def push_local_list(self) -> None:
-        """Send the new list to every reachable charger, in the background; each records its answer."""
-        for station_id in self.link.reachable_stations():
+    def push_local_list(self, stations: Iterable[str] | None = None) -> None:
+        """Bring the local lists of the reachable chargers among ``stations`` (None: every one) up to date,
+        in the background; each records its answer. A charger offline now is brought up to date at its boot.
+        Any thread may call it."""
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # called from a store thread: hand it to the loop the sessions run on
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self.push_local_list, stations)
+            return
+        reachable = self.link.reachable_stations()
+        for station_id in reachable if stations is None else set(stations) & set(reachable):
             task = asyncio.ensure_future(self.sync_local_list(station_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def sync_local_list(self, station_id: str, ask_charger: bool = False) -> str | None:
-        """Push the full local authorization list if the charger's version is behind ours (D01).
+        """Send the charger its own local authorization list when it holds another one (D01); ``ask_charger``:
+        ask which version it holds first (GetLocalListVersion), after a boot.
 
         One sync at a time per charger, reading the list inside the lock: a sync started by an older change
-        can never overwrite the charger's list with an older version.
+        can never overwrite the charger's list with an older one.
         """
+        self._loop = asyncio.get_running_loop()
         async with self._locks.setdefault(station_id, asyncio.Lock()):
             try:
                 return await self._sync(station_id, ask_charger)
@@ -72,29 +83,35 @@ class ChargerSync:
                 return None
 
     async def _sync(self, station_id: str, ask_charger: bool) -> str | None:
-        auth_list = await self.run(self.id_tokens.local_auth_list)
-        if auth_list.list_version == 0:
-            return None
+        wanted = await self.run(self.lists.entries_for, station_id)
+        charger = await self.run(self.chargers.get, station_id)
+        version, held = charger.local_list_version, charger.local_list_entries
+        if not wanted and version == 0 and held == {}:
+            return None  # never sent a list, none to send: not even asked
+        request = update(version + 1, None, wanted)
         try:
-            charger = await self.run(self.chargers.get, station_id)
-            held = charger.local_list_version
             if ask_charger:
-                held = (await self.link.request(station_id, GetLocalListVersion())).version
-            if held == auth_list.list_version or _refused_for_good(charger, auth_list.list_version):
+                reported = (await self.link.request(station_id, GetLocalListVersion())).version
+                if reported != version:  # the charger lost or changed its list: what it holds is not known
+                    version, held = max(version, reported), None
+            if held == wanted or refused_for_good(charger, wanted):
                 return None
-            entries = tuple(
-                LocalListEntry(value, entry["type"], entry["status"])
-                for value, entry in sorted(auth_list.entries.items())
-            )
-            request = SendLocalList(auth_list.list_version, "Full", entries)
-            status = (await self.link.request(station_id, request)).status
-            if status == "NotEnabled":
-                status = await self._enable_and_resend(station_id, request)
+            request = update(version + 1, held, wanted)
+            status = await self._send(station_id, request, wanted)
         except LinkError as e:
             status = e.reason
-        version = auth_list.list_version
-        await self.run(self.chargers.change, station_id, lambda c: c.send_local_list(version, "Full", status))
-        log.info("local list v%s sent to %s: %s", version, station_id, status)
+        sent = (request.version, request.update_type, status, wanted)
+        await self.run(self.chargers.change, station_id, lambda c: c.send_local_list(*sent))
+        log.info("local list v%s (%s) sent to %s: %s", request.version, request.update_type, station_id, status)
+        return status
+
+    async def _send(self, station_id: str, request: SendLocalList, wanted: LocalEntries) -> str:
+        status = (await self.link.request(station_id, request)).status
+        if status == "VersionMismatch" and request.update_type == "Differential":  # the charger's version moved
+            request = update(request.version, None, wanted)
+            status = (await self.link.request(station_id, request)).status
+        if status == NOT_ENABLED:
+            status = await self._enable_and_resend(station_id, request)
         return status
 
     async def _enable_and_resend(self, station_id: str, request: SendLocalList) -> str:
@@ -113,11 +130,3 @@ class ChargerSync:
 
 
 LOCAL_LIST_ENABLED = ("LocalAuthListCtrlr", "Enabled")
-NOT_ENABLED = "NotEnabled"
-
-
-def _refused_for_good(charger: Charger, version: int) -> bool:
-    """This list version was refused with a recorded reason (enabling the local list failed): not resent until
-    the list changes."""
-    answer = charger.local_list_answer
-    return answer is not None and answer[0] == version and answer[1].startswith(f"{NOT_ENABLED};")

@@ -6,7 +6,16 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from cloudbay_domain.charger import Charger
-from cloudbay_domain.id_token import IdToken, IdTokenError, LocalAuthList, TokenKind, is_app_token, normalise_token
+from cloudbay_domain.guest_access import GuestAccess
+from cloudbay_domain.id_token import (
+    IdToken,
+    IdTokenError,
+    LocalAuthList,
+    TokenKind,
+    is_app_token,
+    is_guest_token,
+    normalise_token,
+)
 from cloudbay_domain.user import normalise_email
 from services.errors import ServiceError, check_version
 from services.store import EventLog
@@ -49,7 +58,7 @@ class IdTokens:
         taken by someone else: the refusal is the one their own card registered twice gets.
         """
         value, user = normalise_token(value), normalise_email(user)
-        if is_app_token(value):
+        if is_app_token(value) or is_guest_token(value):
             raise IdTokenAlreadyRegistered(f"id token {value} cannot be registered: the platform issues that form")
 
         def register() -> IdToken:
@@ -107,7 +116,14 @@ class IdTokens:
         status, token = self.authorize(value)
         if token is None and issued_for_remote_start(charger(), normalise_token(value)):
             return "Accepted", None
+        guest = token is not None and status == "Accepted" and is_guest_token(token.value)
+        if guest and token is not None and not self._admitted_at(charger(), token.value):
+            return "NotAtThisLocation", token  # a guest's token is good on the one charger it was issued for
         return status, token
+
+    def _admitted_at(self, charger: Charger, value: str) -> bool:
+        access: GuestAccess | None = self.log.load_or_none(GuestAccess.create_id(charger.station_id))
+        return access is not None and access.admits(value)
 
 
 def issued_for_remote_start(charger: Charger, value: str) -> bool:

@@ -11,12 +11,15 @@ from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError
 
+from cloudbay_domain.ownership import Ownership
 from services.certificates import Certificates, CertificateSigner
 from services.charger_sync import ChargerSync
 from services.chargers import Chargers
 from services.errors import ConcurrentUpdate, ServiceError
 from services.firmware import Firmware
+from services.guests import Guests
 from services.id_tokens import IdTokens
+from services.local_lists import LocalLists, Members
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
 from services.security import Security
@@ -185,9 +188,23 @@ class Platform:
         self.remote = RemoteControl(self.chargers, self.id_tokens, self.transactions, self.link, self.run)
         self.webhooks = Webhooks(log)
         self.security = Security(log, self.chargers)
-        self.sync = ChargerSync(self.chargers, self.id_tokens, self.link, self.run)
+        self.members: Members = self.charger_members  # a charger's members and their roles
+        self.local_lists = LocalLists(log, self.id_tokens, lambda station_id: self.members(station_id))
+        self.sync = ChargerSync(self.chargers, self.local_lists, self.link, self.run)
         self.certificates = Certificates(log, signer, self.link, self.run)  # the PKI (``signer``: its keys)
+        self.guests = Guests(log, self.id_tokens, self.certificates, self.local_lists.members)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
+
+    def charger_members(self, station_id: str) -> dict[str, str]:
+        """The charger's members now: subject -> role (``owner``, ``co-owner``, ``guest``)."""
+        ownership: Ownership | None = self.log.load_or_none(Ownership.create_id(station_id))
+        return {who: member.role.value for who, member in ownership.members.items()} if ownership else {}
+
+    def members_changed(self, station_id: str) -> None:
+        """After a committed change of a charger's members (a listener of the ownership service; any thread):
+        guests who left lose their pass, and the charger's local list follows (now, or at its next boot)."""
+        self.guests.revoke_departed(station_id)
+        self.sync.push_local_list([station_id])
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Platform:

@@ -100,7 +100,7 @@ class GetLocalListVersion(ChargerRequest[VersionAnswer]):
 class LocalListEntry:
     id_token: str
     id_token_type: str
-    status: str
+    status: str | None  # None: removed (a Differential update)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 
 from adapters.auth import Role
 from cloudbay_domain.transaction import Attribution, TransactionStatus
+from tests.ownership_support import pair
 from tests.support import LiveServer, Station, station, wait_until
 
 USER = "driver@example.com"
@@ -54,6 +55,7 @@ async def full_session(cp: Station, tx: str, token: str | None, registers: list[
 
 def test_rfid_card_is_pushed_authorised_and_charged(server: LiveServer) -> None:
     server.whitelist("CB-A1")
+    pair(server, "CB-A1", USER)
     card = register_card(server, "04a1b2c3")
     assert card["id_token"] == "04A1B2C3" and card["user"] == USER and card["authorization"] == "Accepted"
 
@@ -89,6 +91,7 @@ def cp_authorize(value: str) -> Any:
 
 def test_blocking_a_card_is_pushed_and_answered(server: LiveServer) -> None:
     server.whitelist("CB-A2")
+    pair(server, "CB-A2", USER)
     register_card(server, "CARD-2")
 
     async def scenario() -> tuple[Station, Any]:
@@ -254,6 +257,7 @@ def test_bad_meter_values_are_refused_whole(server: LiveServer) -> None:
 
 def test_start_and_stop_from_the_app(server: LiveServer) -> None:
     server.whitelist("CB-A7")
+    pair(server, "CB-A7", USER)
 
     async def scenario() -> tuple[Station, dict[str, Any], dict[str, Any]]:
         async with station(server, "CB-A7") as cp:
@@ -292,6 +296,7 @@ def test_start_and_stop_from_the_app(server: LiveServer) -> None:
 
 def test_app_start_refused_offline_or_failing(server: LiveServer) -> None:
     server.whitelist("CB-A8")
+    pair(server, "CB-A8", USER)
     with user_http(server) as http:
         offline = http.post("/api/v1/chargers/CB-A8/transactions", json={})
         assert offline.status_code == 409 and offline.json()["reason"] == "Offline"
@@ -315,6 +320,7 @@ def test_app_start_times_out_with_504(store_url: str, tmp_path: Path) -> None:
     server = LiveServer(store_url, tmp_path / "data", ocpp_call_timeout=0.5).start()
     try:
         server.whitelist("CB-A9")
+        pair(server, "CB-A9", USER)
 
         async def scenario() -> httpx.Response:
             async with station(server, "CB-A9", answer_delay=2.0) as cp:
@@ -350,7 +356,9 @@ def test_rfid_not_required_charges_the_default_account(server: LiveServer) -> No
     variable = next(p for a, p in cp.received if a == "SetVariables")["set_variable_data"][0]
     assert variable["component"]["name"] == "AuthCtrlr" and variable["attribute_value"] == "false"
     assert server.platform.transactions.get("CB-B1", "tx-d").attribution is Attribution.DEFAULT_ACCOUNT
-    with user_http(server) as http:
+    with user_http(server) as http:  # a stranger to the charger; then its guest, who may not change settings
+        assert http.put("/api/v1/chargers/CB-B1/settings", json={"rfid_required": True}).status_code == 404
+        pair(server, "CB-B1", "owner@example.com", guests=[USER])
         assert http.put("/api/v1/chargers/CB-B1/settings", json={"rfid_required": True}).status_code == 403
 
 

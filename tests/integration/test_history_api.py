@@ -18,6 +18,7 @@ from cloudbay_domain.transaction import Transaction
 from projections.energy import EnergyQueries
 from projections.follower import catch_up, reset
 from projections.transactions import TransactionQueries
+from tests.ownership_support import pair
 from tests.support import LiveServer
 
 PROBLEM = "application/problem+json"
@@ -235,7 +236,9 @@ def test_energy_errors(server: LiveServer) -> None:
         ):
             response = ops.get(path)
             assert response.status_code == status and response.headers["content-type"] == PROBLEM, path
-        assert alice.get("/api/v1/chargers/CB-E2/energy").status_code == 403
+        assert alice.get("/api/v1/chargers/CB-E2/energy").status_code == 404  # a stranger: nothing revealed
+        pair(server, "CB-E2", "owner@example.com", guests=[ALICE])
+        assert alice.get("/api/v1/chargers/CB-E2/energy").status_code == 403  # a guest: not the owners' figures
         assert alice.get("/api/v1/users/me/energy").json()["items"] == []
 
 

@@ -15,6 +15,7 @@ from adapters.http.live import SLOW_CONSUMER_CLOSE_CODE
 from cloudbay_domain.id_token import TokenKind
 from cloudbay_domain.reports import EventType
 from tests.integration.test_history_api import report
+from tests.ownership_support import pair
 from tests.support import LiveServer, wait_until
 
 DRIVER = "driver@example.com"
@@ -83,6 +84,7 @@ def test_snapshot_then_every_event_of_the_charger_as_it_lands(server: LiveServer
 
 def test_a_token_in_the_query_string_is_accepted_for_browsers(server: LiveServer) -> None:
     setup(server)
+    pair(server, "CB-L2", DRIVER)
     token = server.token(DRIVER, Role.USER)
 
     async def scenario() -> dict[str, Any]:
@@ -141,10 +143,11 @@ def test_a_client_that_falls_behind_is_closed_with_a_clear_code(server: LiveServ
     assert "reconnect" in closed.rcvd.reason
 
 
-def test_a_user_watching_a_charger_sees_only_their_own_transactions(server: LiveServer) -> None:
-    """REST answers 404 for another user's transaction; the live feed must not show it either, on subscribe
-    (the snapshot) nor in any message (e-mail, id token and energy of someone else)."""
+def test_a_guest_watching_a_charger_sees_only_their_own_transactions(server: LiveServer) -> None:
+    """REST answers a guest 404 for another user's transaction; the live feed must not show it either, on
+    subscribe (the snapshot) nor in any message (e-mail, id token and energy of someone else)."""
     setup(server)
+    pair(server, "CB-L1", "owner@example.com", guests=[DRIVER, "stranger@example.com"])  # two guests
     server.platform.id_tokens.register("BB02", "ISO14443", "other@example.com", TokenKind.RFID)
     stranger, driver = server.token("stranger@example.com", Role.USER), server.token(DRIVER, Role.USER)
 

@@ -13,7 +13,8 @@ from ocpp.routing import on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
-from tests.integration.test_charging import register_card
+from tests.integration.test_charging import USER, register_card
+from tests.ownership_support import pair
 from tests.support import LiveServer, Station, station, wait_until
 
 
@@ -53,6 +54,7 @@ def sent(cp: Station) -> list[str]:
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_not_enabled_leads_to_enabling_the_list_and_one_resend(server: LiveServer) -> None:
     server.whitelist("CB-LL")
+    pair(server, "CB-LL", USER)
     register_card(server, "CARD-LL")
 
     async def scenario() -> DisabledList:
@@ -74,6 +76,7 @@ def test_not_enabled_leads_to_enabling_the_list_and_one_resend(server: LiveServe
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_charger_that_will_not_enable_it_has_a_recorded_reason_and_no_resend_at_boot(server: LiveServer) -> None:
     server.whitelist("CB-LL")
+    pair(server, "CB-LL", USER)
     register_card(server, "CARD-LL")
 
     async def scenario() -> DisabledList:

@@ -15,6 +15,7 @@ from adapters.auth import Role
 from adapters.settings import StoreSettings
 from adapters.storage import drop_database, ensure_database
 from projections.follower import tracked_position
+from tests.ownership_support import pair
 from tests.support import LiveServer, exchange, raw_socket, station, wait_until
 
 STATION = "CB-MX7"
@@ -63,6 +64,7 @@ async def _charger_and_app(server: LiveServer) -> tuple[list[Any], float]:
 
 def test_metrics_count_ocpp_csms_calls_and_http_with_bounded_labels(server: LiveServer) -> None:
     server.whitelist(STATION)
+    pair(server, STATION, USER)
     bad, connected = asyncio.run(_charger_and_app(server))
     assert connected == 1
     with server.http() as http:

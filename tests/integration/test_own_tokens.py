@@ -10,6 +10,7 @@ from ocpp.v201 import call
 
 from adapters.auth import Role
 from services.remote import app_id_token
+from tests.ownership_support import pair
 from tests.support import LiveServer, station
 
 USER = "driver@example.com"
@@ -18,6 +19,7 @@ USER = "driver@example.com"
 def test_a_remote_start_token_is_accepted_at_that_charger_only(server: LiveServer) -> None:
     server.whitelist("CB-O1")
     server.whitelist("CB-O2")
+    pair(server, "CB-O1", USER)
 
     async def authorize(cp: Any, value: str) -> str:
         answer = await cp.call(call.Authorize(id_token={"id_token": value, "type": "Central"}), suppress=False)

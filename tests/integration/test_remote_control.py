@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from adapters.auth import Role
 from cloudbay_domain.charger import Charger
 from cloudbay_domain.transaction import Transaction
+from tests.ownership_support import pair
 from tests.support import LiveServer, Station, station
 
 
@@ -80,7 +81,11 @@ def test_reset_refusals_are_problems_and_write_only_the_answer(server: LiveServe
             assert response.headers["content-type"].startswith("application/problem+json")
     with server.http(Role.USER) as user:
         before = server.head()
-        assert user.post("/api/v1/chargers/CB-R2/reset", json={}).status_code == 403
+        assert user.post("/api/v1/chargers/CB-R2/reset", json={}).status_code == 404  # a stranger
+        assert server.head() == before
+        pair(server, "CB-R2", "user@example.com")
+        before = server.head()
+        assert user.post("/api/v1/chargers/CB-R2/reset", json={}).status_code == 403  # its owner: operators reset
         assert server.head() == before
     assert resets(server, "CB-R2") == []
 

@@ -18,6 +18,7 @@ from adapters.cli.chargers import chargers
 from adapters.cli.common import fail, settings
 from adapters.cli.firmware import firmware
 from adapters.cli.openapi import openapi
+from adapters.cli.outbox import outbox
 from adapters.cli.rebuild import rebuild_all, replay_progress
 from adapters.cli.serve import configure_logging, serve
 from adapters.cli.signing_key import signing_key
@@ -182,6 +183,7 @@ users.registered_commands += users_commands.commands.registered_commands  # list
 app.command()(serve)
 app.command()(openapi)
 app.command()(signing_key)
+app.command()(outbox)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
 from adapters.http import cards, certificates, chargers, docs, firmware, history, pipeline, production, remote, schemas
+from adapters.http import guests as guests_api
+from adapters.http import ownership as ownership_api
 from adapters.http import security as security_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
@@ -26,6 +28,7 @@ from adapters.http.health import healthz, readyz
 from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
 from adapters.http.openapi import api_route
+from adapters.http.ownership_errors import REFUSALS as OWNERSHIP_REFUSALS
 from adapters.http.problems import Problem
 from adapters.http.production_errors import REFUSALS
 from adapters.http.request_id import RequestIdMiddleware, with_request_id
@@ -166,7 +169,9 @@ def app_routes() -> list[BaseRoute]:
         *pipeline.routes,
         *security_api.routes,
         *certificates.routes,
+        *guests_api.routes,
         *firmware.routes,
+        *ownership_api.routes,
     ]
 
 
@@ -176,7 +181,7 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         Problem: problem_handler,
         HTTPException: http_exception_handler,
         ServiceError: service_error_handler,
-        **dict.fromkeys((*REFUSALS, InvalidFirmware), service_error_handler),
+        **dict.fromkeys((*REFUSALS, *OWNERSHIP_REFUSALS, InvalidFirmware), service_error_handler),
         Exception: with_request_id(server_error_handler),  # answered outside the middleware: add the header here
     }
 

@@ -1,8 +1,9 @@
-"""RFID cards and guest tokens over REST (C01, D01): each change is pushed to the chargers' local lists."""
+"""RFID cards and guest tokens over REST (C01, D01): each change is pushed to the local lists of the chargers
+their user owns or co-owns."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +18,11 @@ from adapters.http.etag import etag, if_match
 from adapters.http.openapi import Doc, api_route, query
 from adapters.http.paging import paged
 from cloudbay_domain.id_token import IdToken, TokenKind
+from projections.members import stations_of
+from services.local_lists import CARD_HOLDERS
+
+if TYPE_CHECKING:
+    from adapters.wiring import Runtime
 
 
 class CardRequest(BaseModel):
@@ -47,6 +53,11 @@ def present_token(token: IdToken) -> dict[str, Any]:
     }
 
 
+async def push_cards_of(runtime: Runtime, user: str) -> None:
+    """A user's cards changed: the local lists of the chargers they own or co-own (and only those) follow."""
+    runtime.platform.sync.push_local_list(await runtime.run(stations_of, runtime.db, user, CARD_HOLDERS))
+
+
 async def register_card(request: Request) -> Response:
     principal = await authenticate(request)
     body: CardRequest = await json_body(request, CardRequest)
@@ -57,7 +68,7 @@ async def register_card(request: Request) -> Response:
     register, operator = platform.id_tokens.register, is_operator(principal)
     token = await platform.run(register, body.id_token, body.type, user, body.kind, body.label, operator=operator)
     await runtime.run(runtime.wait_for_read_models)  # read-your-writes: the card list shows it once answered
-    platform.sync.push_local_list()
+    await push_cards_of(runtime, token.user)
     out = schemas.Card.shape(present_token(token))
     return JSONResponse(
         out, status_code=201, headers={"Location": out["_links"]["self"]["href"], **etag(token.version)}
@@ -110,7 +121,7 @@ def change_card(action: str) -> Any:
             change, value, action, acting_user=principal.subject, operator=operator, expected=expected
         )
         await runtime.run(runtime.wait_for_read_models)  # read-your-writes: a GET right after shows the change
-        platform.sync.push_local_list()
+        await push_cards_of(runtime, token.user)
         if action == "remove":
             return Response(status_code=204, headers=etag(token.version))
         return JSONResponse(schemas.Card.shape(present_token(token)), headers=etag(token.version))

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.auth import Role
-from adapters.http.common import API, authenticate, json_body, runtime_of, segment
+from adapters.access import Act, on_charger
+from adapters.http.common import API, json_body, runtime_of, segment
 from adapters.http.openapi import Doc, api_route
 from adapters.http.pipeline import close_session
 from adapters.http.schemas import Body, Links, Timestamp
@@ -62,14 +62,14 @@ async def crl(request: Request) -> Response:
 
 
 async def list_certificates(request: Request) -> Response:
-    await authenticate(request, Role.OPERATOR)
+    await on_charger(request, Act.OPERATE)
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     held = await runtime.run(runtime.platform.certificates.certificates_of, station_id)
     return JSONResponse(_page(station_id, [_present(c, revoked) for c, revoked in held]))
 
 
 async def revoke(request: Request) -> Response:
-    principal = await authenticate(request, Role.OPERATOR)
+    principal, _ = await on_charger(request, Act.OPERATE)
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     body: RevokeRequest = await json_body(request, RevokeRequest)
     revoked = await runtime.run(runtime.platform.certificates.revoke, station_id, principal.subject, body.reason)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.access import MANUFACTURING
+from adapters.access import MANUFACTURING, Act, on_charger
 from adapters.auth import Role
 from adapters.http import schemas
 from adapters.http.common import API, PAGE_PARAMS, authenticate, json_body, page_limit, runtime_of, segment
@@ -142,7 +142,7 @@ async def whitelist_charger(request: Request) -> Response:
 
 
 async def get_charger(request: Request) -> Response:
-    await authenticate(request, *MANUFACTURING)
+    await on_charger(request, Act.READ)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     row = await runtime.run(runtime.fleet.get_charger, station_id)
@@ -194,7 +194,7 @@ def version_cursor(request: Request) -> int | None:
 
 
 async def charger_events(request: Request) -> Response:
-    await authenticate(request, Role.OPERATOR)
+    await on_charger(request, Act.OPERATE)
     runtime = runtime_of(request)
     station_id, after, limit = request.path_params["station_id"], version_cursor(request), page_limit(request)
     events = await runtime.run(runtime.platform.chargers.history, station_id, after, limit + 1)

@@ -31,6 +31,7 @@ API_INDEX: dict[str, str] = {
     "mac-blocks": f"{API}/mac-blocks",
     "me": f"{API}/users/me",
     "security-events": f"{API}/security-events",
+    "pairings": f"{API}/pairings",
     "openapi": "/openapi.json",
     "docs": "/docs",
 }

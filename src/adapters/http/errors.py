@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.http.etag import etag
+from adapters.http.ownership_errors import ownership_problem
 from adapters.http.problems import Problem
 from adapters.http.production_errors import production_problem
 from cloudbay_domain.charger import InvalidStationId
@@ -11,10 +12,11 @@ from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
 from cloudbay_domain.security import SecurityError
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.user import UserError
-from services.certificates import AuthorityNotReady, NothingToRevoke
+from services.certificates import AuthorityNotReady, NothingToRevoke, RequestRefused
 from services.chargers import ChargerAlreadyWhitelisted, ChargerNotWhitelisted
 from services.errors import VersionMismatch
 from services.firmware import UnknownFamily
+from services.guests import NotAGuest
 from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
 from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
@@ -48,6 +50,10 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(502, "Bad Gateway", detail, reason=error.reason)
     if isinstance(error, CONFLICT):
         return Problem(409, "Conflict", detail)
+    if isinstance(error, NotAGuest):
+        return Problem(403, "Forbidden", detail)
+    if isinstance(error, RequestRefused):  # a CSR the authority will not sign
+        return Problem(422, "Unprocessable Content", detail, reason=error.reason)
     if isinstance(error, NothingToRevoke):
         return Problem(409, "Conflict", detail, reason="NothingToRevoke")
     if isinstance(error, AuthorityNotReady):  # `cloudbay ca init` was not run, or the passphrase is wrong
@@ -62,4 +68,4 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(404, "Not Found", detail)
     if isinstance(error, WebhookRefused):  # a webhook URL or event type refused
         return Problem(422, "Unprocessable Content", detail)
-    return production_problem(error)
+    return production_problem(error) or ownership_problem(error)

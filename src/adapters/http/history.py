@@ -18,8 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from adapters.access import visible_to
-from adapters.auth import Role
+from adapters.access import Act, Actor, on_charger, visible_to
 from adapters.http import schemas
 from adapters.http.chargers import API, authenticate, charger_links, page_limit, runtime_of
 from adapters.http.common import PAGE_PARAMS
@@ -113,8 +112,8 @@ class TransactionQuery:
     def parse(cls, request: Request, visibility: Visibility) -> TransactionQuery:
         q = request.query_params
         user = q.get("user")
-        if user is not None and not visibility.allows_user(user):
-            raise Problem(403, "Forbidden", "you may list only your own transactions")
+        if user is not None and not visibility.allows_user(user) and not visibility.stations:
+            raise Problem(403, "Forbidden", "you may list only your own transactions (and those on your chargers)")
         return cls(
             charger=q.get("charger"),
             user=user,
@@ -146,8 +145,8 @@ def next_transactions_href(request: Request, last: dict[str, Any]) -> str:
 
 
 async def list_transactions(request: Request) -> Response:
-    visibility = visible_to(await authenticate(request))
     runtime = runtime_of(request)
+    visibility = await visible_to(runtime, await authenticate(request))
     query = TransactionQuery.parse(request, visibility)
     rows = await runtime.run(runtime.transactions.list_transactions, visibility, **query.filters())
     body = paged(
@@ -162,8 +161,8 @@ async def list_transactions(request: Request) -> Response:
 
 async def get_transaction(request: Request) -> Response:
     """A transaction the caller may not see is answered 404, as if it did not exist (nothing leaks)."""
-    visibility = visible_to(await authenticate(request))
     runtime = runtime_of(request)
+    visibility = await visible_to(runtime, await authenticate(request))
     station_id, transaction_id = request.path_params["station_id"], request.path_params["transaction_id"]
     row = await runtime.run(runtime.transactions.get_transaction, visibility, station_id, transaction_id)
     if row is None:
@@ -177,11 +176,11 @@ def energy_range(request: Request) -> tuple[str, date | None, date | None]:
 
 
 async def charger_energy(request: Request) -> Response:
-    await authenticate(request, Role.OPERATOR)
+    _, who = await on_charger(request, Act.ENERGY)
     runtime = runtime_of(request)
     station_id = request.path_params["station_id"]
     period, first, last = energy_range(request)
-    if await runtime.run(runtime.fleet.get_charger, station_id) is None:
+    if who is Actor.OPERATOR and await runtime.run(runtime.fleet.get_charger, station_id) is None:
         raise Problem(404, "Not Found", f"no charger {station_id}")
     items = await runtime.run(runtime.energy.for_charger, station_id, period, first, last)
     links = {"self": {"href": f"{API}/chargers/{station_id}/energy"}, "charger": charger_links(station_id)["self"]}

@@ -12,11 +12,12 @@ Protocol (server to client only; whatever the client sends is ignored):
 Browsers cannot set headers on a WebSocket, so the bearer token is read from the ``Authorization`` header or the
 ``access_token`` query parameter (redacted in CloudBay's own logs, but a proxy in front may log it: prefer
 short-lived tokens). It is checked once, at the upgrade. The access policy is REST's (``adapters.access``): the
-caller must be allowed to watch the charger, and the snapshot and every message carry only the transactions REST
-would show the caller (``visible_to``: an operator every one, a user those charged to them; another user's
-transaction, and one not yet attributed, never reach a user, as REST answers 404 for them). Refusals are HTTP
-answers to the upgrade (problem+json): 401 without a valid token, 400 without ``charger``, 403 when the caller
-may not watch it, 404 for an unknown charger.
+caller must be allowed to watch the charger (an operator, its owner, a co-owner, a guest), and the snapshot and
+every message carry only the transactions REST would show the caller (``visible_to``: an operator and the
+charger's owners every one, a guest those charged to them; another user's transaction, and one not yet
+attributed, never reach a guest, as REST answers 404 for them). Refusals are HTTP answers to the upgrade
+(problem+json): 401 without a valid token, 400 without ``charger``, 403 when the caller may not watch it (a
+manufacturer), 404 for an unknown charger and for one the caller has no role on.
 
 The fan-out is ``adapters.http.live_hub``. A client that falls :attr:`LiveHub.queue_size` messages behind is
 closed with code 4429: it has missed events, and reconnecting gives it a fresh snapshot.
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from adapters.access import may_watch, visible_to
+from adapters.access import Act, Actor, admit, visible_to
 from adapters.auth import bearer_token
 from adapters.http.common import verify_token
 from adapters.http.live_hub import OVERFLOW, SLOW_CONSUMER_CLOSE_CODE, Subscription
@@ -57,11 +58,10 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> tuple[str, Visibilit
     station_id = websocket.query_params.get("charger")
     if not station_id:
         raise Problem(400, "Bad Request", "charger (a station id) is required")
-    if not may_watch(principal, station_id):
-        raise Problem(403, "Forbidden", f"you may not watch charger {station_id}")
-    if await runtime.run(runtime.fleet.get_charger, station_id) is None:
-        raise Problem(404, "Not Found", f"no charger {station_id}")
-    return station_id, visible_to(principal)
+    if await admit(runtime, principal, station_id, Act.WATCH) is Actor.OPERATOR:
+        if await runtime.run(runtime.fleet.get_charger, station_id) is None:
+            raise Problem(404, "Not Found", f"no charger {station_id}")
+    return station_id, await visible_to(runtime, principal)
 
 
 async def live_endpoint(websocket: WebSocket) -> None:
@@ -93,7 +93,7 @@ async def _send_snapshot(websocket: WebSocket, runtime: Runtime, subscription: S
     """The charger's active transactions; events up to the snapshot's position are not pushed again."""
     station_id = subscription.station_id
     position, active = await runtime.run(runtime.transactions.active_snapshot, station_id)
-    active = [t for t in active if subscription.visibility.allows_user(t["user"])]
+    active = [t for t in active if subscription.visibility.allows(t)]
     subscription.after = position
     snapshot = {"type": "snapshot", "station_id": station_id, "position": position, "transactions": active}
     await websocket.send_json(snapshot)

@@ -32,7 +32,7 @@ class Subscription:
         if self.overflowed:
             return
         for message in messages:
-            if not self.visibility.allows_user(message["user"]):
+            if not self.visibility.allows(message):
                 continue  # the REST rule, on every message: another user's transaction is not there
             try:
                 self.queue.put_nowait(message)

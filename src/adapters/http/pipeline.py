@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.access import MANUFACTURING
+from adapters.access import MANUFACTURING, Act, on_charger
 from adapters.auth import Role
 from adapters.http import production_schemas as ps
 from adapters.http.common import API, authenticate, json_body, runtime_of, segment
@@ -47,14 +47,14 @@ def present_device(device: Device) -> dict[str, Any]:
 
 
 async def get_device(request: Request) -> Response:
-    await authenticate(request, *MANUFACTURING)
+    await on_charger(request, Act.MANUFACTURE)
     runtime = runtime_of(request)
     device = await runtime.run(runtime.pipeline.device, request.path_params["station_id"])
     return JSONResponse(present_device(device))
 
 
 async def release(request: Request) -> Response:
-    principal = await authenticate(request, *MANUFACTURING)
+    principal, _ = await on_charger(request, Act.MANUFACTURE)
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     body: ps.ReleaseRequest = await json_body(request, ps.ReleaseRequest)
     device = await runtime.run(
@@ -65,7 +65,7 @@ async def release(request: Request) -> Response:
 
 
 async def scrap(request: Request) -> Response:
-    principal = await authenticate(request, *MANUFACTURING)
+    principal, _ = await on_charger(request, Act.MANUFACTURE)
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     body: ps.ScrapRequest = await json_body(request, ps.ScrapRequest)
     device = await runtime.run(runtime.pipeline.scrap, station_id, principal.subject, body.reason)
@@ -86,14 +86,14 @@ async def close_session(runtime: Runtime, station_id: str, reason: str = "scrapp
 
 
 async def unlock_release(request: Request) -> Response:
-    principal = await authenticate(request, Role.OPERATOR)
+    principal, _ = await on_charger(request, Act.OPERATE)
     runtime = runtime_of(request)
     device = await runtime.run(runtime.pipeline.unlock, request.path_params["station_id"], principal.subject)
     return JSONResponse(present_device(device))
 
 
 async def label(request: Request) -> Response:
-    principal = await authenticate(request, *MANUFACTURING)
+    principal, _ = await on_charger(request, Act.MANUFACTURE)
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     which, media = request.url.path.rsplit("/", 1)[1].split(".")
     _, codes = await runtime.run(runtime.pipeline.label, station_id, which, media, principal.subject)

@@ -9,10 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.access import check_may_use_charger, check_operator, is_operator
-from adapters.auth import Role
+from adapters.access import MATRIX, Act, Actor, on_charger
 from adapters.http import schemas
-from adapters.http.common import API, authenticate, json_body, runtime_of, segment
+from adapters.http.common import API, json_body, runtime_of, segment
 from adapters.http.etag import etag, if_match
 from adapters.http.openapi import Doc, api_route
 
@@ -39,12 +38,12 @@ def _tx_href(station_id: str, transaction_id: str) -> str:
 
 
 async def start_transaction(request: Request) -> Response:
-    principal = await authenticate(request)
+    principal, who = await on_charger(request, Act.CHARGE)
     station_id = request.path_params["station_id"]
     body: StartRequest = await json_body(request, StartRequest)
-    check_may_use_charger(principal, station_id)
     remote = runtime_of(request).platform.remote
-    started = await remote.start(station_id, principal.subject, body.evse_id, body.id_token, is_operator(principal))
+    any_card = who is Actor.OPERATOR
+    started = await remote.start(station_id, principal.subject, body.evse_id, body.id_token, any_card)
     links: dict[str, Any] = {"transactions": {"href": f"{API}/transactions?charger={station_id}"}}
     headers = {}
     if started.transaction_id:
@@ -54,10 +53,10 @@ async def start_transaction(request: Request) -> Response:
 
 
 async def stop_transaction(request: Request) -> Response:
-    principal = await authenticate(request)
+    principal, who = await on_charger(request, Act.CHARGE)
     station_id, transaction_id = request.path_params["station_id"], request.path_params["transaction_id"]
     remote = runtime_of(request).platform.remote
-    status = await remote.stop(station_id, transaction_id, principal.subject, is_operator(principal))
+    status = await remote.stop(station_id, transaction_id, principal.subject, who in MATRIX[Act.STOP_ANY])
     href = _tx_href(station_id, transaction_id)
     body = {"station_id": station_id, "transaction_id": transaction_id, "status": status}
     answer = schemas.StopAnswer.shape({**body, "_links": {"transaction": {"href": href}}})
@@ -65,10 +64,9 @@ async def stop_transaction(request: Request) -> Response:
 
 
 async def put_settings(request: Request) -> Response:
-    principal = await authenticate(request)
+    await on_charger(request, Act.SETTINGS)
     station_id = request.path_params["station_id"]
     body: SettingsRequest = await json_body(request, SettingsRequest)
-    check_operator(principal, "change a charger's settings")  # owners will be allowed once ownership exists
     sync = runtime_of(request).platform.sync
     done = await sync.set_rfid_required(station_id, body.rfid_required, if_match(request))
     links = {"charger": {"href": f"{API}/chargers/{station_id}"}}
@@ -77,7 +75,7 @@ async def put_settings(request: Request) -> Response:
 
 
 async def reset_charger(request: Request) -> Response:
-    principal = await authenticate(request, Role.OPERATOR)
+    principal, _ = await on_charger(request, Act.OPERATE)
     station_id = request.path_params["station_id"]
     body: ResetRequest = await json_body(request, ResetRequest)
     status = await runtime_of(request).platform.remote.reset(station_id, body.type, body.evse_id, principal.subject)

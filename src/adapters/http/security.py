@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.access import MANUFACTURING
+from adapters.access import Act, on_charger
 from adapters.auth import Role
 from adapters.http.common import API, PAGE_PARAMS, authenticate, json_body, page_limit, runtime_of, segment
 from adapters.http.openapi import Doc, api_route, query
@@ -86,14 +86,14 @@ def present(config: SecurityConfig) -> dict[str, Any]:
 
 
 async def get_security(request: Request) -> Response:
-    await authenticate(request, Role.OPERATOR)
+    await on_charger(request, Act.OPERATE)
     runtime = runtime_of(request)
     config = await runtime.run(runtime.platform.security.config, request.path_params["station_id"])
     return JSONResponse(present(config))
 
 
 async def put_security(request: Request) -> Response:
-    principal = await authenticate(request, Role.OPERATOR)
+    principal, _ = await on_charger(request, Act.OPERATE)
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     body: ProfileRequest = await json_body(request, ProfileRequest)
     if body.profile == 0 and not body.allow_unsecured:
@@ -104,7 +104,7 @@ async def put_security(request: Request) -> Response:
 
 
 async def set_password(request: Request) -> Response:
-    principal = await authenticate(request, *MANUFACTURING)
+    principal, _ = await on_charger(request, Act.MANUFACTURE)
     runtime, station_id = runtime_of(request), request.path_params["station_id"]
     body: PasswordRequest = await json_body(request, PasswordRequest)
     password = body.password or generate_password()
@@ -138,7 +138,7 @@ async def list_events(request: Request, station_id: str | None) -> Response:
 
 
 async def charger_security_events(request: Request) -> Response:
-    await authenticate(request, Role.OPERATOR)
+    await on_charger(request, Act.OPERATE)
     return await list_events(request, request.path_params["station_id"])
 
 

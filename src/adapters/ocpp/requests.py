@@ -58,7 +58,8 @@ def _set_variable(request: SetVariable) -> Any:
 
 def _send_local_list(request: SendLocalList) -> Any:
     entries = [
-        {"id_token": {"id_token": e.id_token, "type": e.id_token_type}, "id_token_info": {"status": e.status}}
+        {"id_token": {"id_token": e.id_token, "type": e.id_token_type}}
+        | ({"id_token_info": {"status": e.status}} if e.status is not None else {})
         for e in request.entries
     ]
     return call.SendLocalList(

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from adapters.manufacturing import write_private_file
 from adapters.pki import x509 as pki
 from adapters.pki.settings import CaSettings
-from cloudbay_domain.certificates import CHARGING_STATION, ISSUING, ROOT, SERVER, IssuedCertificate
+from cloudbay_domain.certificates import CHARGING_STATION, GUEST, ISSUING, ROOT, SERVER, IssuedCertificate
 from services.certificates import AuthorityNotReady, Signed
 
 log = logging.getLogger("cloudbay.pki")
@@ -154,6 +154,17 @@ class FileAuthority:
         leaf = pki.issue_leaf(subject, csr.public_key(), issuing, issuing_key, self.settings.leaf_days, pki.CLIENT_AUTH)
         chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, issuing)).decode()
         return Signed(pki.describe(leaf, CHARGING_STATION, station_id), chain)
+
+    def sign_guest_request(self, csr_pem: str, station_id: str, id_token: str) -> Signed:
+        """A guest's certificate for ``station_id`` from the app's CSR (only its key is used: the subject is the
+        guest's id token there)."""
+        csr = pki.read_csr(csr_pem)
+        issuing, issuing_key = self._certificate("issuing.pem"), self._key("issuing-key.pem")
+        valid_for = timedelta(hours=self.settings.guest_hours)
+        organisation = self.settings.organisation
+        leaf = pki.issue_guest(csr.public_key(), station_id, id_token, organisation, issuing, issuing_key, valid_for)
+        chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, issuing)).decode()
+        return Signed(pki.describe(leaf, GUEST), chain)
 
     def crl(self, revoked: Sequence[tuple[str, datetime]], now: datetime) -> bytes:
         issuing, issuing_key = self._certificate("issuing.pem"), self._key("issuing-key.pem")

@@ -8,6 +8,7 @@
 - ``CLOUDBAY_CA_LEAF_DAYS``: how long a charger's certificate is valid (default 365 days).
 - ``CLOUDBAY_CA_RENEW_DAYS``: a charger whose certificate expires within this many days is asked to renew it
   when it boots (default 30).
+- ``CLOUDBAY_CA_GUEST_HOURS``: how long a guest's certificate for a charger is valid (default 24 hours).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 DEFAULT_ORGANISATION = "CloudBay"
 DEFAULT_LEAF_DAYS = 365
 DEFAULT_RENEW_DAYS = 30
+DEFAULT_GUEST_HOURS = 24
 
 
 class CaSettingsError(ValueError):
@@ -32,6 +34,7 @@ class CaSettings:
     organisation: str = DEFAULT_ORGANISATION
     leaf_days: int = DEFAULT_LEAF_DAYS
     renew_days: int = DEFAULT_RENEW_DAYS
+    guest_hours: int = DEFAULT_GUEST_HOURS
 
     @property
     def passphrase_path(self) -> Path:
@@ -41,6 +44,7 @@ class CaSettings:
     def from_env(cls, env: dict[str, str], data_dir: Path) -> CaSettings:
         days = _days(env, "CLOUDBAY_CA_LEAF_DAYS", DEFAULT_LEAF_DAYS, 1)
         renew_days = _days(env, "CLOUDBAY_CA_RENEW_DAYS", DEFAULT_RENEW_DAYS, 0)
+        guest_hours = _days(env, "CLOUDBAY_CA_GUEST_HOURS", DEFAULT_GUEST_HOURS, 1)
         organisation = env.get("CLOUDBAY_CA_ORGANISATION") or DEFAULT_ORGANISATION
         passphrase_file = env.get("CLOUDBAY_CA_PASSPHRASE_FILE")
         return cls(
@@ -50,6 +54,7 @@ class CaSettings:
             organisation=organisation,
             leaf_days=days,
             renew_days=renew_days,
+            guest_hours=guest_hours,
         )
 
 

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -60,7 +61,7 @@ def describe(certificate: x509.Certificate, kind: str, station_id: str | None = 
     )
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: Any, days: int) -> x509.CertificateBuilder:
+def _builder(subject: x509.Name, issuer: x509.Name, public_key: Any, days: int | timedelta) -> x509.CertificateBuilder:
     now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()
@@ -69,7 +70,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: Any, days: int) 
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(now + timedelta(days=days))
+        .not_valid_after(now + (days if isinstance(days, timedelta) else timedelta(days=days)))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
 
@@ -150,14 +151,26 @@ def check_csr(pem: str, station_id: str, organisation: str) -> x509.CertificateS
     """The station's CSR, or ``RequestRefused``: unreadable or a bad signature (InvalidCSR), a key that is not
     EC P-256/P-384 or RSA of at least 2048 bits (UnsupportedKey), a subject whose CN is not the station id or
     whose O is not the organisation (InvalidSubject)."""
+    csr = read_csr(pem)
+    cns = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    orgs = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    if cns != [station_id]:
+        raise RequestRefused("InvalidSubject", f"the CSR's CN must be the station id {station_id!r}")
+    if orgs != [organisation]:
+        raise RequestRefused("InvalidSubject", f"the CSR's O must be {organisation!r}")
+    return csr
+
+
+def read_csr(pem: str) -> x509.CertificateSigningRequest:
+    """A CSR whose signature verifies and whose key is good enough, or ``RequestRefused`` (its subject is the
+    caller's to check)."""
     if len(pem) > MAX_CSR_CHARS:
         raise RequestRefused("InvalidCSR", "the CSR is too long")
     try:
         csr = x509.load_pem_x509_csr(pem.encode())
         signature_valid = csr.is_signature_valid
         key = csr.public_key()
-        cns = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-        orgs = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+        csr.subject.rfc4514_string()  # a subject that cannot be read is an unreadable CSR
     except UnsupportedAlgorithm:
         raise RequestRefused("UnsupportedKey", "the CSR's key algorithm is not supported") from None
     except (ValueError, TypeError, UnicodeError):
@@ -174,11 +187,36 @@ def check_csr(pem: str, station_id: str, organisation: str) -> x509.CertificateS
             )
     else:
         raise RequestRefused("UnsupportedKey", "the key must be EC (P-256, P-384) or RSA (2048 bits or more)")
-    if cns != [station_id]:
-        raise RequestRefused("InvalidSubject", f"the CSR's CN must be the station id {station_id!r}")
-    if orgs != [organisation]:
-        raise RequestRefused("InvalidSubject", f"the CSR's O must be {organisation!r}")
     return csr
+
+
+def charger_uri(station_id: str) -> str:
+    """The SAN URI naming the one charger a guest's certificate is good for."""
+    return CHARGER_URI_PREFIX + quote(station_id, safe="")
+
+
+CHARGER_URI_PREFIX = "urn:cloudbay:charger:"
+
+
+def issue_guest(
+    public_key: Any,
+    station_id: str,
+    id_token: str,
+    organisation: str,
+    issuer: x509.Certificate,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
+    valid_for: timedelta,
+) -> x509.Certificate:
+    """A guest's client certificate: CN = the guest's id token, O = the organisation, the charger's station id
+    as a SAN URI (``urn:cloudbay:charger:<station id>``), clientAuth, valid ``valid_for``."""
+    builder = _builder(name(id_token, organisation), issuer.subject, public_key, valid_for)
+    builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    builder = builder.add_extension(_usage(ca=False, key_encipherment=isinstance(public_key, rsa.RSAPublicKey)), True)
+    builder = builder.add_extension(x509.ExtendedKeyUsage([CLIENT_AUTH]), critical=False)
+    builder = builder.add_extension(_authority_key_id(issuer), critical=False)
+    uri = x509.UniformResourceIdentifier(charger_uri(station_id))
+    builder = builder.add_extension(x509.SubjectAlternativeName([uri]), critical=False)
+    return _signed(builder, issuer_key)
 
 
 def make_crl(
