@@ -39,6 +39,12 @@ def check_may_use_charger(principal: Principal, station_id: str) -> None:
         raise Problem(403, "Forbidden", f"you may not use charger {station_id}")
 
 
+def check_may_set_tariff(principal: Principal, station_id: str) -> None:
+    """Set a charger's tariff: an operator, or whoever may use the charger (ownership will narrow it to owners)."""
+    if not (is_operator(principal) or may_use_charger(principal, station_id)):
+        raise Problem(403, "Forbidden", f"you may not set the tariff of charger {station_id}")
+
+
 def check_may_act_for(principal: Principal, user: str | None, what: str) -> None:
     if not may_act_for(principal, user):
         raise Problem(403, "Forbidden", f"{what} is not yours")

@@ -238,4 +238,4 @@ def earliest_completion(start: datetime, energy_wh: Fraction, limits: EvLimits) 
 def to_decimal(value: Fraction, places: int) -> Decimal:
     """``value`` rounded down to ``places`` decimals (a limit shown never exceeds the planned one)."""
     scale = 10**places
-    return Decimal(value.numerator * scale // value.denominator) / scale
+    return (Decimal(value.numerator * scale // value.denominator) / scale).quantize(Decimal(1).scaleb(-places))

@@ -17,6 +17,7 @@ from services.firmware import Firmware
 from services.id_tokens import IdTokens
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
+from services.scheduling import Scheduling
 from services.security import Security
 from services.store import EventLog
 from services.transactions import Transactions
@@ -102,6 +103,7 @@ class Platform:
         self.sync = ChargerSync(self.chargers, self.id_tokens, self.link, self.run)
         self.certificates = Certificates(log, signer, self.link, self.run)  # the PKI (``signer``: its keys)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
+        self.scheduling = Scheduling(log, self.chargers)  # tariffs, price series, schedule quotes
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Platform:

@@ -8,15 +8,10 @@ from typing import Any
 
 import pytest
 
+from adapters.http.scheduling_schemas import TARIFF_EXAMPLE
 from cloudbay_domain.tariff import InvalidTariff, PriceSeries, Tariff, parse_publication
 
-EXAMPLE: dict[str, Any] = {
-    "currency": "CHF",
-    "price_per_kwh": "0.27",
-    "time_zone": "Europe/Zurich",
-    "night": {"from": "22:00", "to": "06:00", "price_per_kwh": "0.18"},
-    "exclusions": [{"weekday": "sunday"}, {"date": "2026-12-25"}],
-}
+EXAMPLE = TARIFF_EXAMPLE
 TARIFF = Tariff.parse(EXAMPLE)
 
 

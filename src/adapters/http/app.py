@@ -18,10 +18,11 @@ from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
 from adapters.http import cards, certificates, chargers, docs, firmware, history, pipeline, production, remote, schemas
+from adapters.http import scheduling as scheduling_api
 from adapters.http import security as security_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
-from adapters.http.errors import problem_for
+from adapters.http.errors import SCHEDULING, problem_for
 from adapters.http.health import healthz, readyz
 from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
@@ -167,6 +168,7 @@ def app_routes() -> list[BaseRoute]:
         *security_api.routes,
         *certificates.routes,
         *firmware.routes,
+        *scheduling_api.routes,
     ]
 
 
@@ -176,7 +178,7 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         Problem: problem_handler,
         HTTPException: http_exception_handler,
         ServiceError: service_error_handler,
-        **dict.fromkeys((*REFUSALS, InvalidFirmware), service_error_handler),
+        **dict.fromkeys((*REFUSALS, InvalidFirmware, *SCHEDULING), service_error_handler),
         Exception: with_request_id(server_error_handler),  # answered outside the middleware: add the header here
     }
 
