@@ -14,6 +14,7 @@ then starts every chosen slot at the minimum and tops up the cheapest (``docs/sc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ class Slot:
     price: Decimal  # per kWh
     cap_w: Fraction  # the most power allowed in the slot
 
-    @property
+    @functools.cached_property
     def hours(self) -> Fraction:
         return Fraction(int((self.end - self.start).total_seconds()), 3600)
 
@@ -123,7 +124,7 @@ def _fill(
         extra = min(caps[i] - powers[i], left / slots[i].hours)
         powers[i] += extra
         left -= extra * slots[i].hours
-    return powers
+    return powers, left
 
 
 def plan_until(slots: Sequence[Slot], limits: EvLimits) -> Plan:
@@ -137,9 +138,6 @@ def plan_energy(slots: Sequence[Slot], energy_wh: Fraction, limits: EvLimits) ->
         raise InvalidPlanRequest("energy_kwh must be above 0")
     min_w = limits.min_power_w
     caps = _usable(slots, min_w)
-    reachable = sum((c * s.hours for c, s in zip(caps, slots, strict=True)), Fraction(0))
-    if reachable < energy_wh:
-        return Plan(tuple(slots), tuple(caps), False)
     order = [i for i in _order(slots) if caps[i] > 0]
     chosen: list[int] = []
     capacity = Fraction(0)
@@ -148,12 +146,22 @@ def plan_energy(slots: Sequence[Slot], energy_wh: Fraction, limits: EvLimits) ->
             break
         chosen.append(i)
         capacity += caps[i] * slots[i].hours
-    best: Plan | None = None
-    for candidate in _candidates(slots, caps, order, chosen, energy_wh, min_w):
-        plan = Plan(tuple(slots), tuple(_fill(slots, caps, candidate, energy_wh, min_w)), True)
-        if plan.energy_wh == energy_wh and (best is None or plan.cost < best.cost):
-            best = plan
-    return best if best is not None else Plan(tuple(slots), tuple(_fill(slots, caps, chosen, energy_wh, min_w)), False)
+    if capacity < energy_wh:  # every usable slot at its cap is not enough
+        return Plan(tuple(slots), tuple(caps), False)
+    candidates = _candidates(slots, caps, order, chosen, energy_wh, min_w)
+    best: tuple[Fraction, list[Fraction]] | None = None
+    for candidate in candidates:
+        powers, left = _fill(slots, caps, candidate, energy_wh, min_w)
+        if left != 0:
+            continue
+        if len(candidates) == 1:
+            return Plan(tuple(slots), tuple(powers), True)
+        cost = sum((slot_cost(slots[i], powers[i]) for i in candidate), Fraction(0))
+        if best is None or cost < best[0]:
+            best = (cost, powers)
+    if best is not None:
+        return Plan(tuple(slots), tuple(best[1]), True)
+    return Plan(tuple(slots), tuple(_fill(slots, caps, chosen, energy_wh, min_w)[0]), False)
 
 
 def _candidates(

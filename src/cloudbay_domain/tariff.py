@@ -45,11 +45,11 @@ def parse_price(raw: object, what: str = "price_per_kwh") -> Decimal:
 
 
 def parse_zone(raw: object) -> ZoneInfo:
-    if not isinstance(raw, str) or not raw or ".." in raw or raw.startswith("/"):
+    if not isinstance(raw, str) or not raw or len(raw) > 64 or ".." in raw or raw.startswith("/"):
         raise InvalidTariff(f"unknown time zone: {raw!r}")
     try:
         return ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidTariff(f"unknown time zone: {raw!r} (an IANA name such as Europe/Zurich)") from None
 
 
@@ -265,6 +265,8 @@ def parse_publication(start: datetime, resolution_minutes: int, prices: Sequence
     """A publication's prices by quarter hour: ``start`` aware and on the resolution, 15- or 60-minute prices."""
     if start.tzinfo is None:
         raise InvalidTariff("start needs a UTC offset, such as 2026-12-02T00:00:00+01:00")
+    if not 2000 <= start.year <= 2100:
+        raise InvalidTariff("start is a date from 2000 to 2100")
     if resolution_minutes not in (15, 60):
         raise InvalidTariff("resolution_minutes is 15 or 60")
     if start.second or start.microsecond or start.astimezone(UTC).minute % resolution_minutes:

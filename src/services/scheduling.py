@@ -8,7 +8,7 @@ from typing import Any
 
 from cloudbay_domain.pricing import ChargerTariff, PublishedSeries
 from cloudbay_domain.quotes import Quote, QuoteRequest, make_quote
-from cloudbay_domain.tariff import InvalidTariff, PriceSeries, Tariff, check_series_name
+from cloudbay_domain.tariff import InvalidTariff, PriceSeries, Tariff, check_series_name, parse_currency
 from services.chargers import Chargers, not_whitelisted
 from services.errors import ServiceError
 from services.store import EventLog
@@ -63,6 +63,7 @@ class Scheduling:
         self, name: str, currency: str, start: datetime, resolution_minutes: int, prices: list[str], by: str
     ) -> PublishedSeries:
         check_series_name(name)
+        parse_currency(currency)
 
         def attempt() -> tuple[PublishedSeries, list[Any]]:
             record: PublishedSeries | None = self.log.load_or_none(PublishedSeries.create_id(name))

@@ -96,7 +96,7 @@ class SeriesAnswer(Body):
 
 class QuoteRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": QUOTE_EXAMPLES})
-    energy_kwh: Decimal | None = Field(default=None, description="this much energy by `by`", max_digits=12)
+    energy_kwh: Decimal | None = Field(default=None, le=1000, max_digits=12, description="this much energy by `by`")
     by: datetime | None = Field(default=None, description="the deadline of energy_kwh and max_price")
     until: datetime | None = Field(default=None, description="as much energy as possible until then")
     max_price: str | None = Field(default=None, description="as much energy as this buys by `by`")
