@@ -111,8 +111,9 @@ def _order(slots: Sequence[Slot]) -> list[int]:
 
 def _fill(
     slots: Sequence[Slot], caps: Sequence[Fraction], chosen: Sequence[int], energy: Fraction, min_w: Fraction
-) -> list[Fraction]:
-    """Every chosen slot at the minimum, then the cheapest chosen ones topped up until ``energy``."""
+) -> tuple[list[Fraction], Fraction]:
+    """Every chosen slot at the minimum, then the cheapest chosen ones topped up until ``energy``; with the
+    energy still missing (0 when exact, below 0 when the minimums alone exceed it)."""
     powers = [Fraction(0)] * len(slots)
     left = energy
     for i in chosen:
