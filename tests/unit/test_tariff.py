@@ -104,3 +104,12 @@ def test_bad_tariffs_are_refused_with_a_reason(change: dict[str, Any], message: 
 def test_bad_publications_are_refused(start: datetime, resolution: int, prices: list[object], message: str) -> None:
     with pytest.raises(InvalidTariff, match=message):
         parse_publication(start, resolution, prices)
+
+
+def test_the_cost_of_delivered_energy_uses_the_price_in_force_in_each_interval() -> None:
+    from fractions import Fraction
+
+    from cloudbay_domain.quotes import cost_of
+
+    evening, night = datetime(2026, 12, 1, 20, 45, tzinfo=UTC), datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
+    assert cost_of([(evening, Fraction(1000)), (night, Fraction(2000))], TARIFF) == Fraction("0.63")
