@@ -56,6 +56,11 @@ class ChargerLoad:
     priority: int = 0
     arrived_at: datetime | None = None  # None: no car
     held_a: Fraction | None = None  # offline: the last limit it was sent, still counted
+    held_until: datetime | None = None  # when that limit's profile expires (None: until told otherwise)
+
+    def holds(self, at: datetime | None) -> bool:
+        """Whether its held limit still counts at ``at`` (None: now, whatever the expiry)."""
+        return self.held_a is not None and (at is None or self.held_until is None or at < self.held_until)
 
     @property
     def watts_per_amp(self) -> int:
@@ -146,12 +151,14 @@ class _Room:
         return False
 
 
-def balance(site: Site) -> dict[str, Fraction]:
-    """Each charger's limit in A now: its held limit when offline, 0 without a car or when paused."""
+def balance(site: Site, at: datetime | None = None) -> dict[str, Fraction]:
+    """Each charger's limit in A at ``at``: its held limit when offline (until it expires; then 0), 0 without a
+    car or when paused."""
     room = _Room(site)
     limits: dict[str, Fraction] = {}
     for charger in site.chargers.values():
-        if charger.held_a is not None:
+        if charger.holds(at):
+            assert charger.held_a is not None
             limits[charger.station_id] = charger.held_a
             room.take(charger, charger.held_a)
     cars = sorted(

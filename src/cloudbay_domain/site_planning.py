@@ -60,7 +60,7 @@ def plan_site(
 ) -> SitePlan:
     """Every car's share of every slot of ``cuts`` and its cheapest plan within it."""
     limited = _ev_limited(site, requests)
-    per_slot = [balance(_present(limited, requests, start)) for start, _ in cuts]
+    per_slot = [balance(_present(limited, requests, start), start) for start, _ in cuts]
     shares = {r.station_id: tuple(slot[r.station_id] for slot in per_slot) for r in requests}
     plans: dict[str, Plan] = {}
     for r in requests:

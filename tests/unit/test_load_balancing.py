@@ -105,6 +105,11 @@ def test_a_car_that_does_not_fit_its_minimum_is_paused_and_an_offline_charger_ke
         ],
     )
     assert balance(site) == {"CB-0": Fraction(10), "CB-1": Fraction(0), "CB-2": Fraction(10)}
+    expiring = site.with_cars({}).chargers["CB-2"]
+    site.chargers["CB-2"] = ChargerLoad(**{**vars(expiring), "held_until": T0 + timedelta(hours=1)})
+    assert balance(site, T0) == balance(site)
+    after = balance(site, T0 + timedelta(hours=1))  # its profile expired: the capacity is shared again
+    assert after == {"CB-0": Fraction(10), "CB-1": Fraction(10), "CB-2": Fraction(0)}
 
 
 @pytest.mark.parametrize(

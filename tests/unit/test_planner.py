@@ -183,7 +183,14 @@ def test_the_night_tariff_is_used_first() -> None:
     assert used[0] == datetime(2026, 12, 1, 21, 0, tzinfo=UTC)  # 22:00 in Zurich
 
 
-def test_a_plan_across_the_autumn_change_has_nine_night_hours() -> None:
+@pytest.mark.parametrize(
+    ("day", "cost"),
+    [
+        (datetime(2026, 10, 24, 12, 0, tzinfo=UTC), Fraction("0.9")),  # nine night hours: all 9 kWh at 0.10
+        (datetime(2026, 3, 28, 12, 0, tzinfo=UTC), Fraction("1.3")),  # seven: 7 kWh at 0.10, 2 at 0.30
+    ],
+)
+def test_plans_across_both_dst_changes_use_the_night_as_it_is_that_night(day: datetime, cost: Fraction) -> None:
     tariff = Tariff.parse(
         {
             "currency": "CHF",
@@ -193,10 +200,10 @@ def test_a_plan_across_the_autumn_change_has_nine_night_hours() -> None:
         }
     )
     limits = EvLimits(Fraction(1_000))
-    start, end = datetime(2026, 10, 24, 12, 0, tzinfo=UTC), datetime(2026, 10, 25, 12, 0, tzinfo=UTC)
-    plan = plan_energy(slots(grid(start, end), tariff.price_at, lambda _: limits.max_power_w), Fraction(9_000), limits)
+    cuts = grid(day, day + timedelta(hours=24))
+    plan = plan_energy(slots(cuts, tariff.price_at, lambda _: limits.max_power_w), Fraction(9_000), limits)
 
-    assert plan.feasible and plan.cost == Fraction("0.9")  # all nine hours at the night price
+    assert plan.feasible and plan.energy_wh == 9_000 and plan.cost == cost
 
 
 @pytest.mark.parametrize(
