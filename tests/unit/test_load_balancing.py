@@ -147,3 +147,17 @@ def test_cars_planned_together_stay_within_their_shares_and_every_circuit(site: 
                     now[r.station_id] = power / charger.watts_per_amp
         if site.root.max_current_a is None or sum(now.values()) <= site.root.max_current_a:
             check_limits(site, now)
+
+
+def test_a_site_refusal_is_answered_as_a_422_problem() -> None:
+    from adapters.http.errors import problem_for
+
+    with pytest.raises(InvalidSite) as refused:
+        Site(Circuit("main", Fraction(5)), [ChargerLoad("CB-0", "main", Fraction(16), Fraction(6))])
+    problem = problem_for(refused.value)
+
+    assert problem is not None and problem.status == 422
+    assert (
+        problem.detail
+        == "circuit main's limit is below the minimum current of charger CB-0 (6 A): it could never charge"
+    )
