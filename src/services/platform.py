@@ -22,6 +22,7 @@ from services.id_tokens import IdTokens
 from services.local_lists import LocalLists, Members
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
+from services.scheduling import Scheduling
 from services.security import Security
 from services.store import MAX_CONFLICT_RETRIES, Deferred, EventLog, NeedsStore, RetryWhole
 from services.transactions import Transactions
@@ -194,6 +195,7 @@ class Platform:
         self.certificates = Certificates(log, signer, self.link, self.run)  # the PKI (``signer``: its keys)
         self.guests = Guests(log, self.id_tokens, self.certificates, self.local_lists.members)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
+        self.scheduling = Scheduling(log, self.chargers)  # tariffs, price series, schedule quotes
 
     def charger_members(self, station_id: str) -> dict[str, str]:
         """The charger's members now: subject -> role (``owner``, ``co-owner``, ``guest``)."""

@@ -20,10 +20,11 @@ from adapters.auth import Role
 from adapters.http import cards, certificates, chargers, docs, firmware, history, pipeline, production, remote, schemas
 from adapters.http import guests as guests_api
 from adapters.http import ownership as ownership_api
+from adapters.http import scheduling as scheduling_api
 from adapters.http import security as security_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
-from adapters.http.errors import problem_for
+from adapters.http.errors import SCHEDULING, problem_for
 from adapters.http.health import healthz, readyz
 from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
@@ -172,6 +173,7 @@ def app_routes() -> list[BaseRoute]:
         *guests_api.routes,
         *firmware.routes,
         *ownership_api.routes,
+        *scheduling_api.routes,
     ]
 
 
@@ -181,7 +183,7 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         Problem: problem_handler,
         HTTPException: http_exception_handler,
         ServiceError: service_error_handler,
-        **dict.fromkeys((*REFUSALS, *OWNERSHIP_REFUSALS, InvalidFirmware), service_error_handler),
+        **dict.fromkeys((*REFUSALS, *OWNERSHIP_REFUSALS, InvalidFirmware, *SCHEDULING), service_error_handler),
         Exception: with_request_id(server_error_handler),  # answered outside the middleware: add the header here
     }
 

@@ -9,7 +9,10 @@ from adapters.http.production_errors import production_problem
 from cloudbay_domain.charger import InvalidStationId
 from cloudbay_domain.firmware import InvalidFirmware
 from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
+from cloudbay_domain.load_balancing import InvalidSite
+from cloudbay_domain.planner import InvalidPlanRequest
 from cloudbay_domain.security import SecurityError
+from cloudbay_domain.tariff import InvalidTariff
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.user import UserError
 from services.certificates import AuthorityNotReady, NothingToRevoke, RequestRefused
@@ -21,14 +24,16 @@ from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
 from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
 from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
+from services.scheduling import NoTariff, UnknownPriceSeries
 from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 from services.webhooks import UnknownWebhook, WebhookRefused
 
+SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite)  # tariffs, quotes, sites
 # someone else's too
-NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily)
+NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily, NoTariff)
 CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved)
-UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError)
+UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError, *SCHEDULING)
 
 
 def problem_for(error: Exception) -> Problem | None:
@@ -64,7 +69,7 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(422, "Unprocessable Content", detail)
     if isinstance(error, IdTokenError):  # e.g. blocking a removed card
         return Problem(409, "Conflict", detail)
-    if isinstance(error, UnknownWebhook):
+    if isinstance(error, (UnknownWebhook, UnknownPriceSeries)):
         return Problem(404, "Not Found", detail)
     if isinstance(error, WebhookRefused):  # a webhook URL or event type refused
         return Problem(422, "Unprocessable Content", detail)

@@ -1,0 +1,93 @@
+"""Tariffs, price series and schedule quotes: load → command → save for the first two, a pure plan for quotes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudbay_domain.pricing import ChargerTariff, PublishedSeries
+from cloudbay_domain.quotes import Quote, QuoteRequest, make_quote
+from cloudbay_domain.tariff import InvalidTariff, PriceSeries, Tariff, check_series_name, parse_currency
+from services.chargers import Chargers, not_whitelisted
+from services.errors import ServiceError
+from services.store import EventLog
+
+
+class NoTariff(ServiceError):
+    """The charger has no tariff yet."""
+
+
+class UnknownPriceSeries(ServiceError):
+    """No price series of that name was published."""
+
+
+class Scheduling:
+    def __init__(self, log: EventLog, chargers: Chargers, clock: Callable[[], datetime] | None = None) -> None:
+        self.log, self.chargers = log, chargers
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # --- tariffs -------------------------------------------------------------------------------
+
+    def set_tariff(self, station_id: str, raw: Mapping[str, Any], by: str) -> ChargerTariff:
+        """Set the charger's tariff (every field refused with a reason before anything is written)."""
+        if not self.chargers.exists(station_id):
+            raise not_whitelisted(station_id)
+        tariff = Tariff.parse(raw)
+        if tariff.series is not None:
+            followed = self._series_or_none(tariff.series)
+            if followed is None:
+                raise InvalidTariff(f"no price series named {tariff.series} was published")
+            if followed.currency != tariff.currency:
+                raise InvalidTariff(f"price series {tariff.series} is in {followed.currency}, not {tariff.currency}")
+
+        def attempt() -> tuple[ChargerTariff, list[Any]]:
+            record: ChargerTariff | None = self.log.load_or_none(ChargerTariff.create_id(station_id))
+            record = record if record is not None else ChargerTariff(station_id)
+            record.set(tariff, by)
+            return record, [record]
+
+        return self.log.retrying(attempt, f"tariff of {station_id}")
+
+    def tariff_record(self, station_id: str) -> ChargerTariff:
+        if not self.chargers.exists(station_id):
+            raise not_whitelisted(station_id)
+        record: ChargerTariff | None = self.log.load_or_none(ChargerTariff.create_id(station_id))
+        if record is None or record.raw is None:
+            raise NoTariff(f"charger {station_id} has no tariff; set one with PUT .../tariff")
+        return record
+
+    # --- price series --------------------------------------------------------------------------
+
+    def publish_prices(
+        self, name: str, currency: str, start: datetime, resolution_minutes: int, prices: list[str], by: str
+    ) -> PublishedSeries:
+        check_series_name(name)
+        parse_currency(currency)
+
+        def attempt() -> tuple[PublishedSeries, list[Any]]:
+            record: PublishedSeries | None = self.log.load_or_none(PublishedSeries.create_id(name))
+            record = record if record is not None else PublishedSeries(name, currency)
+            record.publish(currency, start, resolution_minutes, prices, by)
+            return record, [record]
+
+        return self.log.retrying(attempt, f"price series {name}")
+
+    def price_series(self, name: str) -> PublishedSeries:
+        """The series (any name that could not be published is simply not found)."""
+        missing = UnknownPriceSeries(f"no price series named {name} was published")
+        record: PublishedSeries = self.log.load(PublishedSeries.create_id(name), missing)
+        return record
+
+    def _series_or_none(self, name: str) -> PriceSeries | None:
+        record: PublishedSeries | None = self.log.load_or_none(PublishedSeries.create_id(name))
+        return record.series if record is not None else None
+
+    # --- quotes --------------------------------------------------------------------------------
+
+    def quote(self, station_id: str, request: QuoteRequest) -> Quote:
+        """The cheapest plan for ``request`` on the charger now, under its tariff; nothing is recorded."""
+        tariff = self.tariff_record(station_id).tariff
+        assert tariff is not None
+        series = self._series_or_none(tariff.series) if tariff.series else None
+        return make_quote(tariff, series, request, self.clock())
