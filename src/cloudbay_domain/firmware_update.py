@@ -1,0 +1,235 @@
+"""``FirmwareUpdate``: one charger's progress through the rollout campaigns it is part of, one small stream per
+charger (a handful of events per campaign).
+
+Keeping the progress on the charger's own stream, not the campaign's, keeps every write small and
+uncontended: a million chargers reporting at once write a million different streams. The stream is also what
+makes "a charger is in one campaign at a time" and "one UpdateFirmware at a time" hold: enlisting and sending
+are commands on it, decided under its optimistic-concurrency check.
+
+Stages: ``pending`` (enlisted, not sent yet) → ``requested`` (UpdateFirmware accepted) → ``downloading`` →
+``downloaded`` → ``installing`` → ``installed`` → ``succeeded`` (the charger booted the campaign's version) or
+``failed`` (a failure status, a refusal, a boot back on the old version after installing (A/B roll-back),
+a version nobody installed, silence); ``cancelled`` when its campaign ended before it settled.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from cloudbay_domain.text import check_text
+
+
+class Stage(str, enum.Enum):
+    PENDING = "pending"
+    REQUESTED = "requested"
+    DOWNLOADING = "downloading"
+    DOWNLOADED = "downloaded"
+    INSTALLING = "installing"
+    INSTALLED = "installed"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+IN_FLIGHT = frozenset({Stage.REQUESTED, Stage.DOWNLOADING, Stage.DOWNLOADED, Stage.INSTALLING, Stage.INSTALLED})
+SETTLED = frozenset({Stage.SUCCEEDED, Stage.FAILED, Stage.CANCELLED})
+#: the FirmwareStatusNotification statuses (OCPP 2.0.1 FirmwareStatusEnumType) and the stage each means;
+#: Idle changes nothing
+STATUS_STAGE: dict[str, Stage | None] = {
+    "DownloadScheduled": Stage.DOWNLOADING,
+    "Downloading": Stage.DOWNLOADING,
+    "DownloadPaused": Stage.DOWNLOADING,
+    "Downloaded": Stage.DOWNLOADED,
+    "SignatureVerified": Stage.DOWNLOADED,
+    "InstallScheduled": Stage.INSTALLING,
+    "Installing": Stage.INSTALLING,
+    "InstallRebooting": Stage.INSTALLING,
+    "Installed": Stage.INSTALLED,
+    "DownloadFailed": Stage.FAILED,
+    "InstallationFailed": Stage.FAILED,
+    "InstallVerificationFailed": Stage.FAILED,
+    "InvalidSignature": Stage.FAILED,
+    "Idle": None,
+}
+ACCEPTED_ANSWERS = frozenset({"Accepted", "AcceptedCanceled"})
+ROLLED_BACK = "RolledBack"  # the failure reason of a charger that booted its old version after installing
+UNKNOWN_VERSION = "UnknownVersion"
+SILENT = "Silent"
+REQUEST_ID_BASE = 1_000_000  # campaigns' request ids, apart from the enrolment step's (1, 2, ...)
+
+
+class UnknownFirmwareStatus(ValueError):
+    """A FirmwareStatusNotification status that OCPP 2.0.1 does not define."""
+
+
+class Outcome(str, enum.Enum):
+    """What a charger's report did to its update."""
+
+    RECORDED = "recorded"
+    NOT_IN_CAMPAIGN = "not-in-campaign"  # no campaign holds it (never enlisted, or settled already)
+    NOT_REQUESTED = "not-requested"  # enlisted, but no UpdateFirmware went out yet
+    OTHER_REQUEST = "other-request"  # names a request id that is not the campaign's
+    CAMPAIGN_ENDED = "campaign-ended"  # its campaign was aborted, rolled back or halted
+
+
+class FirmwareUpdate(Aggregate):
+    """One charger's firmware update state, across campaigns (the current one's fields below)."""
+
+    @staticmethod
+    def create_id(station_id: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"cloudbay:firmware-update:{station_id}")
+
+    class Opened(Aggregate.Created):
+        station_id: str
+
+    @event(Opened)
+    def __init__(self, station_id: str) -> None:
+        self.station_id = station_id
+        self.campaign_id: UUID | None = None
+        self.group = 0
+        self.stage: Stage | None = None
+        self.time_zone = "UTC"
+        self.target_version = ""
+        self.location = ""
+        self.previous_version: str | None = None
+        self.requests = 0  # UpdateFirmware requests sent over all campaigns
+        self.request_id: int | None = None
+        self.reason: str | None = None
+
+    def holds(self) -> bool:
+        """Whether a campaign holds the charger now (it is enlisted and not settled)."""
+        return self.stage is not None and self.stage not in SETTLED
+
+    def in_flight(self) -> bool:
+        return self.stage in IN_FLIGHT
+
+    class Enlisted(Aggregate.Event):
+        campaign_id: UUID
+        group: int
+        time_zone: str
+        target_version: str
+        location: str
+        previous_version: str | None
+
+    def enlist(
+        self, campaign_id: UUID, group: int, time_zone: str, target_version: str, location: str,
+        previous_version: str | None, holder_active: bool,
+    ) -> bool:  # fmt: skip
+        """Join ``campaign_id`` in ``group``; False (nothing recorded) when another active campaign holds the
+        charger (``holder_active``: whether the campaign holding it still runs; an ended one lets go)."""
+        if self.holds() and (holder_active or self.in_flight()):
+            return False
+        if self.holds():
+            self._cancel("its campaign ended")
+        self._enlisted(
+            campaign_id=campaign_id, group=group, time_zone=time_zone, target_version=target_version,
+            location=location, previous_version=previous_version,
+        )  # fmt: skip
+        return True
+
+    @event(Enlisted)
+    def _enlisted(
+        self, campaign_id: UUID, group: int, time_zone: str, target_version: str, location: str,
+        previous_version: str | None,
+    ) -> None:  # fmt: skip
+        self.campaign_id, self.group, self.time_zone = campaign_id, group, time_zone
+        self.target_version, self.location, self.previous_version = target_version, location, previous_version
+        self.stage, self.request_id, self.reason = Stage.PENDING, None, None
+
+    class Moved(Aggregate.Event):
+        """From one stage to another (or the same, a new status): what the charger said or what happened."""
+
+        campaign_id: UUID
+        group: int
+        stage_from: str
+        stage_to: str
+        status: str | None
+        reason: str | None
+        request_id: int | None
+
+    def _move(self, stage: Stage, status: str | None = None, reason: str | None = None) -> None:
+        assert self.campaign_id is not None and self.stage is not None
+        self._moved(
+            campaign_id=self.campaign_id, group=self.group, stage_from=self.stage.value, stage_to=stage.value,
+            status=status, reason=reason, request_id=self.request_id,
+        )  # fmt: skip
+
+    @event(Moved)
+    def _moved(
+        self, campaign_id: UUID, group: int, stage_from: str, stage_to: str, status: str | None,
+        reason: str | None, request_id: int | None,
+    ) -> None:  # fmt: skip
+        self.stage, self.reason, self.request_id = Stage(stage_to), reason, request_id
+
+    def next_request_id(self) -> int:
+        return REQUEST_ID_BASE + self.requests + 1
+
+    class Requested(Aggregate.Event):
+        request_id: int
+
+    def request(self, request_id: int, answer: str) -> None:
+        """UpdateFirmware ``request_id`` went out and was answered ``answer`` (or failed with that reason)."""
+        if self.stage is not Stage.PENDING:
+            raise ValueError(f"an update {self.stage} is not sent UpdateFirmware")
+        self._requested(request_id=request_id)
+        if answer in ACCEPTED_ANSWERS:
+            self._move(Stage.REQUESTED, answer)
+        else:
+            self._move(Stage.FAILED, answer, f"UpdateFirmware: {check_text(answer, 'answer')}")
+
+    @event(Requested)
+    def _requested(self, request_id: int) -> None:
+        self.requests, self.request_id = self.requests + 1, request_id
+
+    def report(self, status: str, request_id: int | None) -> Outcome:
+        """A FirmwareStatusNotification."""
+        if status not in STATUS_STAGE:
+            raise UnknownFirmwareStatus(f"{check_text(status, 'status')[:60]!r} is no FirmwareStatus")
+        if not self.holds():
+            return Outcome.NOT_IN_CAMPAIGN
+        if self.stage is Stage.PENDING:
+            return Outcome.NOT_REQUESTED
+        if request_id is not None and request_id != self.request_id:
+            return Outcome.OTHER_REQUEST
+        stage = STATUS_STAGE[status]
+        assert self.stage is not None
+        self._move(stage or self.stage, status, status if stage is Stage.FAILED else None)
+        return Outcome.RECORDED
+
+    def booted(self, version: str | None) -> Outcome:
+        """A BootNotification reporting ``version``: the campaign's version succeeds; the version it had before,
+        after installing, is an A/B roll-back (failed); a version no image has fails an update in flight."""
+        if not self.holds():
+            return Outcome.NOT_IN_CAMPAIGN
+        if version == self.target_version:
+            self._move(Stage.SUCCEEDED, "Booted", None)
+        elif self.stage in (Stage.INSTALLING, Stage.INSTALLED) and version == self.previous_version:
+            self._move(Stage.FAILED, "Booted", ROLLED_BACK)
+        elif self.in_flight() and version != self.previous_version:
+            self._move(Stage.FAILED, "Booted", f"{UNKNOWN_VERSION}: {check_text(str(version), 'version')[:50]}")
+        else:
+            return Outcome.NOT_REQUESTED if self.stage is Stage.PENDING else Outcome.RECORDED
+        return Outcome.RECORDED
+
+    def silent_since(self, now: datetime, timeout: int) -> bool:
+        """Whether an update in flight has not been heard of for ``timeout`` seconds (its last event is the
+        last word from the charger: nothing else writes this stream while the update is in flight)."""
+        return self.in_flight() and now - self.modified_on >= timedelta(seconds=timeout)
+
+    def expire(self) -> None:
+        """It went silent: failed."""
+        self._move(Stage.FAILED, None, SILENT)
+
+    def cancel(self, why: str) -> Outcome:
+        """Its campaign ended before the charger settled: let it go."""
+        if not self.holds():
+            return Outcome.NOT_IN_CAMPAIGN
+        self._cancel(why)
+        return Outcome.CAMPAIGN_ENDED
+
+    def _cancel(self, why: str) -> None:
+        self._move(Stage.CANCELLED, None, why)
