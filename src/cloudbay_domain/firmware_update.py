@@ -37,6 +37,7 @@ class Stage(str, enum.Enum):
 
 IN_FLIGHT = frozenset({Stage.REQUESTED, Stage.DOWNLOADING, Stage.DOWNLOADED, Stage.INSTALLING, Stage.INSTALLED})
 SETTLED = frozenset({Stage.SUCCEEDED, Stage.FAILED, Stage.CANCELLED})
+IN_FLIGHT_STAGES = tuple(sorted(s.value for s in IN_FLIGHT))
 #: the FirmwareStatusNotification statuses (OCPP 2.0.1 FirmwareStatusEnumType) and the stage each means;
 #: Idle changes nothing
 STATUS_STAGE: dict[str, Stage | None] = {
@@ -59,6 +60,7 @@ ACCEPTED_ANSWERS = frozenset({"Accepted", "AcceptedCanceled"})
 ROLLED_BACK = "RolledBack"  # the failure reason of a charger that booted its old version after installing
 UNKNOWN_VERSION = "UnknownVersion"
 SILENT = "Silent"
+OFFLINE = "Offline"  # the link's reason when the charger had no connection (services.ports.ChargerOffline)
 REQUEST_ID_BASE = 1_000_000  # campaigns' request ids, apart from the enrolment step's (1, 2, ...)
 
 
@@ -108,6 +110,7 @@ class FirmwareUpdate(Aggregate):
         return self.stage in IN_FLIGHT
 
     class Enlisted(Aggregate.Event):
+        station_id: str
         campaign_id: UUID
         group: int
         time_zone: str
@@ -126,6 +129,7 @@ class FirmwareUpdate(Aggregate):
         if self.holds():
             self._cancel("its campaign ended")
         self._enlisted(
+            station_id=self.station_id,
             campaign_id=campaign_id, group=group, time_zone=time_zone, target_version=target_version,
             location=location, previous_version=previous_version,
         )  # fmt: skip
@@ -133,7 +137,7 @@ class FirmwareUpdate(Aggregate):
 
     @event(Enlisted)
     def _enlisted(
-        self, campaign_id: UUID, group: int, time_zone: str, target_version: str, location: str,
+        self, station_id: str, campaign_id: UUID, group: int, time_zone: str, target_version: str, location: str,
         previous_version: str | None,
     ) -> None:  # fmt: skip
         self.campaign_id, self.group, self.time_zone = campaign_id, group, time_zone
@@ -165,25 +169,37 @@ class FirmwareUpdate(Aggregate):
     ) -> None:  # fmt: skip
         self.stage, self.reason, self.request_id = Stage(stage_to), reason, request_id
 
-    def next_request_id(self) -> int:
-        return REQUEST_ID_BASE + self.requests + 1
-
     class Requested(Aggregate.Event):
+        """UpdateFirmware ``request_id`` is about to go out: saved before it is sent, so that of two senders
+        only one wins the stream's next version, and only one request is ever sent."""
+
+        campaign_id: UUID
+        group: int
         request_id: int
 
-    def request(self, request_id: int, answer: str) -> None:
-        """UpdateFirmware ``request_id`` went out and was answered ``answer`` (or failed with that reason)."""
-        if self.stage is not Stage.PENDING:
+    def request(self) -> int:
+        """Reserve the next request id and move to ``requested``; then send it, then record ``answered``."""
+        if self.stage is not Stage.PENDING or self.campaign_id is None:
             raise ValueError(f"an update {self.stage} is not sent UpdateFirmware")
-        self._requested(request_id=request_id)
-        if answer in ACCEPTED_ANSWERS:
-            self._move(Stage.REQUESTED, answer)
-        else:
-            self._move(Stage.FAILED, answer, f"UpdateFirmware: {check_text(answer, 'answer')}")
+        request_id = REQUEST_ID_BASE + self.requests + 1
+        self._requested(campaign_id=self.campaign_id, group=self.group, request_id=request_id)
+        return request_id
 
     @event(Requested)
-    def _requested(self, request_id: int) -> None:
-        self.requests, self.request_id = self.requests + 1, request_id
+    def _requested(self, campaign_id: UUID, group: int, request_id: int) -> None:
+        self.requests, self.request_id, self.stage = self.requests + 1, request_id, Stage.REQUESTED
+
+    def answered(self, answer: str) -> None:
+        """The charger's answer to the request (or the reason it got none): accepted, it stays ``requested``;
+        offline, it is ``pending`` again (sent when it is back); anything else fails it."""
+        if self.stage is not Stage.REQUESTED:
+            return
+        if answer in ACCEPTED_ANSWERS:
+            return
+        if answer == OFFLINE:
+            self._move(Stage.PENDING, None, OFFLINE)
+        else:
+            self._move(Stage.FAILED, None, f"UpdateFirmware: {check_text(answer, 'answer')[:60]}")
 
     def report(self, status: str, request_id: int | None) -> Outcome:
         """A FirmwareStatusNotification."""

@@ -11,6 +11,7 @@ from projections.fleet import FleetProjection
 from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
 from projections.production import ProductionProjection
+from projections.rollouts import RolloutsProjection
 from projections.security_events import SecurityEventsProjection
 from projections.transaction_states import Loader
 from projections.transactions import TransactionsProjection
@@ -31,4 +32,5 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
         WebhookOutboxProjection(),
         ProductionProjection(),
         SecurityEventsProjection(),
+        RolloutsProjection(),
     ]

@@ -109,7 +109,8 @@ class Fleet(RuleBasedStateMachine):
             assert station_id not in self.busy and station_id not in self.offline
             assert within_windows(NIGHTS, self.now, target.time_zone)
             assert target.stage is Stage.PENDING  # never a second UpdateFirmware
-            target.request(target.next_request_id(), "Accepted")
+            target.request()
+            target.answered("Accepted")
             self.sent_while.append(self.campaign.state)
 
     @rule(station=st.integers(0, 23), status=st.sampled_from(sorted(STATUS_STAGE)))
@@ -193,7 +194,8 @@ def test_the_status_mapping_and_an_ab_roll_back() -> None:
     c, _ = campaign()
     u = update(c, "CB-1")
     assert u.report("Downloading", None) is Outcome.NOT_REQUESTED
-    u.request(u.next_request_id(), "Accepted")
+    u.request()
+    u.answered("Accepted")
     assert u.report("Downloading", 7) is Outcome.OTHER_REQUEST  # a request id not the campaign's
     for status, stage in [("Downloaded", Stage.DOWNLOADED), ("Idle", Stage.DOWNLOADED), ("Installed", Stage.INSTALLED)]:
         assert u.report(status, u.request_id) is Outcome.RECORDED and u.stage is stage
@@ -208,7 +210,7 @@ def test_a_version_no_image_has_fails_the_update_and_the_target_version_succeeds
     c, _ = campaign()
     u, v = update(c, "CB-1"), update(c, "CB-2")
     for each in (u, v):
-        each.request(each.next_request_id(), "Accepted")
+        each.request()
     u.booted("7.7.7")
     v.booted(IMAGE.version)
     assert (u.stage, u.reason) == (Stage.FAILED, "UnknownVersion: 7.7.7")
@@ -221,10 +223,14 @@ def test_a_charger_is_in_one_campaign_at_a_time_and_a_silent_one_fails() -> None
     other, _ = campaign()
     assert not u.enlist(other.id, 0, "UTC", "3.0", IMAGE.location, None, holder_active=True)
     assert u.enlist(other.id, 0, "UTC", "3.0", IMAGE.location, None, holder_active=False)  # the first one ended
-    u.request(u.next_request_id(), "Rejected")
+    u.request()
+    u.answered("Offline")
+    assert (u.stage, u.reason) == (Stage.PENDING, "Offline")  # sent again when it is back
+    u.request()
+    u.answered("Rejected")
     assert (u.stage, u.reason) == (Stage.FAILED, "UpdateFirmware: Rejected")
     w = update(c, "CB-2")
-    w.request(w.next_request_id(), "Accepted")
+    w.request()
     assert not w.silent_since(w.modified_on + timedelta(seconds=59), 60)
     assert w.silent_since(w.modified_on + timedelta(seconds=60), 60)
     w.expire()
