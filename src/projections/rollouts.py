@@ -119,57 +119,82 @@ class RolloutsProjection:
     def _(self, event: RolloutCampaign.Ended, tx: Tx, position: int) -> None:
         self._campaign(tx, event, "state = %s, reason = %s", (event.state, event.reason))
 
-    # --- each charger's progress -----------------------------------------------------------------
+    # --- each charger's progress: buffered within a batch, written by ``flush`` ------------------------
 
-    def _count(self, tx: Tx, campaign_id: str, group: int, stage: str, step: int) -> None:
-        tx.execute(
-            "INSERT INTO rm_rollout_counts (campaign_id, grp, stage, chargers) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (campaign_id, grp, stage) DO UPDATE SET chargers = rm_rollout_counts.chargers + %s",
-            (campaign_id, group, stage, step, step),
-        )
+    def __init__(self) -> None:
+        self.begin()
+
+    def begin(self) -> None:
+        self._counts: dict[tuple[str, int, str], int] = {}
+        self._failures: dict[tuple[str, int, str], int] = {}
+        self._chargers: dict[str, tuple[str, str, int, str, str]] = {}  # update id → its row (stage updated)
+        self._settled: dict[str, tuple[int, str, str]] = {}  # campaign → (settled, first at, last at)
+
+    def _count(self, campaign_id: str, group: int, stage: str, step: int) -> None:
+        key = (campaign_id, group, stage)
+        self._counts[key] = self._counts.get(key, 0) + step
 
     @apply.register
     def _(self, event: FirmwareUpdate.Enlisted, tx: Tx, position: int) -> None:
         campaign_id = str(event.campaign_id)
-        tx.execute(
-            "INSERT INTO rm_rollout_chargers (update_id, station_id, campaign_id, grp, stage, time_zone)"
-            " VALUES (%s, %s, %s, %s, 'pending', %s) ON CONFLICT (update_id) DO UPDATE SET"
-            " campaign_id = excluded.campaign_id, grp = excluded.grp, stage = 'pending',"
-            " time_zone = excluded.time_zone",
-            (str(event.originator_id), event.station_id, campaign_id, event.group, event.time_zone),
-        )
-        self._count(tx, campaign_id, event.group, Stage.PENDING.value, 1)
+        row = (event.station_id, campaign_id, event.group, Stage.PENDING.value, event.time_zone)
+        self._chargers[str(event.originator_id)] = row
+        self._count(campaign_id, event.group, Stage.PENDING.value, 1)
 
-    def _moved(self, tx: Tx, event: Any, stage_from: str, stage_to: str) -> None:
-        campaign_id = str(event.campaign_id)
+    def _moved(self, event: Any, stage_from: str, stage_to: str) -> None:
+        campaign_id, update_id = str(event.campaign_id), str(event.originator_id)
         if stage_from == stage_to:
             return
-        self._count(tx, campaign_id, event.group, stage_from, -1)
-        self._count(tx, campaign_id, event.group, stage_to, 1)
-        tx.execute(
-            "UPDATE rm_rollout_chargers SET stage = %s WHERE update_id = %s", (stage_to, str(event.originator_id))
-        )
+        self._count(campaign_id, event.group, stage_from, -1)
+        self._count(campaign_id, event.group, stage_to, 1)
+        # a stage-only row (no station, campaign, zone) is never inserted: the update's row exists by now
+        station, campaign, group, _, zone = self._chargers.get(update_id, ("", campaign_id, event.group, "", ""))
+        self._chargers[update_id] = (station, campaign, group, stage_to, zone)
         if stage_to in SETTLED_STAGES and stage_from not in SETTLED_STAGES:
             at = event.timestamp.isoformat()
-            tx.execute(
-                "UPDATE rm_rollouts SET settled = settled + 1, last_settled_at = %s,"
-                " first_settled_at = COALESCE(first_settled_at, %s) WHERE campaign_id = %s",
-                (at, at, campaign_id),
-            )
+            count, first, _ = self._settled.get(campaign_id, (0, at, at))
+            self._settled[campaign_id] = (count + 1, first, at)
 
     @apply.register
     def _(self, event: FirmwareUpdate.Requested, tx: Tx, position: int) -> None:
-        self._moved(tx, event, Stage.PENDING.value, Stage.REQUESTED.value)
+        self._moved(event, Stage.PENDING.value, Stage.REQUESTED.value)
 
     @apply.register
     def _(self, event: FirmwareUpdate.Moved, tx: Tx, position: int) -> None:
-        self._moved(tx, event, event.stage_from, event.stage_to)
+        self._moved(event, event.stage_from, event.stage_to)
         if event.stage_to == Stage.FAILED.value and event.stage_from != Stage.FAILED.value:
+            key = (str(event.campaign_id), event.group, failure_kind(event.reason))
+            self._failures[key] = self._failures.get(key, 0) + 1
+
+    def flush(self, tx: Tx) -> None:
+        """Write the batch's counts and chargers: a few multi-row statements, whatever the batch's size."""
+        counts = [(*key, n) for key, n in self._counts.items() if n]
+        upsert_rows(tx, "rm_rollout_counts (campaign_id, grp, stage, chargers)", "campaign_id, grp, stage",
+                    "chargers = rm_rollout_counts.chargers + excluded.chargers", counts)  # fmt: skip
+        failures = [(*key, n) for key, n in self._failures.items()]
+        upsert_rows(tx, "rm_rollout_failures (campaign_id, grp, reason, chargers)", "campaign_id, grp, reason",
+                    "chargers = rm_rollout_failures.chargers + excluded.chargers", failures)  # fmt: skip
+        rows = [(update_id, *row) for update_id, row in self._chargers.items()]
+        upsert_rows(tx, "rm_rollout_chargers (update_id, station_id, campaign_id, grp, stage, time_zone)",
+                    "update_id", "campaign_id = excluded.campaign_id, grp = excluded.grp, stage = excluded.stage,"
+                    " time_zone = CASE WHEN excluded.station_id = '' THEN rm_rollout_chargers.time_zone"
+                    " ELSE excluded.time_zone END", rows)  # fmt: skip
+        for campaign_id, (count, first, last) in self._settled.items():
             tx.execute(
-                "INSERT INTO rm_rollout_failures (campaign_id, grp, reason, chargers) VALUES (%s, %s, %s, 1)"
-                " ON CONFLICT (campaign_id, grp, reason) DO UPDATE SET chargers = rm_rollout_failures.chargers + 1",
-                (str(event.campaign_id), event.group, failure_kind(event.reason)),
+                "UPDATE rm_rollouts SET settled = settled + %s, last_settled_at = %s,"
+                " first_settled_at = COALESCE(first_settled_at, %s) WHERE campaign_id = %s",
+                (count, last, first, campaign_id),
             )
+        self.begin()
+
+
+def upsert_rows(tx: Tx, into: str, key: str, update: str, rows: list[tuple[Any, ...]], chunk: int = 500) -> None:
+    """``INSERT INTO into VALUES rows ON CONFLICT (key) DO UPDATE SET update``, ``chunk`` rows a statement."""
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        marks = ", ".join(["(" + ", ".join(["%s"] * len(part[0])) + ")"] * len(part))
+        params = [value for row in part for value in row]
+        tx.execute(f"INSERT INTO {into} VALUES {marks} ON CONFLICT ({key}) DO UPDATE SET {update}", params)
 
 
 class RolloutQueries:

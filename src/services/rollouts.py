@@ -68,6 +68,7 @@ class RolloutProgress(Protocol):
 class Rollouts:
     def __init__(self, log: EventLog, targets: TargetSource) -> None:
         self.log, self.target_source = log, targets
+        log.kept_kinds = (*log.kept_kinds, FirmwareUpdate)  # each is changed by its charger's reports, mostly
         self._campaigns: dict[UUID, tuple[float, RolloutCampaign]] = {}
         self._lock = threading.Lock()
 
