@@ -139,9 +139,7 @@ def catch_up(
             except Exception as e:
                 raise EventFailed(notification.id, notification.topic, e) from e
             batch.append((notification.id, event))
-        flush = getattr(projection, "flush", None)  # and writes what it buffered, in the batch's transaction
-        if flush is not None:
-            flush(tx)
+        getattr(projection, "flush", lambda tx: None)(tx)  # and writes what it buffered, in this transaction
         # a short batch means nothing else of interest up to the head: the position moves to the head
         new_position = notifications[-1].id if len(notifications) == limit else head
         _track(tx, projection.name, new_position)
