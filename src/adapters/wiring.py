@@ -23,6 +23,7 @@ from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.station import DataTransferHandler
 from adapters.pki.authority import FileAuthority
 from adapters.presence import NodePresence
+from adapters.rollout_targets import FleetTargets
 from adapters.settings import Settings
 from adapters.station_passwords import PasswordChecker
 from adapters.storage import ensure_database
@@ -37,6 +38,7 @@ from projections.fleet import FleetQueries
 from projections.follower import Follower
 from projections.id_tokens import IdTokenQueries
 from projections.production import ProductionQueries
+from projections.rollouts import RolloutQueries
 from projections.security_events import SecurityEventQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from projections.users import UserQueries
@@ -44,6 +46,8 @@ from projections.webhook_outbox import WebhookOutbox
 from services.batches import Batches
 from services.pipeline import Pipeline
 from services.platform import Platform
+from services.rollout_dispatch import RolloutDispatcher
+from services.rollouts import Rollouts
 from services.store import EventLog
 
 log = logging.getLogger("cloudbay")
@@ -99,6 +103,9 @@ class Runtime:
         self.batches, self.pipeline = build_manufacturing(settings, self.log)
         self.production = ProductionQueries(self.db)
         self.security_events = SecurityEventQueries(self.db)
+        self.rollouts = Rollouts(self.log, FleetTargets(self.db))  # firmware rollout campaigns (docs/firmware.md)
+        self.rollout_queries = RolloutQueries(self.db)
+        self.rollout_dispatcher = RolloutDispatcher(self.rollouts, self.link, self.platform.run, self.rollout_queries)
         self.logins, self.passwords = LoginLimits(), PasswordChecker()  # adapters/ocpp/admission.py
         self.forwarding = Forwarding(settings.trusted_proxies, settings.tls_client_ca)
         self.live = LiveHub(self.transactions)

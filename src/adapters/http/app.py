@@ -18,6 +18,7 @@ from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
 from adapters.http import cards, certificates, chargers, docs, firmware, history, pipeline, production, remote, schemas
+from adapters.http import rollouts as rollouts_api
 from adapters.http import security as security_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
@@ -167,6 +168,7 @@ def app_routes() -> list[BaseRoute]:
         *security_api.routes,
         *certificates.routes,
         *firmware.routes,
+        *rollouts_api.routes,
     ]
 
 

@@ -19,13 +19,17 @@ from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
 from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
 from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
+from services.rollouts import CampaignConflict, UnknownCampaign
 from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 from services.webhooks import UnknownWebhook, WebhookRefused
 
 # someone else's too
-NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily)
-CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved)
+NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily, UnknownCampaign)
+CONFLICT = (
+    ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved,
+    CampaignConflict,
+)  # fmt: skip
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError)
 
 
