@@ -46,8 +46,6 @@ from projections.webhook_outbox import WebhookOutbox
 from services.batches import Batches
 from services.pipeline import Pipeline
 from services.platform import Platform
-from services.rollout_dispatch import RolloutDispatcher
-from services.rollouts import Rollouts
 from services.store import EventLog
 
 log = logging.getLogger("cloudbay")
@@ -90,10 +88,12 @@ class Runtime:
         )
         self._executor = ThreadPoolExecutor(max_workers=STORE_WORKERS, thread_name_prefix="store")
         self.authority = FileAuthority(settings.pki)
-        self.platform = Platform(
-            self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority
-        )
         self.db = ReadModelDB(settings.store)
+        self.rollout_queries = RolloutQueries(self.db)  # firmware rollout campaigns' progress (docs/firmware.md)
+        self.platform = Platform(
+            self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority,
+            targets=FleetTargets(self.db), progress=self.rollout_queries,
+        )  # fmt: skip
         projections = all_projections(self.log)
         self.followers = {p.name: Follower(self.log, self.db, p, applies=projections_here) for p in projections}
         self.fleet = FleetQueries(self.db)
@@ -103,9 +103,6 @@ class Runtime:
         self.batches, self.pipeline = build_manufacturing(settings, self.log)
         self.production = ProductionQueries(self.db)
         self.security_events = SecurityEventQueries(self.db)
-        self.rollouts = Rollouts(self.log, FleetTargets(self.db))  # firmware rollout campaigns (docs/firmware.md)
-        self.rollout_queries = RolloutQueries(self.db)
-        self.rollout_dispatcher = RolloutDispatcher(self.rollouts, self.link, self.platform.run, self.rollout_queries)
         self.logins, self.passwords = LoginLimits(), PasswordChecker()  # adapters/ocpp/admission.py
         self.forwarding = Forwarding(settings.trusted_proxies, settings.tls_client_ca)
         self.live = LiveHub(self.transactions)

@@ -217,18 +217,20 @@ class FirmwareUpdate(Aggregate):
         return Outcome.RECORDED
 
     def booted(self, version: str | None) -> Outcome:
-        """A BootNotification reporting ``version``: the campaign's version succeeds; the version it had before,
-        after installing, is an A/B roll-back (failed); a version no image has fails an update in flight."""
+        """A BootNotification reporting ``version``: the campaign's version succeeds. After installing, the
+        version it had before is an A/B roll-back (failed), and any other version one no image of the campaign
+        has (failed). Before installing, a boot on any other version changes nothing (it rebooted meanwhile)."""
         if not self.holds():
             return Outcome.NOT_IN_CAMPAIGN
         if version == self.target_version:
             self._move(Stage.SUCCEEDED, "Booted", None)
-        elif self.stage in (Stage.INSTALLING, Stage.INSTALLED) and version == self.previous_version:
-            self._move(Stage.FAILED, "Booted", ROLLED_BACK)
-        elif self.in_flight() and version != self.previous_version:
-            self._move(Stage.FAILED, "Booted", f"{UNKNOWN_VERSION}: {check_text(str(version), 'version')[:50]}")
-        else:
-            return Outcome.NOT_REQUESTED if self.stage is Stage.PENDING else Outcome.RECORDED
+        elif self.stage in (Stage.INSTALLING, Stage.INSTALLED):
+            if version == self.previous_version:
+                self._move(Stage.FAILED, "Booted", ROLLED_BACK)
+            else:
+                self._move(Stage.FAILED, "Booted", f"{UNKNOWN_VERSION}: {check_text(str(version), 'version')[:50]}")
+        elif self.stage is Stage.PENDING:
+            return Outcome.NOT_REQUESTED
         return Outcome.RECORDED
 
     def silent_since(self, now: datetime, timeout: int) -> bool:

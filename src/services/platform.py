@@ -17,6 +17,8 @@ from services.firmware import Firmware
 from services.id_tokens import IdTokens
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
+from services.rollout_dispatch import RolloutDispatcher
+from services.rollouts import NoProgress, NoTargets, RolloutProgress, Rollouts, TargetSource
 from services.security import Security
 from services.store import EventLog
 from services.transactions import Transactions
@@ -87,6 +89,8 @@ class Platform:
         executor: Executor | None = None,
         timeout: float | None = None,
         signer: CertificateSigner | None = None,
+        targets: TargetSource | None = None,
+        progress: RolloutProgress | None = None,
     ) -> None:
         self.log = log
         self.executor = executor
@@ -102,6 +106,9 @@ class Platform:
         self.sync = ChargerSync(self.chargers, self.id_tokens, self.link, self.run)
         self.certificates = Certificates(log, signer, self.link, self.run)  # the PKI (``signer``: its keys)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
+        # firmware rollout campaigns: their targets from the fleet, their counts from the progress read model
+        self.rollouts = Rollouts(log, targets or NoTargets())
+        self.rollout_dispatcher = RolloutDispatcher(self.rollouts, self.link, self.run, progress or NoProgress())
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Platform:

@@ -42,6 +42,7 @@ class RolloutDispatcher:
         self.log: EventLog = rollouts.log
         self._reserved: dict[UUID, dict[str, int]] = {}  # campaign → station → log head after its reservation
         self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def review(self, campaign_id: UUID) -> str | None:
         """The platform's decision on the read model's counts: halted, promoted, completed or None."""
@@ -153,6 +154,30 @@ class RolloutDispatcher:
             await self.run(self._answered, station_id, answer)
             log.info("campaign %s: UpdateFirmware %s to %s: %s", campaign.id, request_id, station_id, answer)
             return answer in ACCEPTED_ANSWERS
+
+    async def after_boot(self, station_id: str) -> None:
+        """After a BootNotification: the version it reported settles the charger's update (succeeded, rolled
+        back, unknown), and a charger still pending may be sent UpdateFirmware now. Never raises."""
+        try:
+            charger: Charger | None = await self.run(self.log.load_or_none, Charger.create_id(station_id))
+            if charger is not None and charger.last_boot_at is not None:
+                await self.run(self.rollouts.record_boot, station_id, charger.firmware_version)
+            await self.charger_back(station_id)
+        except Exception:
+            log.exception("the rollout step after the boot of %s failed", station_id)
+
+    def kick(self, campaign_id: UUID) -> None:
+        """Run one ``tick`` in the background (after an operator started, resumed or promoted the campaign)."""
+
+        async def run() -> None:
+            try:
+                await self.tick(campaign_id)
+            except Exception:
+                log.exception("the rollout round of campaign %s failed", campaign_id)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def tick(self, campaign_id: UUID) -> list[str]:
         """One round: review, expire the silent, dispatch."""

@@ -65,6 +65,29 @@ class RolloutProgress(Protocol):
     def chargers(self, campaign_id: UUID, stages: tuple[str, ...], groups: int, limit: int) -> list[dict[str, Any]]: ...
 
 
+class NoTargets:
+    """A target source with no chargers (processes that plan no campaigns: the CLI, tests)."""
+
+    def targets(self, family: str, channel: str, filter: dict[str, Any]) -> Iterable[Target]:
+        return ()
+
+
+class NoProgress:
+    """Progress where no read model is kept: nothing counted, so nothing is in flight or sent."""
+
+    def position(self) -> int:
+        return 0
+
+    def tallies(self, campaign_id: UUID) -> list[GroupTally]:
+        return []
+
+    def in_flight(self, campaign_id: UUID) -> int:
+        return 0
+
+    def chargers(self, campaign_id: UUID, stages: tuple[str, ...], groups: int, limit: int) -> list[dict[str, Any]]:
+        return []
+
+
 class Rollouts:
     def __init__(self, log: EventLog, targets: TargetSource) -> None:
         self.log, self.target_source = log, targets

@@ -211,6 +211,10 @@ def test_a_version_no_image_has_fails_the_update_and_the_target_version_succeeds
     u, v = update(c, "CB-1"), update(c, "CB-2")
     for each in (u, v):
         each.request()
+    u.booted("1.0.0")  # rebooted before installing: nothing changes
+    u.booted("7.7.7")
+    assert u.stage is Stage.REQUESTED
+    u.report("Installed", u.request_id)
     u.booted("7.7.7")
     v.booted(IMAGE.version)
     assert (u.stage, u.reason) == (Stage.FAILED, "UnknownVersion: 7.7.7")

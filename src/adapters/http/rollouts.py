@@ -72,7 +72,7 @@ async def create_rollout(request: Request) -> Response:
     body: RolloutRequest = await json_body(request, RolloutRequest)
     image = Image(body.image.version, body.image.location, body.image.minimum_version)
     filter = body.filter.model_dump(exclude_none=True) if body.filter else {}
-    create = runtime.rollouts.create
+    create = runtime.platform.rollouts.create
     campaign = await runtime.run(create, body.family, body.channel, image, policy_of(body), principal.subject, filter)
     return await answer(request, campaign, 201)
 
@@ -80,7 +80,7 @@ async def create_rollout(request: Request) -> Response:
 async def get_rollout(request: Request) -> Response:
     check_operator(await authenticate(request), "read rollout campaigns")
     runtime = runtime_of(request)
-    campaign = await runtime.run(runtime.rollouts.get, campaign_id_of(request))
+    campaign = await runtime.run(runtime.platform.rollouts.get, campaign_id_of(request))
     return await answer(request, campaign)
 
 
@@ -90,8 +90,10 @@ def command_endpoint(name: str) -> Any:
         check_operator(principal, f"{name} a rollout campaign")
         runtime, campaign_id = runtime_of(request), campaign_id_of(request)
         body: RolloutCommand = await json_body(request, RolloutCommand) if await request.body() else NO_REASON
-        decide = runtime.rollouts.decide
+        decide = runtime.platform.rollouts.decide
         campaign = await runtime.run(decide, campaign_id, COMMANDS[name], principal.subject, body.reason)
+        if name in ("start", "resume", "promote"):
+            runtime.platform.rollout_dispatcher.kick(campaign_id)  # UpdateFirmware to the chargers due now
         return await answer(request, campaign)
 
     command.__name__ = f"{name}_rollout"
