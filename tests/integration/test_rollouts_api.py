@@ -23,7 +23,8 @@ def test_an_operator_creates_reads_and_steers_a_campaign(server: LiveServer) -> 
     server.whitelist("OTHER-1", "home-11kw")
     server.settle()
     with server.http() as http:
-        created = http.post(ROLLOUTS, json=BODY)
+        manual = {**BODY, "policy": {**BODY["policy"], "automatic_promotion": False}}  # an empty group promotes
+        created = http.post(ROLLOUTS, json=manual)
         assert created.status_code == 201, created.text
         campaign = created.json()
         assert campaign["state"] == "draft" and campaign["targets"] == 6 and campaign["excluded"] == 0

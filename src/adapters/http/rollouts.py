@@ -45,16 +45,17 @@ def campaign_id_of(request: Request) -> UUID:
 
 
 def present(campaign: RolloutCampaign, progress: dict[str, Any] | None) -> dict[str, Any]:
-    """The campaign's decisions as it is now, its counts as the read model has them (zero before it does)."""
-    empty = [{"group": g, "size": n, "stages": {s.value: 0 for s in Stage}, "failures": {}}
-             for g, n in enumerate(campaign.group_sizes)]  # fmt: skip
-    counts = progress or {"settled": 0, "throughput": None, "eta_seconds": None, "groups": empty}
+    """The campaign's decisions and groups as it is now, its counts as the read model has them (zero before)."""
+    counted = {g["group"]: g for g in (progress or {}).get("groups", [])}
+    empty = {"stages": {s.value: 0 for s in Stage}, "failures": {}}
+    groups = [{**empty, **counted.get(g, {}), "group": g, "size": n} for g, n in enumerate(campaign.group_sizes)]
+    counts = progress or {"settled": 0, "throughput": None, "eta_seconds": None}
     return Rollout.shape({
         "campaign_id": str(campaign.id), "family": campaign.family, "channel": campaign.channel,
         "state": campaign.state.value, "image": campaign.image.as_dict(), "policy": campaign.policy.as_dict(),
         "open_groups": campaign.open_groups, "reason": campaign.halt_reason, "created_by": campaign.created_by,
-        "targets": campaign.targets, "excluded": campaign.excluded, "version": campaign.version,
-        **{k: counts[k] for k in ("settled", "throughput", "eta_seconds", "groups")},
+        "targets": campaign.targets, "excluded": campaign.excluded, "version": campaign.version, "groups": groups,
+        **{k: counts[k] for k in ("settled", "throughput", "eta_seconds")},
         "_links": {"self": {"href": f"{ROLLOUTS}/{campaign.id}"}},
     })  # fmt: skip
 
