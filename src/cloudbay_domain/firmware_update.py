@@ -86,21 +86,33 @@ class FirmwareUpdate(Aggregate):
         return uuid5(NAMESPACE_URL, f"cloudbay:firmware-update:{station_id}")
 
     class Opened(Aggregate.Created):
+        """The charger's first campaign: the stream opens enlisted in it (one event, not two, per charger of a
+        campaign's plan); the fields are ``Enlisted``'s."""
+
         station_id: str
+        campaign_id: UUID
+        group: int
+        time_zone: str
+        target_version: str
+        location: str
+        previous_version: str | None
 
     @event(Opened)
-    def __init__(self, station_id: str) -> None:
+    def __init__(
+        self, station_id: str, campaign_id: UUID, group: int, time_zone: str, target_version: str, location: str,
+        previous_version: str | None,
+    ) -> None:  # fmt: skip
         self.station_id = station_id
-        self.campaign_id: UUID | None = None
-        self.group = 0
-        self.stage: Stage | None = None
-        self.time_zone = "UTC"
-        self.target_version = ""
-        self.location = ""
-        self.previous_version: str | None = None
         self.requests = 0  # UpdateFirmware requests sent over all campaigns
-        self.request_id: int | None = None
-        self.reason: str | None = None
+        self._enlisted(station_id, campaign_id, group, time_zone, target_version, location, previous_version)
+
+    @classmethod
+    def open(
+        cls, station_id: str, campaign_id: UUID, group: int, time_zone: str, target_version: str, location: str,
+        previous_version: str | None,
+    ) -> FirmwareUpdate:  # fmt: skip
+        """The stream of a charger in its first campaign."""
+        return cls(station_id, campaign_id, group, time_zone, target_version, location, previous_version)
 
     def holds(self) -> bool:
         """Whether a campaign holds the charger now (it is enlisted and not settled)."""
@@ -128,7 +140,7 @@ class FirmwareUpdate(Aggregate):
             return False
         if self.holds():
             self._cancel("its campaign ended")
-        self._enlisted(
+        self._enlisted_event(
             station_id=self.station_id,
             campaign_id=campaign_id, group=group, time_zone=time_zone, target_version=target_version,
             location=location, previous_version=previous_version,
@@ -136,13 +148,22 @@ class FirmwareUpdate(Aggregate):
         return True
 
     @event(Enlisted)
+    def _enlisted_event(
+        self, station_id: str, campaign_id: UUID, group: int, time_zone: str, target_version: str, location: str,
+        previous_version: str | None,
+    ) -> None:  # fmt: skip
+        self._enlisted(station_id, campaign_id, group, time_zone, target_version, location, previous_version)
+
     def _enlisted(
         self, station_id: str, campaign_id: UUID, group: int, time_zone: str, target_version: str, location: str,
         previous_version: str | None,
     ) -> None:  # fmt: skip
-        self.campaign_id, self.group, self.time_zone = campaign_id, group, time_zone
+        self.campaign_id: UUID | None = campaign_id
+        self.group, self.time_zone = group, time_zone
         self.target_version, self.location, self.previous_version = target_version, location, previous_version
-        self.stage, self.request_id, self.reason = Stage.PENDING, None, None
+        self.stage: Stage | None = Stage.PENDING
+        self.request_id: int | None = None
+        self.reason: str | None = None
 
     class Moved(Aggregate.Event):
         """From one stage to another (or the same, a new status): what the charger said or what happened."""

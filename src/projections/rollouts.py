@@ -134,8 +134,9 @@ class RolloutsProjection:
         key = (campaign_id, group, stage)
         self._counts[key] = self._counts.get(key, 0) + step
 
-    @apply.register
-    def _(self, event: FirmwareUpdate.Enlisted, tx: Tx, position: int) -> None:
+    @apply.register(FirmwareUpdate.Opened)
+    @apply.register(FirmwareUpdate.Enlisted)
+    def _enlisted(self, event: Any, tx: Tx, position: int) -> None:
         campaign_id = str(event.campaign_id)
         row = (event.station_id, campaign_id, event.group, Stage.PENDING.value, event.time_zone)
         self._chargers[str(event.originator_id)] = row

@@ -127,9 +127,12 @@ class Rollouts:
         number left out (held by another active campaign)."""
         if not targets:
             return 0
-        updates = [FirmwareUpdate(t.station_id) for t in targets]
-        for update, target in zip(updates, targets, strict=True):
-            self._join(update, campaign, target, group_of(target.station_id), holder_active=False)
+        image = campaign.image
+        updates = [
+            FirmwareUpdate.open(t.station_id, campaign.id, group_of(t.station_id), t.time_zone, image.version,
+                                image.location, t.firmware_version)
+            for t in targets
+        ]  # fmt: skip
         try:
             self.log.save(*updates)
         except IntegrityError:  # some have a stream already: each decided on its own
@@ -152,7 +155,10 @@ class Rollouts:
         def attempt() -> tuple[bool, list[Any]]:
             update: FirmwareUpdate | None = self.log.load_or_none(FirmwareUpdate.create_id(target.station_id))
             if update is None:
-                update = FirmwareUpdate(target.station_id)
+                image = campaign.image
+                first = FirmwareUpdate.open(target.station_id, campaign.id, group, target.time_zone, image.version,
+                                            image.location, target.firmware_version)  # fmt: skip
+                return True, [first]
             holder = update.campaign_id
             active = holder is not None and holder != campaign.id and self.campaign_state(holder) in ACTIVE
             if holder == campaign.id and update.holds():

@@ -35,9 +35,7 @@ def campaign(policy: RolloutPolicy | None = None, stations: int = 0) -> tuple[Ro
 
 
 def update(c: RolloutCampaign, station_id: str, group: int = 0, zone: str = "UTC") -> FirmwareUpdate:
-    found = FirmwareUpdate(station_id)
-    assert found.enlist(c.id, group, zone, IMAGE.version, IMAGE.location, "1.0.0", holder_active=False)
-    return found
+    return FirmwareUpdate.open(station_id, c.id, group, zone, IMAGE.version, IMAGE.location, "1.0.0")
 
 
 class Fleet(RuleBasedStateMachine):
