@@ -208,6 +208,11 @@ class RolloutQueries:
         with self.db.transaction(write=False) as tx:
             return tracked_position(tx, RolloutsProjection.name)
 
+    def steered(self) -> list[UUID]:
+        """The campaigns that run or are paused (whose rounds the platform runs)."""
+        rows = self.db.query("SELECT campaign_id FROM rm_rollouts WHERE state IN ('running', 'paused')")
+        return [UUID(row["campaign_id"]) for row in rows]
+
     def _row(self, campaign_id: UUID) -> dict[str, Any] | None:
         rows = self.db.query(f"SELECT {CAMPAIGN_COLUMNS} FROM rm_rollouts WHERE campaign_id = %s", (str(campaign_id),))
         return rows[0] if rows else None

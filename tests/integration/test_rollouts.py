@@ -119,6 +119,8 @@ def test_a_campaign_plans_sends_within_its_limit_promotes_and_completes(world: W
     assert sum(campaign.group_sizes) == 40 and campaign.excluded == 0
     assert world.tick(campaign.id) == []  # a draft sends nothing
     world.rollouts.decide(campaign.id, "start", OPERATOR)
+    world.project()
+    assert world.queries.steered() == [campaign.id]
     rounds = 0
     while world.rollouts.get(campaign.id).state is CampaignState.RUNNING:
         sent = world.tick(campaign.id)
@@ -128,6 +130,8 @@ def test_a_campaign_plans_sends_within_its_limit_promotes_and_completes(world: W
         rounds += 1
         assert rounds < 40
     assert world.rollouts.get(campaign.id).state is CampaignState.COMPLETED
+    world.project()
+    assert world.queries.steered() == []
     assert len({s for s, _ in world.fleet.sent}) == 40 == len(world.fleet.sent)  # one UpdateFirmware each
     assert world.stages(campaign.id) == {"succeeded": 40}
     progress = world.queries.progress(campaign.id)

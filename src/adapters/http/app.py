@@ -34,6 +34,7 @@ from adapters.http.text_guard import TextGuardMiddleware
 from adapters.http.token_guard import TokenGuard
 from adapters.oauth import OAuthError, claimed_client_id, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
+from adapters.rollout_rounds import rollout_rounds
 from adapters.settings import Settings
 from adapters.wiring import Runtime
 from cloudbay_domain.firmware import InvalidFirmware
@@ -199,7 +200,11 @@ def lifespan_for(
         else:
             app.state.runtime = runtime
         try:
-            yield
+            if own:  # this node runs the campaigns' rounds (adapters/rollout_rounds.py)
+                async with rollout_rounds(app.state.runtime):
+                    yield
+            else:
+                yield
         finally:
             if own:
                 app.state.runtime.close()
