@@ -7,14 +7,16 @@ full size), on SQLite and on PostgreSQL, each store fresh.
    the application as fast as the store allows: the UpdateFirmware reservation (``FirmwareUpdate.Requested``),
    the four FirmwareStatusNotifications Downloading, Downloaded, Installing, Installed, and the BootNotification
    with the new version (``Rollouts.record_status``, ``record_boot``). Printed: status updates per second
-   (each of these six is one), and the share that was the BootNotification.
+   (each of these six is one).
 3. The progress read model (``projections/rollouts.py``) follows in its own thread meanwhile, as a node keeps
    it: printed are its largest lag behind the log during the feed (events and seconds), how long it took to
    catch up after the last write, the time to serve the campaign's progress, and the process's resident memory
    before and after (the read model keeps its counts in its database, not in memory).
 The machine's core count is printed first: the feed shares them with the store (PostgreSQL runs here too).
 
-    PYTHONPATH=src python3 benchmarks/rollout.py [--chargers 20000] [--threads 8] [--stores sqlite,postgres]
+    PYTHONPATH=src python3 benchmarks/rollout.py [--chargers 20000] [--feed N] [--threads 32] [--stores sqlite,postgres]
+
+``--feed N`` takes only the first N chargers through their update (planning a million, feeding fewer).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -85,18 +88,19 @@ async def _unused(*_: Any) -> Any:
 
 
 def watch_lag(log: EventLog, follower: Follower, stop: threading.Event, worst: list[float]) -> None:
-    """Sample the read model's lag behind the log: the largest in events, and the oldest unapplied event's age."""
-    behind_since: float | None = None
+    """Sample the read model's lag behind the log: the largest in events, and the longest time from a head
+    position sampled until the read model had applied it (to the sampling's 0.1 s)."""
+    waiting: deque[tuple[int, float]] = deque()
     while not stop.is_set():
-        lag = (log.recorder.max_notification_id() or 0) - follower.position()
-        now = time.perf_counter()
-        behind_since = (behind_since or now) if lag > 0 else None
-        worst[0] = max(worst[0], lag)
-        worst[1] = max(worst[1], now - behind_since if behind_since else 0.0)
+        head, position, now = log.recorder.max_notification_id() or 0, follower.position(), time.perf_counter()
+        worst[0] = max(worst[0], head - position)
+        waiting.append((head, now))
+        while waiting and waiting[0][0] <= position:
+            worst[1] = max(worst[1], now - waiting.popleft()[1])
         stop.wait(0.1)
 
 
-def run(url: str, data_dir: Path, chargers: int, threads: int) -> dict[str, float]:
+def run(url: str, data_dir: Path, chargers: int, fed: int, threads: int) -> dict[str, float]:
     settings = Settings(store=StoreSettings(url), data_dir=data_dir)
     log, db = build_log(settings), ReadModelDB(settings.store)
     rss_before = rss_mib(os.getpid())
@@ -111,7 +115,7 @@ def run(url: str, data_dir: Path, chargers: int, threads: int) -> dict[str, floa
         assert campaign.targets == chargers
         for command in ("start", "promote", "promote", "promote"):
             rollouts.decide(campaign.id, command, "benchmark")
-        stations = [t.station_id for t in Synthetic(chargers).targets("bench", "stable", {})]
+        stations = [t.station_id for t in Synthetic(fed).targets("bench", "stable", {})]
         stop, worst = threading.Event(), [0.0, 0.0]
         watcher = threading.Thread(target=watch_lag, args=(log, follower, stop, worst), daemon=True)
         watcher.start()
@@ -126,10 +130,10 @@ def run(url: str, data_dir: Path, chargers: int, threads: int) -> dict[str, floa
         served_at = time.perf_counter()
         progress = RolloutQueries(db).progress(campaign.id)
         serve_seconds = time.perf_counter() - served_at
-        assert progress is not None and progress["settled"] == chargers, progress
+        assert progress is not None and progress["settled"] == fed, progress
         return {
             "plan_seconds": plan_seconds,
-            "updates_per_second": 6 * chargers / feed_seconds,
+            "updates_per_second": 6 * fed / feed_seconds,
             "feed_seconds": feed_seconds,
             "lag_events": worst[0],
             "lag_seconds": worst[1],
@@ -148,13 +152,15 @@ def run(url: str, data_dir: Path, chargers: int, threads: int) -> dict[str, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chargers", type=int, default=20_000)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--feed", type=int, default=None, help="chargers taken through their update (default all)")
+    parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--stores", default="sqlite,postgres")
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}  chargers: {args.chargers:,}  feed threads: {args.threads}")
+    fed = min(args.feed or args.chargers, args.chargers)
+    print(f"cores: {os.cpu_count()}  chargers: {args.chargers:,}  fed: {fed:,}  feed threads: {args.threads}")
     for store in args.stores.split(","):
         with fresh_store(store) as (url, tmp):
-            f = run(url, tmp / "data", args.chargers, args.threads)
+            f = run(url, tmp / "data", args.chargers, fed, args.threads)
         print(
             f"{store:>8}: plan {f['plan_seconds']:.1f} s ({args.chargers / f['plan_seconds']:,.0f} chargers/s);"
             f" {f['updates_per_second']:,.0f} status updates/s ({f['feed_seconds']:.1f} s, {f['events']:,.0f} events);"
