@@ -13,7 +13,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from typer.testing import CliRunner
 
+from adapters.cli.main import app
 from adapters.settings import Settings, StoreSettings
 from adapters.wiring import build_log
 from cloudbay_domain.charger import Charger
@@ -218,3 +220,23 @@ def test_a_silent_charger_fails_after_the_timeout(world: World) -> None:
     assert world.stages(campaign.id)["failed"] == 2
     update = world.rollouts.update_of(sent[0])
     assert update is not None and (update.stage, update.reason) == (Stage.FAILED, "Silent")
+
+
+def test_the_cli_shows_a_campaigns_progress_per_group(world: World, store_url: str, tmp_path: Path) -> None:
+    policy = RolloutPolicy(groups=(100.0,), max_concurrent=3, error_threshold=0.5)
+    campaign = world.rollouts.create("home-22kw", "stable", IMAGE, policy, OPERATOR)
+    world.rollouts.decide(campaign.id, "start", OPERATOR)
+    sent = world.tick(campaign.id)
+    settle(world, sent[0])
+    world.rollouts.record_status(sent[1], "DownloadFailed", None)
+    world.rollouts.decide(campaign.id, "abort", OPERATOR, "enough")
+    world.project()
+    env = {"CLOUDBAY_DATABASE_URL": store_url, "CLOUDBAY_DATA_DIR": str(tmp_path / "data")}
+    shown = CliRunner().invoke(app, ["rollouts", "status", str(campaign.id), "--follow"], env=env)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0].startswith(f"campaign {campaign.id}  aborted  2.0.0  2/40 settled") and "(enough)" in lines[0]
+    assert lines[1].startswith("group 0 [#x" + "." * 28 + "] 1/40 ok, 1 failed, 1 in flight, 37 pending (open)")
+    assert lines[2].strip() == "DownloadFailed: 1"
+    missing = CliRunner().invoke(app, ["rollouts", "status", "not-a-campaign"], env=env)
+    assert missing.exit_code == 1 and "no rollout campaign" in missing.output

@@ -19,6 +19,7 @@ from adapters.cli.common import fail, settings
 from adapters.cli.firmware import firmware
 from adapters.cli.openapi import openapi
 from adapters.cli.rebuild import rebuild_all, replay_progress
+from adapters.cli.rollouts import rollouts
 from adapters.cli.serve import configure_logging, serve
 from adapters.cli.signing_key import signing_key
 from adapters.oauth import hash_secret, new_client_secret
@@ -37,6 +38,7 @@ app.add_typer(batches, name="batches")
 app.add_typer(manufacturing_keys, name="manufacturing-key")
 app.add_typer(ca, name="ca")
 app.add_typer(firmware, name="firmware")
+app.add_typer(rollouts, name="rollouts")
 app.callback()(version.root_options)  # cloudbay --version
 console, err = Console(), Console(stderr=True)
 
