@@ -24,6 +24,7 @@ from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.station import DataTransferHandler
 from adapters.pki.authority import FileAuthority
 from adapters.presence import NodePresence
+from adapters.rollout_targets import FleetTargets
 from adapters.settings import Settings
 from adapters.station_passwords import PasswordChecker
 from adapters.storage import ensure_database
@@ -39,6 +40,7 @@ from projections.follower import Follower
 from projections.id_tokens import IdTokenQueries
 from projections.members import MemberQueries
 from projections.production import ProductionQueries
+from projections.rollouts import RolloutQueries
 from projections.security_events import SecurityEventQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from projections.users import UserQueries
@@ -90,10 +92,12 @@ class Runtime:
         )
         self._executor = ThreadPoolExecutor(max_workers=STORE_WORKERS, thread_name_prefix="store")
         self.authority = FileAuthority(settings.pki)
-        self.platform = Platform(
-            self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority
-        )
         self.db = ReadModelDB(settings.store)
+        self.rollout_queries = RolloutQueries(self.db)  # firmware rollout campaigns' progress (docs/firmware.md)
+        self.platform = Platform(
+            self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority,
+            targets=FleetTargets(self.db), progress=self.rollout_queries,
+        )  # fmt: skip
         projections = all_projections(self.log)
         self.followers = {p.name: Follower(self.log, self.db, p, applies=projections_here) for p in projections}
         self.fleet = FleetQueries(self.db)

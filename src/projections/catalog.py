@@ -12,6 +12,7 @@ from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
 from projections.members import MembersProjection
 from projections.production import ProductionProjection
+from projections.rollouts import RolloutsProjection
 from projections.security_events import SecurityEventsProjection
 from projections.transaction_states import Loader
 from projections.transactions import TransactionsProjection
@@ -33,4 +34,5 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
         ProductionProjection(),
         SecurityEventsProjection(),
         MembersProjection(),
+        RolloutsProjection(),
     ]

@@ -31,6 +31,9 @@ STATUS_DDL = "CREATE TABLE IF NOT EXISTS rm_status (projection TEXT PRIMARY KEY,
 
 
 class Projection(Protocol):
+    """A read model. One may also define ``begin()`` and ``flush(tx)``, called before each batch and after its
+    last event (in the batch's transaction), to buffer its writes within a batch (``projections.rollouts``)."""
+
     name: str
 
     def create_tables(self, tx: Tx) -> None: ...
@@ -125,6 +128,7 @@ def catch_up(
         notifications = app.recorder.select_notifications(
             start=position + 1, limit=limit, stop=head, topics=handled_topics(type(projection))
         )
+        getattr(projection, "begin", lambda: None)()  # a projection that buffers within a batch starts afresh
         for notification in notifications:
             if skip is not None and notification.id == skip[0]:
                 record_skipped(tx, projection.name, notification, skip[1])
@@ -135,6 +139,7 @@ def catch_up(
             except Exception as e:
                 raise EventFailed(notification.id, notification.topic, e) from e
             batch.append((notification.id, event))
+        getattr(projection, "flush", lambda tx: None)(tx)  # and writes what it buffered, in this transaction
         # a short batch means nothing else of interest up to the head: the position moves to the head
         new_position = notifications[-1].id if len(notifications) == limit else head
         _track(tx, projection.name, new_position)

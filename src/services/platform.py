@@ -22,6 +22,8 @@ from services.id_tokens import IdTokens
 from services.local_lists import LocalLists, Members
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
+from services.rollout_dispatch import RolloutDispatcher
+from services.rollouts import NoProgress, NoTargets, RolloutProgress, Rollouts, TargetSource
 from services.scheduling import Scheduling
 from services.security import Security
 from services.store import MAX_CONFLICT_RETRIES, Deferred, EventLog, NeedsStore, RetryWhole
@@ -177,6 +179,8 @@ class Platform:
         executor: Executor | None = None,
         timeout: float | None = None,
         signer: CertificateSigner | None = None,
+        targets: TargetSource | None = None,
+        progress: RolloutProgress | None = None,
     ) -> None:
         self.log = log
         self.executor = executor
@@ -196,6 +200,9 @@ class Platform:
         self.guests = Guests(log, self.id_tokens, self.certificates, self.local_lists.members)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
         self.scheduling = Scheduling(log, self.chargers)  # tariffs, price series, schedule quotes
+        # firmware rollout campaigns: their targets from the fleet, their counts from the progress read model
+        self.rollouts = Rollouts(log, targets or NoTargets())
+        self.rollout_dispatcher = RolloutDispatcher(self.rollouts, self.link, self.run, progress or NoProgress())
 
     def charger_members(self, station_id: str) -> dict[str, str]:
         """The charger's members now: subject -> role (``owner``, ``co-owner``, ``guest``)."""

@@ -21,6 +21,7 @@ from adapters.cli.openapi import openapi
 from adapters.cli.outbox import outbox
 from adapters.cli.prices import price_series
 from adapters.cli.rebuild import rebuild_all, replay_progress
+from adapters.cli.rollouts import rollouts
 from adapters.cli.serve import configure_logging, serve
 from adapters.cli.signing_key import signing_key
 from adapters.oauth import hash_secret, new_client_secret
@@ -40,6 +41,7 @@ app.add_typer(manufacturing_keys, name="manufacturing-key")
 app.add_typer(ca, name="ca")
 app.add_typer(firmware, name="firmware")
 app.add_typer(price_series, name="price-series")
+app.add_typer(rollouts, name="rollouts")
 app.callback()(version.root_options)  # cloudbay --version
 console, err = Console(), Console(stderr=True)
 

@@ -24,6 +24,7 @@ from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
 from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
 from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
+from services.rollouts import CampaignConflict, UnknownCampaign
 from services.scheduling import NoTariff, UnknownPriceSeries
 from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
@@ -31,8 +32,13 @@ from services.webhooks import UnknownWebhook, WebhookRefused
 
 SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite)  # tariffs, quotes, sites
 # someone else's too
-NOT_FOUND = (ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily, NoTariff)
-CONFLICT = (ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved)
+NOT_FOUND = (
+    ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily, NoTariff, UnknownCampaign,
+)  # fmt: skip
+CONFLICT = (
+    ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved,
+    CampaignConflict,
+)  # fmt: skip
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError, *SCHEDULING)
 
 

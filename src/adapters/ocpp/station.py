@@ -23,6 +23,7 @@ from adapters.ocpp import messages
 from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
 from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.time import ocpp_time, parse_time, utcnow
+from cloudbay_domain.firmware_update import UnknownFirmwareStatus
 from cloudbay_domain.id_token import InvalidIdToken
 from cloudbay_domain.metering import MeterValueError
 from cloudbay_domain.security import Notice, Origin
@@ -35,7 +36,7 @@ DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
 CallObserver = Callable[[str | None, str, float], None]  # (action, result, seconds): see observe_call
 #: What the domain refuses in a value the schema lets through (an empty transactionId, an id token of spaces):
 #: the charger's error, answered PropertyConstraintViolation; the refusal comes before any save.
-REFUSED_VALUES = (InvalidTransactionId, InvalidIdToken, InvalidText, MeterValueError)
+REFUSED_VALUES = (InvalidTransactionId, InvalidIdToken, InvalidText, MeterValueError, UnknownFirmwareStatus)
 
 
 class StationSession(RpcConnection):
@@ -99,10 +100,12 @@ class StationSession(RpcConnection):
         await self.platform.certificates.renew_if_due(self.id)  # A03: a certificate near its expiry
         # an enrolled device: ready on its family's stable firmware, else sent UpdateFirmware for it
         await self.platform.firmware.bring_to_stable(self.id)
+        await self.platform.rollout_dispatcher.after_boot(self.id)  # its rollout campaign's update, if any
 
     @handles(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status: str, request_id: int | None = None, **_: Any) -> Any:
         await self._store(self.platform.firmware.record_status, self.id, messages.text(status, "status"), request_id)
+        await self._store(self.platform.rollouts.record_status, self.id, status, request_id)
         return call_result.FirmwareStatusNotification()
 
     @handles(Action.heartbeat)
