@@ -10,13 +10,20 @@ after the cache moved on, a restart, or an event type the projection does not re
 exactly the event's version and its figures are built once from its facts: right whatever the cache holds,
 only slower.
 
-One ``TransactionStates`` per projection, used by that projection's follower thread only.
+One ``TransactionStates`` per projection, used by that projection's follower thread only. When several
+projections are handed the very same event object (a rebuild decodes each stored event once for all of them),
+the figures after it are computed once: the first to ask computes them, the others find them in a per-thread
+memo keyed by that object (and leave their own copy behind; it is loaded again if ever needed). A
+``TransactionStates`` asked twice about one event answers from its own copy (loaded again if it moved on).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from cloudbay_domain.figures import TransactionFigures
@@ -28,6 +35,18 @@ Loader = Callable[[UUID, int], Transaction]
 ``lambda id, v: app.repository.get(id, version=v)``, which never returns the application's cached copy)."""
 
 CACHE_SIZE = 5_000  # transactions running at once on a large site, with room for the recently ended
+MEMO_SIZE = 12_000  # events whose figures are remembered, per thread: more than a rebuild's window
+
+_memo = threading.local()
+_UNKNOWN = object()  # followed, figures not computed
+_NOTHING = object()  # not seen by another
+
+
+def _figures_memo() -> OrderedDict[int, tuple[weakref.ref[Any], TransactionStates, object]]:
+    memo = getattr(_memo, "figures", None)
+    if memo is None:
+        memo = _memo.figures = OrderedDict()
+    return memo  # type: ignore[no-any-return]
 
 
 class TransactionStates:
@@ -43,9 +62,31 @@ class TransactionStates:
         """The transaction just after ``event`` (the projection's events of one aggregate come in version order)."""
         return self._advance(event)[0]
 
+    def follow(self, event: Transaction.Event) -> None:
+        """Keep up with ``event`` (one whose figures are not wanted): nothing to do if another projection did."""
+        if self._others(event) is _NOTHING:
+            self._advance(event)
+            self._remember(event, _UNKNOWN)
+
     def figures(self, event: Transaction.Event) -> TransactionFigures | None:
         """The transaction's figures just after ``event``; None before its first report."""
-        return self._advance(event)[1].figures()
+        known = self._others(event)
+        if known is not _NOTHING and known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        figures = self._advance(event)[1].figures()
+        self._remember(event, figures)
+        return figures
+
+    def _others(self, event: Transaction.Event) -> object:
+        """What another ``TransactionStates`` of this thread learnt from this very event object."""
+        known = _figures_memo().get(id(event))
+        return known[2] if known is not None and known[0]() is event and known[1] is not self else _NOTHING
+
+    def _remember(self, event: Transaction.Event, figures: object) -> None:
+        memo = _figures_memo()
+        memo[id(event)] = (weakref.ref(event), self, figures)
+        if len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
 
     def _advance(self, event: Transaction.Event) -> tuple[Transaction, RunningFigures]:
         cached = self._cache.pop(event.originator_id, None)
