@@ -18,11 +18,13 @@ gives the same numbers to the last digit. Months are sums of days (``substr(day,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import singledispatchmethod
 from typing import Any
 
+from cloudbay_domain.figures import TransactionFigures
 from cloudbay_domain.transaction import Transaction
 from projections.batch import Pending
 from projections.db import ReadModelDB, Tx
@@ -79,9 +81,7 @@ class EnergyProjection:
     @apply.register(Transaction.Reported)
     @apply.register(Transaction.MeterValuesRecorded)
     def _(self, event: Transaction.Reported | Transaction.MeterValuesRecorded, tx: Tx, position: int) -> None:
-        figures = self.states.figures(event)
-        if figures:
-            self._move(tx, event, day=utc_day(figures.started_at), energy_mwh=mwh(figures.energy_wh))
+        self._pending.of(tx).figures[str(event.originator_id)] = self.states.latest(event)  # read at the flush
 
     @apply.register
     def _(self, event: Transaction.Attributed, tx: Tx, position: int) -> None:
@@ -95,6 +95,12 @@ class EnergyProjection:
         """Write the batch: each transaction's contribution moves once, from what the table holds to where the
         batch's last event puts it (the moves of the events in between add up to that one move)."""
         pending = self._pending.take(tx)
+        for tx_id, latest in pending.figures.items():
+            figures = latest()
+            if figures:
+                pending.changed.setdefault(tx_id, {}).update(
+                    day=utc_day(figures.started_at), energy_mwh=mwh(figures.energy_wh)
+                )
         touched = sorted(pending.opened.keys() | pending.changed.keys())
         stored = _energy_rows(tx, touched)
         rows, buckets = [], _Buckets()
@@ -127,6 +133,7 @@ class EnergyProjection:
 class _Batch:
     opened: dict[str, str] = field(default_factory=dict)  # tx_id -> station, of the transactions opened
     changed: dict[str, dict[str, Any]] = field(default_factory=dict)  # tx_id -> its columns' latest values
+    figures: dict[str, Callable[[], TransactionFigures | None]] = field(default_factory=dict)  # tx_id -> latest
 
 
 def _energy_rows(tx: Tx, tx_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -12,9 +12,9 @@ only slower.
 
 One ``TransactionStates`` per projection, used by that projection's follower thread only. When several
 projections are handed the very same event object (a rebuild decodes each stored event once for all of them),
-the figures after it are computed once: the first to ask computes them, the others find them in a per-thread
-memo keyed by that object (and leave their own copy behind; it is loaded again if ever needed). A
-``TransactionStates`` asked twice about one event answers from its own copy (loaded again if it moved on).
+the state after it is computed once (``latest``): the first to be handed it advances its copy, the others find
+that copy in a per-thread memo keyed by the event object (and leave their own behind; it is loaded again if
+ever needed).
 """
 
 from __future__ import annotations
@@ -35,17 +35,15 @@ Loader = Callable[[UUID, int], Transaction]
 ``lambda id, v: app.repository.get(id, version=v)``, which never returns the application's cached copy)."""
 
 CACHE_SIZE = 5_000  # transactions running at once on a large site, with room for the recently ended
-MEMO_SIZE = 12_000  # events whose figures are remembered, per thread: more than a rebuild's window
+MEMO_SIZE = 12_000  # events remembered per thread with the running figures after them: over a rebuild's window
 
 _memo = threading.local()
-_UNKNOWN = object()  # followed, figures not computed
-_NOTHING = object()  # not seen by another
 
 
-def _figures_memo() -> OrderedDict[int, tuple[weakref.ref[Any], TransactionStates, object]]:
-    memo = getattr(_memo, "figures", None)
+def _memo_of_thread() -> OrderedDict[int, tuple[weakref.ref[Any], TransactionStates, RunningFigures]]:
+    memo = getattr(_memo, "running", None)
     if memo is None:
-        memo = _memo.figures = OrderedDict()
+        memo = _memo.running = OrderedDict()
     return memo  # type: ignore[no-any-return]
 
 
@@ -62,31 +60,27 @@ class TransactionStates:
         """The transaction just after ``event`` (the projection's events of one aggregate come in version order)."""
         return self._advance(event)[0]
 
-    def follow(self, event: Transaction.Event) -> None:
-        """Keep up with ``event`` (one whose figures are not wanted): nothing to do if another projection did."""
-        if self._others(event) is _NOTHING:
-            self._advance(event)
-            self._remember(event, _UNKNOWN)
-
     def figures(self, event: Transaction.Event) -> TransactionFigures | None:
         """The transaction's figures just after ``event``; None before its first report."""
-        known = self._others(event)
-        if known is not _NOTHING and known is not _UNKNOWN:
-            return known  # type: ignore[return-value]
-        figures = self._advance(event)[1].figures()
-        self._remember(event, figures)
-        return figures
+        return self._advance(event)[1].figures()
 
-    def _others(self, event: Transaction.Event) -> object:
-        """What another ``TransactionStates`` of this thread learnt from this very event object."""
-        known = _figures_memo().get(id(event))
-        return known[2] if known is not None and known[0]() is event and known[1] is not self else _NOTHING
+    def follow(self, event: Transaction.Event) -> None:
+        """Keep up with ``event`` (one whose figures are not wanted)."""
+        self.latest(event)
 
-    def _remember(self, event: Transaction.Event, figures: object) -> None:
-        memo = _figures_memo()
-        memo[id(event)] = (weakref.ref(event), self, figures)
+    def latest(self, event: Transaction.Event) -> Callable[[], TransactionFigures | None]:
+        """Keep up with ``event``; the transaction's figures as they are when called (a batch asks once, after
+        its last event of the transaction). Nothing to do if another projection was handed this very event
+        object in this thread: its copy, just as far, answers."""
+        memo = _memo_of_thread()
+        known = memo.get(id(event))
+        if known is not None and known[0]() is event and known[1] is not self:
+            return known[2].figures
+        running = self._advance(event)[1]
+        memo[id(event)] = (weakref.ref(event), self, running)
         if len(memo) > MEMO_SIZE:
             memo.popitem(last=False)
+        return running.figures
 
     def _advance(self, event: Transaction.Event) -> tuple[Transaction, RunningFigures]:
         cached = self._cache.pop(event.originator_id, None)

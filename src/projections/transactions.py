@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import singledispatchmethod
@@ -152,9 +153,8 @@ class TransactionsProjection:
     @apply.register(Transaction.Reported)
     @apply.register(Transaction.MeterValuesRecorded)
     def _(self, event: Transaction.Reported | Transaction.MeterValuesRecorded, tx: Tx, position: int) -> None:
-        figures = self.states.figures(event)
-        if figures is not None:  # the columns are made at the flush, from the batch's latest figures
-            self._pending.of(tx).figures[str(event.originator_id)] = figures
+        # the figure columns are made at the flush, from the transaction's figures after the batch
+        self._pending.of(tx).figures[str(event.originator_id)] = self.states.latest(event)
         self._update(tx, event)
 
     @apply.register
@@ -176,8 +176,8 @@ class TransactionsProjection:
     def flush(self, tx: Tx) -> None:
         """Write the batch's rows, the figure columns from each transaction's latest figures."""
         pending = self._pending.take(tx)
-        for tx_id, figures in pending.figures.items():
-            pending.changed[tx_id].update(figure_columns(figures))
+        for tx_id, latest in pending.figures.items():
+            pending.changed[tx_id].update(figure_columns(latest()))
         write_rows(tx, "rm_transactions", "tx_id", pending.opened, pending.changed)
 
 
@@ -185,7 +185,7 @@ class TransactionsProjection:
 class _Batch:
     opened: dict[str, dict[str, Any]] = field(default_factory=dict)  # tx_id -> the row as the Opened makes it
     changed: dict[str, dict[str, Any]] = field(default_factory=dict)  # tx_id -> columns to set, latest values
-    figures: dict[str, TransactionFigures] = field(default_factory=dict)  # tx_id -> its latest figures
+    figures: dict[str, Callable[[], TransactionFigures | None]] = field(default_factory=dict)  # tx_id -> its latest
 
 
 @dataclass(frozen=True)
