@@ -165,7 +165,10 @@ class _Measurand:
 
 
 def _preferred(by_location: dict[str, list[Sample]]) -> str:
-    return next((loc for loc in LOCATION_PREFERENCE if loc in by_location), min(by_location))
+    for location in LOCATION_PREFERENCE:
+        if location in by_location:
+            return location
+    return min(by_location)
 
 
 def _family(present: set[str | None]) -> frozenset[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,7 @@ CONNECT_TIMEOUT = 5  # seconds for one connection attempt to PostgreSQL
 
 class Tx(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
     def columns(self, table: str) -> set[str]: ...
 
@@ -106,6 +107,9 @@ class _SqliteTx:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql.replace("%s", "?"), tuple(params))
 
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql.replace("%s", "?"), [tuple(row) for row in rows])
+
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [dict(row) for row in self.conn.execute(sql.replace("%s", "?"), tuple(params))]
 
@@ -119,6 +123,11 @@ class _PgTx:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.cur.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = [tuple(row) for row in rows]
+        if batch:  # one round trip for all of them (psycopg pipelines the statements)
+            self.cur.executemany(sql, batch)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cur.execute(sql, tuple(params))

@@ -18,15 +18,20 @@ gives the same numbers to the last digit. Months are sums of days (``substr(day,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import singledispatchmethod
 from typing import Any
 
+from cloudbay_domain.figures import TransactionFigures
 from cloudbay_domain.transaction import Transaction
+from projections.batch import Pending
 from projections.db import ReadModelDB, Tx
 from projections.transaction_states import Loader, TransactionStates
 
 PERIODS = {"day": "day", "month": "substr(day, 1, 7)"}
+ID_PAGE = 500  # ids per query when a batch reads the stored contributions
 
 
 def mwh(energy_wh: float) -> int:
@@ -40,12 +45,13 @@ def utc_day(started_at: str) -> str:
 
 class EnergyProjection:
     """Handles the Transaction events into ``rm_energy_tx`` (per transaction) and ``rm_energy_daily``;
-    ``load`` reads a transaction at a version."""
+    ``load`` reads a transaction at a version. ``apply`` gathers a batch's changes, ``flush`` writes them."""
 
     name = "energy"
 
     def __init__(self, load: Loader) -> None:
         self.states = TransactionStates(load)
+        self._pending = Pending(_Batch)
 
     def create_tables(self, tx: Tx) -> None:
         tx.execute(
@@ -69,61 +75,111 @@ class EnergyProjection:
 
     @apply.register
     def _(self, event: Transaction.Opened, tx: Tx, position: int) -> None:
-        self.states.advance(event)
-        tx.execute(
-            "INSERT INTO rm_energy_tx (tx_id, station_id, user_key, day, energy_mwh) VALUES (%s, %s, '', NULL, 0)"
-            " ON CONFLICT (tx_id) DO NOTHING",
-            (str(event.originator_id), event.station_id),
-        )
+        self.states.follow(event)
+        self._pending.of(tx).opened.setdefault(str(event.originator_id), event.station_id)
 
     @apply.register(Transaction.Reported)
     @apply.register(Transaction.MeterValuesRecorded)
     def _(self, event: Transaction.Reported | Transaction.MeterValuesRecorded, tx: Tx, position: int) -> None:
-        figures = self.states.figures(event)
-        if figures:
-            self._move(tx, event, day=utc_day(figures.started_at), energy_mwh=mwh(figures.energy_wh))
+        self._pending.of(tx).figures[str(event.originator_id)] = self.states.latest(event)  # read at the flush
 
     @apply.register
     def _(self, event: Transaction.Attributed, tx: Tx, position: int) -> None:
-        self.states.advance(event)
+        self.states.follow(event)
         self._move(tx, event, user_key=event.user or "")
 
     def _move(self, tx: Tx, event: Transaction.Event, **changes: Any) -> None:
-        """Change the transaction's contribution: take the old one from its bucket, add the new one."""
-        tx_id = str(event.originator_id)
-        rows = tx.fetchall("SELECT station_id, user_key, day, energy_mwh FROM rm_energy_tx WHERE tx_id = %s", (tx_id,))
-        old = rows[0]
-        new = {**old, **changes}
-        if old == new:
-            return
-        old_key, new_key = (old["user_key"], old["day"]), (new["user_key"], new["day"])
-        if old_key == new_key:
-            self._add(tx, old["station_id"], old_key, new["energy_mwh"] - old["energy_mwh"], 0)
-        else:
-            if old["day"] is not None:
-                self._add(tx, old["station_id"], old_key, -old["energy_mwh"], -1)
-            self._add(tx, new["station_id"], new_key, new["energy_mwh"], 1)
-        tx.execute(
-            "UPDATE rm_energy_tx SET user_key = %s, day = %s, energy_mwh = %s WHERE tx_id = %s",
-            (new["user_key"], new["day"], new["energy_mwh"], tx_id),
-        )
+        self._pending.of(tx).changed.setdefault(str(event.originator_id), {}).update(changes)
 
-    def _add(self, tx: Tx, station_id: str, key: tuple[str, str | None], energy_mwh: int, transactions: int) -> None:
+    def flush(self, tx: Tx) -> None:
+        """Write the batch: each transaction's contribution moves once, from what the table holds to where the
+        batch's last event puts it (the moves of the events in between add up to that one move)."""
+        pending = self._pending.take(tx)
+        for tx_id, latest in pending.figures.items():
+            figures = latest()
+            if figures:
+                pending.changed.setdefault(tx_id, {}).update(
+                    day=utc_day(figures.started_at), energy_mwh=mwh(figures.energy_wh)
+                )
+        touched = sorted(pending.opened.keys() | pending.changed.keys())
+        stored = _energy_rows(tx, touched)
+        rows, buckets = [], _Buckets()
+        for tx_id in touched:
+            old = stored.get(tx_id)
+            if old is None:
+                if tx_id not in pending.opened:
+                    raise LookupError(f"no energy row for transaction {tx_id}")
+                old = {"station_id": pending.opened[tx_id], "user_key": "", "day": None, "energy_mwh": 0}
+            new = {**old, **pending.changed.get(tx_id, {})}
+            if tx_id in stored and old == new:
+                continue
+            rows.append((tx_id, new["station_id"], new["user_key"], new["day"], new["energy_mwh"]))
+            old_key, new_key = (old["user_key"], old["day"]), (new["user_key"], new["day"])
+            if old_key == new_key:
+                buckets.add(old["station_id"], old_key, new["energy_mwh"] - old["energy_mwh"], 0)
+            else:
+                buckets.add(old["station_id"], old_key, -old["energy_mwh"], -1)
+                buckets.add(new["station_id"], new_key, new["energy_mwh"], 1)
+        tx.executemany(
+            "INSERT INTO rm_energy_tx (tx_id, station_id, user_key, day, energy_mwh) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (tx_id) DO UPDATE SET user_key = excluded.user_key, day = excluded.day,"
+            " energy_mwh = excluded.energy_mwh",
+            rows,
+        )
+        buckets.write(tx)
+
+
+@dataclass
+class _Batch:
+    opened: dict[str, str] = field(default_factory=dict)  # tx_id -> station, of the transactions opened
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)  # tx_id -> its columns' latest values
+    figures: dict[str, Callable[[], TransactionFigures | None]] = field(default_factory=dict)  # tx_id -> latest
+
+
+def _energy_rows(tx: Tx, tx_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored contributions of ``tx_ids`` (a query per page of ids)."""
+    found: dict[str, dict[str, Any]] = {}
+    for first in range(0, len(tx_ids), ID_PAGE):
+        page = tx_ids[first : first + ID_PAGE]
+        for row in tx.fetchall(
+            "SELECT tx_id, station_id, user_key, day, energy_mwh FROM rm_energy_tx"
+            f" WHERE tx_id IN ({', '.join(['%s'] * len(page))})",
+            page,
+        ):
+            found[row.pop("tx_id")] = row
+    return found
+
+
+class _Buckets:
+    """The changes to ``rm_energy_daily`` of a batch, summed per bucket (exact: integers)."""
+
+    def __init__(self) -> None:
+        self.deltas: dict[tuple[str, str, str], list[int]] = {}
+        self.emptied: set[tuple[str, str, str]] = set()  # buckets a transaction left
+
+    def add(self, station_id: str, key: tuple[str, str | None], energy_mwh: int, transactions: int) -> None:
         user_key, day = key
         if day is None:  # no figures yet: the transaction counts nowhere
             return
-        tx.execute(
+        delta = self.deltas.setdefault((station_id, user_key, day), [0, 0])
+        delta[0] += energy_mwh
+        delta[1] += transactions
+        if transactions < 0:
+            self.emptied.add((station_id, user_key, day))
+
+    def write(self, tx: Tx) -> None:
+        tx.executemany(
             "INSERT INTO rm_energy_daily (station_id, user_key, day, energy_mwh, transactions)"
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (station_id, user_key, day) DO UPDATE SET"
             " energy_mwh = rm_energy_daily.energy_mwh + excluded.energy_mwh,"
             " transactions = rm_energy_daily.transactions + excluded.transactions",
-            (station_id, user_key, day, energy_mwh, transactions),
+            [(*bucket, energy, count) for bucket, (energy, count) in self.deltas.items() if energy or count],
         )
-        if transactions < 0:  # an emptied bucket goes, as if it had never been (a rebuild would not make it)
-            tx.execute(
-                "DELETE FROM rm_energy_daily WHERE station_id = %s AND user_key = %s AND day = %s AND transactions = 0",
-                (station_id, user_key, day),
-            )
+        # an emptied bucket goes, as if it had never been (a rebuild would not make it)
+        tx.executemany(
+            "DELETE FROM rm_energy_daily WHERE station_id = %s AND user_key = %s AND day = %s AND transactions = 0",
+            sorted(self.emptied),
+        )
 
 
 class EnergyQueries:

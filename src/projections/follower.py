@@ -1,8 +1,9 @@
 """Follow the application's event log and keep one projection's read model up to date.
 
 Exactly once per event position: a batch of events and the new tracked position are written in one
-read-model transaction. Works on every store (SQLite has no subscriptions): the follower polls the
-notification log from its tracked position, and is woken at once when this process saves events.
+read-model transaction (a projection with ``flush`` writes its batch there too: ``projections.batch``). Works
+on every store (SQLite has no subscriptions): the follower polls the notification log from its tracked
+position, and is woken at once when this process saves events.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
+from projections.batch import flush_batch
 from projections.db import ReadModelDB, Tx
 from projections.poison import SKIPPED_DDL, EventFailed, PoisonWatch, record_skipped
 
@@ -46,7 +48,7 @@ def tracked_position(tx: Tx, name: str) -> int:
     return int(rows[0]["position"]) if rows else 0
 
 
-def _track(tx: Tx, name: str, position: int) -> None:
+def track(tx: Tx, name: str, position: int) -> None:
     tx.execute(
         "INSERT INTO rm_tracking (projection, position) VALUES (%s, %s) "
         "ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
@@ -54,7 +56,7 @@ def _track(tx: Tx, name: str, position: int) -> None:
     )
 
 
-def _claim(tx: Tx, db: ReadModelDB, name: str) -> int:
+def claim(tx: Tx, db: ReadModelDB, name: str) -> int:
     """The tracked position, locked until the transaction ends: two nodes never apply the same batch."""
     lock = " FOR UPDATE" if db.kind == "postgres" else ""  # SQLite transactions are already exclusive
     rows = tx.fetchall(f"SELECT position FROM rm_tracking WHERE projection = %s{lock}", (name,))
@@ -79,7 +81,7 @@ def reset(db: ReadModelDB, projection: Projection) -> None:
         projection.drop_tables(tx)
         tx.execute("DELETE FROM rm_skipped WHERE projection = %s", (projection.name,))  # applied again now
         projection.create_tables(tx)
-        _track(tx, projection.name, 0)
+        track(tx, projection.name, 0)
 
 
 def _lock_tracking_row(tx: Tx, db: ReadModelDB, name: str) -> None:
@@ -91,7 +93,7 @@ def _lock_tracking_row(tx: Tx, db: ReadModelDB, name: str) -> None:
     tx.execute(
         "INSERT INTO rm_tracking (projection, position) VALUES (%s, 0) ON CONFLICT (projection) DO NOTHING", (name,)
     )
-    _claim(tx, db, name)
+    claim(tx, db, name)
 
 
 @functools.cache
@@ -119,9 +121,9 @@ def catch_up(
     committed. An event that fails is raised as ``EventFailed`` (its position and topic); ``skip``, a
     (position, error), records that event in ``rm_skipped`` instead of applying it (``projections.poison``).
     """
-    batch = []
+    batch: list[tuple[int, Any]] = []
     with db.transaction() as tx:
-        position = _claim(tx, db, projection.name)
+        position = claim(tx, db, projection.name)
         head = app.recorder.max_notification_id() or 0
         if head <= position:
             return 0
@@ -129,6 +131,7 @@ def catch_up(
             start=position + 1, limit=limit, stop=head, topics=handled_topics(type(projection))
         )
         getattr(projection, "begin", lambda: None)()  # a projection that buffers within a batch starts afresh
+        last = None
         for notification in notifications:
             if skip is not None and notification.id == skip[0]:
                 record_skipped(tx, projection.name, notification, skip[1])
@@ -139,10 +142,11 @@ def catch_up(
             except Exception as e:
                 raise EventFailed(notification.id, notification.topic, e) from e
             batch.append((notification.id, event))
-        getattr(projection, "flush", lambda tx: None)(tx)  # and writes what it buffered, in this transaction
+            last = (notification.id, notification.topic)
+        flush_batch(projection, tx, last)  # what a batching projection buffered, written in this transaction
         # a short batch means nothing else of interest up to the head: the position moves to the head
         new_position = notifications[-1].id if len(notifications) == limit else head
-        _track(tx, projection.name, new_position)
+        track(tx, projection.name, new_position)
     if applied is not None:
         applied.extend(batch)
     return new_position - position
@@ -277,9 +281,10 @@ class Follower:
         while not self._stop.is_set():
             try:
                 applied: list[tuple[int, Any]] = []
-                while catch_up(self.app, self.db, self.projection, applied=applied, skip=skip):
+                limit = 1 if self._failure else BATCH_SIZE  # one event first after a failure: it is named
+                while catch_up(self.app, self.db, self.projection, limit, applied=applied, skip=skip):
                     self._publish(applied)
-                    applied, skip = [], None
+                    applied, skip, limit = [], None, BATCH_SIZE
                 self._poison.succeeded()
                 if self._failure:
                     log.warning("projection %s resumed", self.projection.name)

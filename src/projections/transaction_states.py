@@ -10,13 +10,20 @@ after the cache moved on, a restart, or an event type the projection does not re
 exactly the event's version and its figures are built once from its facts: right whatever the cache holds,
 only slower.
 
-One ``TransactionStates`` per projection, used by that projection's follower thread only.
+One ``TransactionStates`` per projection, used by that projection's follower thread only. When several
+projections are handed the very same event object (a rebuild decodes each stored event once for all of them),
+the state after it is computed once (``latest``): the first to be handed it advances its copy, the others find
+that copy in a per-thread memo keyed by the event object (and leave their own behind; it is loaded again if
+ever needed).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from cloudbay_domain.figures import TransactionFigures
@@ -28,6 +35,16 @@ Loader = Callable[[UUID, int], Transaction]
 ``lambda id, v: app.repository.get(id, version=v)``, which never returns the application's cached copy)."""
 
 CACHE_SIZE = 5_000  # transactions running at once on a large site, with room for the recently ended
+MEMO_SIZE = 12_000  # events remembered per thread with the running figures after them: over a rebuild's window
+
+_memo = threading.local()
+
+
+def _memo_of_thread() -> OrderedDict[int, tuple[weakref.ref[Any], TransactionStates, RunningFigures]]:
+    memo = getattr(_memo, "running", None)
+    if memo is None:
+        memo = _memo.running = OrderedDict()
+    return memo  # type: ignore[no-any-return]
 
 
 class TransactionStates:
@@ -46,6 +63,24 @@ class TransactionStates:
     def figures(self, event: Transaction.Event) -> TransactionFigures | None:
         """The transaction's figures just after ``event``; None before its first report."""
         return self._advance(event)[1].figures()
+
+    def follow(self, event: Transaction.Event) -> None:
+        """Keep up with ``event`` (one whose figures are not wanted)."""
+        self.latest(event)
+
+    def latest(self, event: Transaction.Event) -> Callable[[], TransactionFigures | None]:
+        """Keep up with ``event``; the transaction's figures as they are when called (a batch asks once, after
+        its last event of the transaction). Nothing to do if another projection was handed this very event
+        object in this thread: its copy, just as far, answers."""
+        memo = _memo_of_thread()
+        known = memo.get(id(event))
+        if known is not None and known[0]() is event and known[1] is not self:
+            return known[2].figures
+        running = self._advance(event)[1]
+        memo[id(event)] = (weakref.ref(event), self, running)
+        if len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
+        return running.figures
 
     def _advance(self, event: Transaction.Event) -> tuple[Transaction, RunningFigures]:
         cached = self._cache.pop(event.originator_id, None)

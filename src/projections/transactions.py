@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import singledispatchmethod
@@ -24,6 +25,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from cloudbay_domain.figures import TransactionFigures, TransactionStatus
 from cloudbay_domain.transaction import Transaction
+from projections.batch import Pending, write_rows
 from projections.db import ReadModelDB, Tx
 from projections.transaction_states import Loader, TransactionStates
 
@@ -96,6 +98,8 @@ def _column(name: str, value: Any) -> Any:
     if kind is bool:
         return int(bool(value))
     if kind is tuple:  # gap ranges; a gap of one seqNo as that seqNo, as rows held it before ranges
+        if not value:
+            return "[]"
         return json.dumps([first if first == last else [first, last] for first, last in value or ()])
     return value
 
@@ -106,12 +110,14 @@ def figure_columns(figures: TransactionFigures | None) -> dict[str, Any]:
 
 
 class TransactionsProjection:
-    """Handles the Transaction events into ``rm_transactions``; ``load`` reads a transaction at a version."""
+    """Handles the Transaction events into ``rm_transactions``; ``load`` reads a transaction at a version.
+    ``apply`` gathers a batch's changes, ``flush`` writes them (``projections.batch``)."""
 
     name = NAME
 
     def __init__(self, load: Loader) -> None:
         self.states = TransactionStates(load)
+        self._pending = Pending(_Batch)
 
     def create_tables(self, tx: Tx) -> None:
         tx.execute(f"CREATE TABLE IF NOT EXISTS rm_transactions ({', '.join(f'{n} {t}' for n, t in SCHEMA.items())})")
@@ -132,7 +138,7 @@ class TransactionsProjection:
 
     @apply.register
     def _(self, event: Transaction.Opened, tx: Tx, position: int) -> None:
-        self.states.advance(event)
+        self.states.follow(event)
         row = {
             "tx_id": str(event.originator_id),
             "station_id": event.station_id,
@@ -142,20 +148,18 @@ class TransactionsProjection:
             **{name: _column(name, value) for name, value in {**_OPENED, "started_at": event.timestamp}.items()},
             "version": event.originator_version,
         }
-        tx.execute(
-            f"INSERT INTO rm_transactions ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})"
-            " ON CONFLICT (tx_id) DO NOTHING",
-            tuple(row.values()),
-        )
+        self._pending.of(tx).opened.setdefault(row["tx_id"], row)
 
     @apply.register(Transaction.Reported)
     @apply.register(Transaction.MeterValuesRecorded)
     def _(self, event: Transaction.Reported | Transaction.MeterValuesRecorded, tx: Tx, position: int) -> None:
-        self._update(tx, event, **figure_columns(self.states.figures(event)))
+        # the figure columns are made at the flush, from the transaction's figures after the batch
+        self._pending.of(tx).figures[str(event.originator_id)] = self.states.latest(event)
+        self._update(tx, event)
 
     @apply.register
     def _(self, event: Transaction.Attributed, tx: Tx, position: int) -> None:
-        self.states.advance(event)
+        self.states.follow(event)
         self._update(
             tx,
             event,
@@ -166,11 +170,22 @@ class TransactionsProjection:
         )
 
     def _update(self, tx: Tx, event: Transaction.Event, **columns: Any) -> None:
-        sets = "".join(f"{name} = %s, " for name in columns)
-        tx.execute(
-            f"UPDATE rm_transactions SET {sets}version = %s WHERE tx_id = %s",
-            (*columns.values(), event.originator_version, str(event.originator_id)),
-        )
+        changes = self._pending.of(tx).changed.setdefault(str(event.originator_id), {})
+        changes.update(columns, version=event.originator_version)
+
+    def flush(self, tx: Tx) -> None:
+        """Write the batch's rows, the figure columns from each transaction's latest figures."""
+        pending = self._pending.take(tx)
+        for tx_id, latest in pending.figures.items():
+            pending.changed[tx_id].update(figure_columns(latest()))
+        write_rows(tx, "rm_transactions", "tx_id", pending.opened, pending.changed)
+
+
+@dataclass
+class _Batch:
+    opened: dict[str, dict[str, Any]] = field(default_factory=dict)  # tx_id -> the row as the Opened makes it
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)  # tx_id -> columns to set, latest values
+    figures: dict[str, Callable[[], TransactionFigures | None]] = field(default_factory=dict)  # tx_id -> its latest
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.wiring import all_projections
 from projections.db import ReadModelDB
-from projections.follower import Projection, catch_up, handled_topics, reset, tracked_position
+from projections.follower import Projection, handled_topics, reset, tracked_position
+from projections.together import catch_up_together
 from services.store import EventLog
 
 Summary = dict[str, dict[str, int]]
@@ -31,34 +32,35 @@ def replay_progress(console: Console, *, disable: bool) -> Progress:
 
 
 def rebuild_all(event_log: EventLog, db: ReadModelDB, head: int, progress: Progress) -> Summary:
-    """Rebuild every projection, in the order they are kept; what each applied and where it stopped."""
-    summary: Summary = {}
-    for projection in all_projections(event_log):
-        summary[projection.name] = rebuild(event_log, db, projection, head, progress)
-    return summary
-
-
-def rebuild(
-    event_log: EventLog, db: ReadModelDB, projection: Projection, head: int, progress: Progress
-) -> dict[str, int]:
-    """Reset one projection and catch it up batch by batch to the end of the log."""
-    task = progress.add_task(f"rebuilding {projection.name}", total=head)
-    reset(db, projection)
-    applied = 0
+    """Rebuild every projection, all together: each window of the log is read and decoded once for all of them
+    (``catch_up_together``). What each applied and where it stopped."""
+    projections = all_projections(event_log)
+    tasks = {p.name: progress.add_task(f"rebuilding {p.name}", total=head) for p in projections}
+    for projection in projections:
+        reset(db, projection)
+    applied = dict.fromkeys(tasks, 0)
+    read = dict.fromkeys(tasks, 0)  # the log's events each reads, up to ``seen``
+    seen = 0
     while True:
-        events: list[tuple[int, object]] = []
-        if not catch_up(event_log, db, projection, applied=events):
+        stop, window = catch_up_together(event_log, db, projections)
+        if not stop:
             break
-        applied += len(events)
-        progress.update(task, completed=min(_position(db, projection), head))
-    position = _position(db, projection)
-    progress.update(task, completed=head)
-    return {
-        "position": position,
-        "log_events": _log_events(event_log, projection, position),
-        "events": applied,
-        "skipped": _skipped(db, projection),
-    }
+        seen = stop
+        for name, (events, reads) in window.items():
+            applied[name] += events
+            read[name] += reads
+            progress.update(tasks[name], completed=min(stop, head))
+    summary: Summary = {}
+    for projection in projections:
+        position = _position(db, projection)
+        progress.update(tasks[projection.name], completed=head)
+        summary[projection.name] = {
+            "position": position,
+            "log_events": read[projection.name] + _log_events(event_log, projection, position, after=seen),
+            "events": applied[projection.name],
+            "skipped": _skipped(db, projection),
+        }
+    return summary
 
 
 def _position(db: ReadModelDB, projection: Projection) -> int:
@@ -66,9 +68,9 @@ def _position(db: ReadModelDB, projection: Projection) -> int:
         return tracked_position(tx, projection.name)
 
 
-def _log_events(event_log: EventLog, projection: Projection, position: int) -> int:
-    """The events stored up to ``position`` that the projection reads, counted in the log itself."""
-    count, start, topics = 0, 1, handled_topics(type(projection))
+def _log_events(event_log: EventLog, projection: Projection, position: int, after: int = 0) -> int:
+    """The events stored after ``after`` up to ``position`` that the projection reads, counted in the log itself."""
+    count, start, topics = 0, after + 1, handled_topics(type(projection))
     while start <= position:
         page = event_log.recorder.select_notifications(start=start, limit=COUNT_PAGE, stop=position, topics=topics)
         count += len(page)

@@ -1,0 +1,84 @@
+"""Rebuilding several projections together: each window of the log is read and decoded once for all of them.
+
+``cloudbay replay`` resets every projection and then calls ``catch_up_together`` until it returns 0. One query
+selects the window's events that any projection reads; each is decoded once and the same event object goes to
+every projection reading it (the transaction projections then compute its figures once,
+``projections.transaction_states``). Each projection applies its share in a read-model transaction of its own
+that claims and moves its tracked position, as ``catch_up`` does: exactly once, and a follower running
+meanwhile is never applied twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from projections.batch import flush_batch
+from projections.db import ReadModelDB
+from projections.follower import Projection, claim, handled_topics, track, tracked_position
+from projections.poison import EventFailed
+
+WINDOW = 5_000  # events per query: many, as nothing waits for a rebuild's first rows
+
+
+def catch_up_together(
+    app: Application[UUID], db: ReadModelDB, projections: Sequence[Projection], limit: int = WINDOW
+) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Apply the next window of the log to each of ``projections``, reading and decoding each stored event once.
+
+    The window starts after the lowest tracked position among them: one query selects the events any of them
+    reads, each is decoded once (when a projection wants it) and the same object goes to every projection that
+    reads it. Each projection then applies its share in a transaction of its own that claims its position, as
+    ``catch_up`` does, so a follower running meanwhile (which may be ahead) is never applied twice. Returns the
+    window's end (0: nothing left up to the head) and per projection (events this call applied, events of the
+    window it reads); windows follow one another without gap or overlap.
+    """
+    with db.transaction(write=False) as tx:
+        positions = {p.name: tracked_position(tx, p.name) for p in projections}
+    head = app.recorder.max_notification_id() or 0
+    start = min(positions.values(), default=head)
+    if head <= start:
+        return 0, {}
+    wanted = {p.name: set(handled_topics(type(p))) for p in projections}
+    topics = () if any(not t for t in wanted.values()) else tuple(sorted(set().union(*wanted.values())))
+    notifications = app.recorder.select_notifications(start=start + 1, limit=limit, stop=head, topics=topics)
+    stop = notifications[-1].id if len(notifications) == limit else head  # as in ``catch_up``
+    decoded: dict[int, Any] = {}
+    figures: dict[str, tuple[int, int]] = {}
+    for projection in projections:
+        reads = wanted[projection.name]
+        mine = [n for n in notifications if not reads or n.topic in reads]
+        applied = 0
+        if positions[projection.name] < stop:
+            applied = _apply_window(app, db, projection, mine, stop, decoded)
+        figures[projection.name] = (applied, len(mine))
+    return stop, figures
+
+
+def _apply_window(
+    app: Application[UUID], db: ReadModelDB, projection: Projection, mine: list[Any], stop: int, decoded: dict[int, Any]
+) -> int:
+    """Apply the events of ``mine`` after the projection's position and move it to ``stop``; how many applied."""
+    with db.transaction() as tx:
+        position = claim(tx, db, projection.name)
+        if position >= stop:  # a follower got there first
+            return 0
+        getattr(projection, "begin", lambda: None)()  # a projection that buffers within a batch starts afresh
+        applied, last = 0, None
+        for notification in mine:
+            if notification.id <= position:
+                continue
+            try:
+                event = decoded.get(notification.id)
+                if event is None:
+                    event = decoded[notification.id] = app.mapper.to_domain_event(notification)
+                projection.apply(event, tx, notification.id)
+            except Exception as e:
+                raise EventFailed(notification.id, notification.topic, e) from e
+            applied, last = applied + 1, (notification.id, notification.topic)
+        flush_batch(projection, tx, last)
+        track(tx, projection.name, stop)
+    return applied
