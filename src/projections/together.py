@@ -25,7 +25,11 @@ WINDOW = 5_000  # events per query: many, as nothing waits for a rebuild's first
 
 
 def catch_up_together(
-    app: Application[UUID], db: ReadModelDB, projections: Sequence[Projection], limit: int = WINDOW
+    app: Application[UUID],
+    db: ReadModelDB,
+    projections: Sequence[Projection],
+    limit: int = WINDOW,
+    until: int | None = None,
 ) -> tuple[int, dict[str, tuple[int, int]]]:
     """Apply the next window of the log to each of ``projections``, reading and decoding each stored event once.
 
@@ -33,12 +37,15 @@ def catch_up_together(
     reads, each is decoded once (when a projection wants it) and the same object goes to every projection that
     reads it. Each projection then applies its share in a transaction of its own that claims its position, as
     ``catch_up`` does, so a follower running meanwhile (which may be ahead) is never applied twice. Returns the
-    window's end (0: nothing left up to the head) and per projection (events this call applied, events of the
+    window's end (0: nothing left up to the head, or up to ``until`` when given: a rebuild ends at the head it
+    started from even while chargers keep writing) and per projection (events this call applied, events of the
     window it reads); windows follow one another without gap or overlap.
     """
     with db.transaction(write=False) as tx:
         positions = {p.name: tracked_position(tx, p.name) for p in projections}
     head = app.recorder.max_notification_id() or 0
+    if until is not None:
+        head = min(head, until)
     start = min(positions.values(), default=head)
     if head <= start:
         return 0, {}

@@ -42,7 +42,7 @@ def rebuild_all(event_log: EventLog, db: ReadModelDB, head: int, progress: Progr
     read = dict.fromkeys(tasks, 0)  # the log's events each reads, up to ``seen``
     seen = 0
     while True:
-        stop, window = catch_up_together(event_log, db, projections)
+        stop, window = catch_up_together(event_log, db, projections, until=head)
         if not stop:
             break
         seen = stop
