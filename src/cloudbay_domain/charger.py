@@ -191,7 +191,6 @@ class Charger(Aggregate):
         self.trigger_event(self.DataTransferred, data_json=json.dumps(report.data), **fields)
 
     # --- configuration and CSMS-initiated exchanges ------------------------------------------
-
     class RfidRequirementChanged(Aggregate.Event):
         rfid_required: bool
 
@@ -244,7 +243,9 @@ class Charger(Aggregate):
         entries: LocalEntries | None = None  # the whole list the charger holds once it accepts
 
     @event(LocalListSent)
-    def send_local_list(self, list_version: int, update_type: str, answer: str, entries: LocalEntries | None) -> None:
+    def send_local_list(
+        self, list_version: int, update_type: str, answer: str, entries: LocalEntries | None = None
+    ) -> None:  # noqa: E501
         """Record a SendLocalList, the list it makes and its answer; Accepted: the list the charger now holds."""
         self.local_list_answer, self.local_list_tried = (list_version, answer), entries
         if answer == "Accepted":

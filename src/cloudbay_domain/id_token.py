@@ -200,8 +200,8 @@ class LocalAuthList(Aggregate):
 
     @event(EntryChanged)
     def _entry_changed(
-        self, list_version: int, value: str, token_type: str, status: str | None, user: str | None
-    ) -> None:
+        self, list_version: int, value: str, token_type: str, status: str | None, user: str | None = None
+    ) -> None:  # ``user``: None in events recorded before cards went only to their owners' chargers
         self.list_version = list_version
         if status is None:
             self.entries.pop(value, None)

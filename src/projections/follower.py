@@ -1,10 +1,6 @@
-"""Follow the application's event log and keep one projection's read model up to date.
-
-Exactly once per event position: a batch of events and the new tracked position are written in one
-read-model transaction (a projection with ``flush`` writes its batch there too: ``projections.batch``). Works
-on every store (SQLite has no subscriptions): the follower polls the notification log from its tracked
-position, and is woken at once when this process saves events.
-"""
+"""Follow the event log and keep one projection's read model up to date, exactly once per event position: a
+batch and the new tracked position are written in one read-model transaction (with a ``flush``, its batch too).
+Works on every store: it polls the log from its position, woken at once when this process saves events."""
 
 from __future__ import annotations
 

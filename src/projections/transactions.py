@@ -1,16 +1,10 @@
 """The transactions history read model: one row per charging transaction.
 
-Events carry facts only; every figure (status, energy, durations, missing seqNos...) is computed from the
-transaction's state after each ``Reported`` / ``MeterValuesRecorded`` event, with the domain's own
-``transaction_figures`` (``TransactionStates`` keeps the aggregates advanced event by event). So a rebuild
-gives the same rows, whatever order the charger's messages came in; and events of one aggregate reach the
-projection in version order, so the latest figures always win.
-
-The figure columns are ``TransactionFigures``'s fields, but those the history does not show (``_NOT_SHOWN``),
-typed from the fields' types: the names and types are written once, in the domain. Timestamps are stored as
-UTC ISO-8601 text with microseconds (``2026-11-25T10:00:00.000000+00:00``): fixed width, so text order is
-time order on SQLite and PostgreSQL alike. Until a transaction's first report lands, ``started_at`` holds the
-time it was opened (both are saved together, so this is rarely seen).
+Events carry facts only; every figure is computed from the transaction's state after each event with the
+domain's ``transaction_figures`` (``TransactionStates``), so a rebuild gives the same rows. The figure columns
+are ``TransactionFigures``'s fields but ``_NOT_SHOWN``, typed from the fields' types. Timestamps are fixed-width
+UTC ISO-8601 text (text order is time order on both stores); ``started_at`` holds the time it was opened until
+its first report lands.
 """
 
 from __future__ import annotations
@@ -46,15 +40,9 @@ _IDENTITY = {
 # A row's figures from the Opened event until the first report (and ``started_at``: the time it was opened).
 # These columns always have a value, so they are NOT NULL; the others appear with the first report.
 _OPENED: dict[str, Any] = {
-    "status": TransactionStatus.ACTIVE.value,
-    "started_seen": False,
-    "duration_s": 0.0,
-    "charging_s": 0.0,
-    "idle_s": 0.0,
-    "energy_wh": 0.0,
-    "register_resets": 0,
-    "missing_seq_nos": (),
-}
+    "status": TransactionStatus.ACTIVE.value, "started_seen": False, "duration_s": 0.0, "charging_s": 0.0,
+    "idle_s": 0.0, "energy_wh": 0.0, "register_resets": 0, "missing_seq_nos": (),
+}  # fmt: skip
 
 
 def _column_type(annotation: Any) -> type:
@@ -110,8 +98,7 @@ def figure_columns(figures: TransactionFigures | None) -> dict[str, Any]:
 
 
 class TransactionsProjection:
-    """Handles the Transaction events into ``rm_transactions``; ``load`` reads a transaction at a version.
-    ``apply`` gathers a batch's changes, ``flush`` writes them (``projections.batch``)."""
+    """Transaction events into ``rm_transactions``: ``apply`` gathers a batch, ``flush`` writes it."""
 
     name = NAME
 
@@ -123,10 +110,8 @@ class TransactionsProjection:
         tx.execute(f"CREATE TABLE IF NOT EXISTS rm_transactions ({', '.join(f'{n} {t}' for n, t in SCHEMA.items())})")
         # One index per way the history is asked for, each in the list's order (newest first).
         for name, lead in (("time", ""), ("station", "station_id, "), ("user", "user_email, "), ("card", "id_token, ")):
-            tx.execute(
-                f"CREATE INDEX IF NOT EXISTS rm_transactions_by_{name}"
-                f" ON rm_transactions ({lead}started_at DESC, tx_id)"
-            )
+            index = f"rm_transactions_by_{name} ON rm_transactions ({lead}started_at DESC, tx_id)"
+            tx.execute(f"CREATE INDEX IF NOT EXISTS {index}")
         tx.execute("CREATE INDEX IF NOT EXISTS rm_transactions_active ON rm_transactions (station_id, status)")
 
     def drop_tables(self, tx: Tx) -> None:

@@ -195,4 +195,5 @@ def test_live_feed_and_read_models_with_the_projector_process(env: dict[str, str
             "production",
             "security_events",
             "members",
+            "rollouts",
         }

@@ -27,9 +27,12 @@ def entries(sent: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
-async def until_version(cp: Station, version: int) -> None:
-    for _ in range(200):
-        if cp.local_list_version == version:
+async def until_version(cp: Station, version: int, server: LiveServer | None = None) -> None:
+    """Until the charger holds list ``version`` (and, given ``server``, the platform has recorded its answer)."""
+    for _ in range(250):
+        if cp.local_list_version == version and (
+            server is None or server.platform.chargers.get(cp.id).local_list_version == version
+        ):
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"{cp.id} holds list version {cp.local_list_version}, not {version}")

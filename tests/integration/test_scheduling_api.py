@@ -10,6 +10,7 @@ import pytest
 
 from adapters.auth import Role
 from adapters.http.scheduling_schemas import TARIFF_EXAMPLE
+from tests.ownership_support import pair
 from tests.support import LiveServer
 
 PROBLEM = "application/problem+json"
@@ -23,6 +24,7 @@ def later(hours: float) -> str:
 
 def test_a_tariff_is_set_read_back_and_recorded(server: LiveServer) -> None:
     server.whitelist("CB-T1")
+    pair(server, "CB-T1", "driver@example.com")  # an owner sets the tariff
     with server.http(Role.USER, "driver@example.com") as http:
         put = http.put("/api/v1/chargers/CB-T1/tariff", json=TARIFF)
         assert put.status_code == 200, put.text
@@ -34,6 +36,7 @@ def test_a_tariff_is_set_read_back_and_recorded(server: LiveServer) -> None:
 
 def test_a_quote_fills_the_cheapest_hour_of_a_followed_series(server: LiveServer) -> None:
     server.whitelist("CB-T2")
+    pair(server, "CB-T2", "driver@example.com")
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     series = {
         "currency": "CHF",
@@ -126,10 +129,11 @@ def test_bad_quotes_are_422(server: LiveServer) -> None:
 
 def test_who_may_read_set_quote_and_publish(server: LiveServer) -> None:
     server.whitelist("CB-T6")
+    pair(server, "CB-T6", "user@example.com")
     quote = {"energy_kwh": 5, "by": later(3)}
     with server.http(Role.MANUFACTURER) as line, server.http(Role.USER) as user, server.http() as operator:
         assert line.put("/api/v1/chargers/CB-T6/tariff", json=FLAT).status_code == 403
-        assert line.get("/api/v1/chargers/CB-T6/tariff").status_code == 403
+        assert line.get("/api/v1/chargers/CB-T6/tariff").status_code == 404  # reads the charger: no tariff yet
         assert line.post("/api/v1/chargers/CB-T6/schedule-quotes", json=quote).status_code == 403
         assert user.post("/api/v1/chargers/CB-T6/schedule-quotes", json=quote).status_code == 404  # no tariff yet
         assert user.put("/api/v1/chargers/NOPE/tariff", json=FLAT).status_code == 404

@@ -94,10 +94,12 @@ def test_many_deferred_reports_share_commits_and_every_one_lands_once(
 ) -> None:
     platform, writer, _ = app
     stations = [f"CB-{n}" for n in range(30)]
+    writer.gate.set()  # the set-up is saved as usual
     for station in stations[3:]:
         platform.chargers.whitelist(station, "home")
         platform.chargers.connected(station, "s1", "node")
     batches = writer.batches
+    writer.gate.clear()
 
     async def scenario() -> list[Any]:
         targets = [*stations, *stations[:5], *["NOPE"] * 5]  # five chargers twice, five unknown ones
