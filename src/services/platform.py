@@ -159,6 +159,19 @@ class _DeferredCall:
             self._settle(None, error)
 
 
+async def _within(
+    loop: asyncio.AbstractEventLoop, answer: asyncio.Future[T], fn: Callable[..., Any], timeout: float | None
+) -> T:
+    """``answer``, waited for at most ``timeout`` seconds (then ``StoreUnavailable``); None: as long as it takes."""
+    if timeout is None:
+        return await answer
+    timer = loop.call_later(timeout, _give_up, answer, fn, timeout)
+    try:
+        return await answer
+    finally:
+        timer.cancel()
+
+
 _DEFAULT: list[Executor] = []
 
 
@@ -233,13 +246,7 @@ class Platform:
         # in the caller's context: a store thread's log lines carry the caller's correlation fields
         context = contextvars.copy_context()
         (self.executor or _default_executor()).submit(_run_for, loop, answer, context, fn, args, kwargs)
-        if timeout is None:
-            return await answer
-        timer = loop.call_later(timeout, _give_up, answer, fn, timeout)
-        try:
-            return await answer
-        finally:
-            timer.cancel()
+        return await _within(loop, answer, fn, timeout)
 
     async def run_deferred(self, fn: Callable[..., T], *args: Any) -> T:
         """``run`` for a call whose only effects are its saves (a charger's report, say): its thread does not
@@ -250,13 +257,7 @@ class Platform:
         call = functools.partial(fn, *args)
         executor = self.executor or _default_executor()
         _DeferredCall(self.log, executor, loop, answer, contextvars.copy_context(), call).start_inline()
-        if self.timeout is None:
-            return await answer
-        timer = loop.call_later(self.timeout, _give_up, answer, fn, self.timeout)
-        try:
-            return await answer
-        finally:
-            timer.cancel()
+        return await _within(loop, answer, fn, self.timeout)
 
     def close(self) -> None:
         self.log.close()
