@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_cli_and_server import cloudbay, env, served  # noqa: F401 - fixtures used below
+from tests.cli_support import cloudbay_process as cloudbay
+from tests.e2e.test_cli_and_server import env, served  # noqa: F401 - fixtures used below
 
 CLOSED_PORT = "postgresql://postgres@127.0.0.1:1/x"
 

@@ -6,8 +6,6 @@ Before the lease, a charger connected when its node was killed stayed online in 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from tests import cli_support
 from tests.e2e.servers import Served, base_env
 
 LEASE = 3.0
@@ -23,8 +22,7 @@ BOOT = '[2, "b1", "BootNotification", {"chargingStation": {"model": "M", "vendor
 
 
 def cloudbay(env: dict[str, str], *args: str) -> str:
-    command = [sys.executable, "-m", "adapters.cli.main", *args]
-    return subprocess.run(command, env=env, check=True, capture_output=True, text=True, timeout=60).stdout
+    return cli_support.cloudbay(env, *args, check=True).stdout
 
 
 @pytest.fixture
@@ -48,7 +46,8 @@ def nodes(env: dict[str, str], tmp_path: Path) -> Iterator[list[Served]]:
 
 def presence(served: Served, token: str, station: str) -> str:
     headers = {"Authorization": f"Bearer {token}"}
-    return str(httpx.get(f"{served.base}/api/v1/chargers/{station}", headers=headers, timeout=5).json()["presence"])
+    body = httpx.get(f"{served.base}/api/v1/chargers/{station}", headers=headers, timeout=5).json()
+    return str(body.get("presence", "not projected yet"))  # a 404 until the node's projector has caught up
 
 
 def wait_for(predicate: object, timeout: float) -> None:

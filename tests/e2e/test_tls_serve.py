@@ -7,19 +7,21 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
+from tests import cli_support
 from tests.e2e.servers import Served, base_env
 from tests.support import free_socket, station
 from tests.tls_support import Pki
 
 
 def cloudbay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "adapters.cli.main", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    """``serve`` as its own process (its start-up is what is tested), anything else in this one."""
+    if args[:1] == ("serve",):
+        return cli_support.cloudbay_process(env, *args, timeout=60)
+    return cli_support.cloudbay(env, *args)
 
 
 def test_serve_answers_wss_and_https_beside_the_plain_port(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli_support import cloudbay_process
 from tests.e2e.test_cli_and_server import cloudbay, served  # noqa: F401 - `served` is a fixture used below
 from tests.support import wait_until
 
@@ -28,7 +29,7 @@ def env(store_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 def test_version(tmp_path: Path) -> None:
-    done = cloudbay({**os.environ, "CLOUDBAY_DATA_DIR": str(tmp_path)}, "--version")
+    done = cloudbay_process({**os.environ, "CLOUDBAY_DATA_DIR": str(tmp_path)}, "--version")  # as installed
     assert done.returncode == 0
     assert done.stdout.strip() == f"cloudbay {metadata.version('cloudbay')}"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from adapters.settings import StoreSettings
 from projections.db import ReadModelDB
 from projections.fleet import FleetProjection
+from tests.cli_support import cloudbay
 from tests.support import LiveServer
 
 BATCHES = "/api/v1/production-batches"
@@ -89,11 +88,6 @@ def test_a_50_mb_body_is_refused_before_it_is_read(line: LiveServer) -> None:
     streamed = _raw_post(line, "Transfer-Encoding: chunked\r\n", total=12 * 1024 * 1024)  # no length declared
     assert streamed.startswith(b"HTTP/1.1 413")
     assert line.head() == head
-
-
-def cloudbay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "adapters.cli.main", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_cli_imports_a_batch_and_lists_chargers_by_state(store_url: str, tmp_path: Path) -> None:
