@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -16,48 +14,56 @@ from jwt.algorithms import RSAAlgorithm
 
 from adapters.pki.authority import FileAuthority
 from adapters.pki.settings import CaSettings
-from adapters.settings import StoreSettings
-from adapters.storage import drop_database, ensure_database
 from tests.manufacturing_support import BLOCK, batch
 from tests.pki_support import PASSPHRASE
-from tests.support import LiveServer
+from tests.support import LiveServer, fresh_store, serving
 
-PG_BASE = os.environ.get("CLOUDBAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+STORES = ["sqlite", "postgres"]
 
 logging.getLogger("ocpp").setLevel(logging.CRITICAL)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every storage test runs on the embedded SQLite store and on PostgreSQL (a fresh database each)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'cloudbay.sqlite3'}"
-        return
-    url = f"{PG_BASE}/cloudbay_test_{uuid.uuid4().hex[:12]}"
-    ensure_database(StoreSettings(url))
-    try:
+    with fresh_store(request.param, tmp_path) as url:
         yield url
-    finally:
-        drop_database(StoreSettings(url))
+
+
+@pytest.fixture(scope="module", params=STORES)
+def shared_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One store of each kind for a module's tests that only probe refusals."""
+    with fresh_store(request.param, tmp_path_factory.mktemp("store")) as url:
+        yield url
 
 
 @pytest.fixture
 def server(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(store_url, tmp_path / "data").start()
-    try:
+    with serving(store_url, tmp_path / "data") as live:
         yield live
-    finally:
-        live.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(shared_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the tests of a module that only probe refusals: none of them writes (most check it), so
+    they need no fresh platform each."""
+    with serving(shared_store_url, tmp_path_factory.mktemp("data")) as live:
+        yield live
+
+
+LINE = {"mac_block": "02:00:00:00:00:00/24"}  # a production line's server: a locally administered /24 to hand out
 
 
 @pytest.fixture
 def line(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """A production line's server: the platform with a MAC block to hand out (locally administered, /24)."""
-    live = LiveServer(store_url, tmp_path / "data", mac_block="02:00:00:00:00:00/24").start()
-    try:
+    with serving(store_url, tmp_path / "data", **LINE) as live:
         yield live
-    finally:
-        live.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_line(shared_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serving(shared_store_url, tmp_path_factory.mktemp("data"), **LINE) as live:
+        yield live
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from adapters.auth import Role
 from adapters.http.app import create_app
 from adapters.serving import build_servers
 from adapters.settings import Settings, StoreSettings
+from adapters.storage import drop_database, ensure_database
 from adapters.wiring import Runtime
 from cloudbay_domain.user import UserRole
 from services.platform import Platform
@@ -118,7 +122,9 @@ class LiveServer:
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
 
     def whitelist(self, station_id: str, family: str = "default") -> None:
-        self.platform.chargers.whitelist(station_id, family)
+        """Whitelist the station (unless it is already: tests sharing one server whitelist the same one)."""
+        if not self.platform.chargers.exists(station_id):
+            self.platform.chargers.whitelist(station_id, family)
 
 
 class Station(ChargePoint):
@@ -252,3 +258,29 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+PG_BASE = os.environ.get("CLOUDBAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+@contextmanager
+def fresh_store(kind: str, directory: Path) -> Iterator[str]:
+    """The URL of an empty store of ``kind``: a SQLite file in ``directory``, or a PostgreSQL database of its own."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'cloudbay.sqlite3'}"
+        return
+    url = f"{PG_BASE}/cloudbay_test_{uuid.uuid4().hex[:12]}"
+    ensure_database(StoreSettings(url))
+    try:
+        yield url
+    finally:
+        drop_database(StoreSettings(url))
+
+
+@contextmanager
+def serving(store_url: str, data_dir: Path, **overrides: Any) -> Iterator[LiveServer]:
+    live = LiveServer(store_url, data_dir, **overrides).start()
+    try:
+        yield live
+    finally:
+        live.stop()

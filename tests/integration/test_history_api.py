@@ -149,8 +149,8 @@ def test_a_user_sees_only_their_own_transactions(server: LiveServer) -> None:
         "card=",
     ],
 )
-def test_bad_list_parameters_are_400(server: LiveServer, query: str) -> None:
-    with server.http() as http:
+def test_bad_list_parameters_are_400(shared_server: LiveServer, query: str) -> None:
+    with shared_server.http() as http:
         response = http.get(f"/api/v1/transactions?{query}")
     assert response.status_code == 400 and response.headers["content-type"] == PROBLEM
 

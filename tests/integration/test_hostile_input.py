@@ -36,8 +36,8 @@ def assert_problem(response: httpx.Response, status: int) -> None:
         "/api/v1/chargers/A%00B/events",
     ],
 )
-def test_bad_query_parameters_are_400(server: LiveServer, path: str) -> None:
-    with server.http() as http:
+def test_bad_query_parameters_are_400(shared_server: LiveServer, path: str) -> None:
+    with shared_server.http() as http:
         assert_problem(http.get(path), 400)
 
 
@@ -68,11 +68,11 @@ def test_non_ascii_serial_numbers_and_card_values_are_created(server: LiveServer
         {"serial_number": "CB-1", "hardware_family": "a\u0085b"},
     ],
 )
-def test_control_characters_in_charger_bodies_are_422(server: LiveServer, body: dict[str, str]) -> None:
-    with server.http() as http:
-        before = server.head()
+def test_control_characters_in_charger_bodies_are_422(shared_server: LiveServer, body: dict[str, str]) -> None:
+    with shared_server.http() as http:
+        before = shared_server.head()
         assert_problem(http.post("/api/v1/chargers", json=body), 422)
-        assert server.head() == before
+        assert shared_server.head() == before
 
 
 def test_a_card_label_with_nul_is_422_and_the_read_model_stays_ready(server: LiveServer) -> None:

@@ -44,8 +44,9 @@ def with_nul(payload: dict[str, Any], *path: str) -> dict[str, Any]:
     ],
 )
 def test_a_nul_from_a_charger_is_a_property_constraint_violation(
-    server: LiveServer, action: str, payload: dict[str, Any]
+    shared_server: LiveServer, action: str, payload: dict[str, Any]
 ) -> None:
+    server = shared_server
     server.whitelist("CB-NUL")
 
     async def scenario() -> tuple[list[Any], list[Any]]:

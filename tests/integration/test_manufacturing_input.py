@@ -35,8 +35,9 @@ BAD_FILES = [
 
 @pytest.mark.parametrize(("body", "expected"), BAD_FILES)
 def test_bad_files_are_refused_whole_listing_each_bad_row(
-    line: LiveServer, body: bytes, expected: list[tuple[int, str]]
+    shared_line: LiveServer, body: bytes, expected: list[tuple[int, str]]
 ) -> None:
+    line = shared_line
     with line.http() as http:
         head = line.head()
         answer = http.post(BATCHES, params=PARAMS, content=body, headers=CSV)

@@ -45,7 +45,10 @@ def test_whitelisting_creates_a_charger_and_a_second_time_conflicts(server: Live
         (b'["CB-1"]', 422),
     ],
 )
-def test_bad_whitelist_bodies_are_problems_and_write_nothing(server: LiveServer, body: bytes, status: int) -> None:
+def test_bad_whitelist_bodies_are_problems_and_write_nothing(
+    shared_server: LiveServer, body: bytes, status: int
+) -> None:
+    server = shared_server
     with server.http() as http:
         before = server.head()
         response = http.post("/api/v1/chargers", content=body, headers={"content-type": "application/json"})

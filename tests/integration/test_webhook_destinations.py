@@ -14,7 +14,7 @@ import pytest
 
 from cloudbay_domain.destinations import Address
 from tests.integration.test_webhooks import FAST, Receiver, deliveries, subscribe, visit
-from tests.support import LiveServer, wait_until
+from tests.support import LiveServer, serving, wait_until
 
 PROBLEM = "application/problem+json"
 PUBLIC = ip_address("93.184.216.34")
@@ -32,16 +32,28 @@ class Dns:
         return self.names[host]
 
 
-@pytest.fixture
-def guarded(store_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Dns]]:
-    live = LiveServer(store_url, tmp_path / "data", **{**FAST, "webhook_allow_private": False}).start()
+GUARDED = {**FAST, "webhook_allow_private": False}
+
+
+def resolving(live: LiveServer) -> tuple[LiveServer, Dns]:
+    """The server with its name resolution answered by a test ``Dns``."""
     assert live.runtime is not None
     dns = Dns()
     live.runtime.destinations.resolver = dns
-    try:
-        yield live, dns
-    finally:
-        live.stop()
+    return live, dns
+
+
+@pytest.fixture
+def guarded(store_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Dns]]:
+    with serving(store_url, tmp_path / "data", **GUARDED) as live:
+        yield resolving(live)
+
+
+@pytest.fixture(scope="module")
+def shared_guarded(shared_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Dns]]:
+    """One guarded server for the refusals below: none of them registers anything."""
+    with serving(shared_store_url, tmp_path_factory.mktemp("data"), **GUARDED) as live:
+        yield resolving(live)
 
 
 REFUSED = [
@@ -68,8 +80,10 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("url", "why"), REFUSED)
-def test_a_private_destination_is_refused_at_registration(guarded: tuple[LiveServer, Dns], url: str, why: str) -> None:
-    server, dns = guarded
+def test_a_private_destination_is_refused_at_registration(
+    shared_guarded: tuple[LiveServer, Dns], url: str, why: str
+) -> None:
+    server, dns = shared_guarded
     dns.names["metadata.example.test"] = [ip_address("169.254.169.254")]
     dns.names["intranet.example.test"] = [PUBLIC, ip_address("10.0.0.7")]  # one private address is enough
     with server.http() as api:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from adapters.auth import Role
-from tests.support import LiveServer, station, wait_until
+from tests.support import LiveServer, serving, station, wait_until
 
 # the receiver is on 127.0.0.1: a private destination, allowed by the operator setting
 FAST = {
@@ -301,6 +301,13 @@ def test_subscriptions_are_listed_read_and_removed_never_showing_the_secret(
         assert api.get("/api/v1/webhooks").json()["items"] == []
 
 
+@pytest.fixture(scope="module")
+def shared_hooks(shared_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the refused registrations below: none of them registers anything."""
+    with serving(shared_store_url, tmp_path_factory.mktemp("data"), **FAST) as live:
+        yield live
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
@@ -315,7 +322,8 @@ def test_subscriptions_are_listed_read_and_removed_never_showing_the_secret(
         ("http://test-node:{port}/", "this server"),
     ],
 )
-def test_bad_urls_are_refused(hooks: LiveServer, url: str, why: str) -> None:
+def test_bad_urls_are_refused(shared_hooks: LiveServer, url: str, why: str) -> None:
+    hooks = shared_hooks
     with hooks.http() as api:
         answer = api.post(
             "/api/v1/webhooks",
