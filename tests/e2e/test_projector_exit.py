@@ -23,7 +23,7 @@ import pytest
 
 from adapters.settings import StoreSettings
 from adapters.storage import drop_database, ensure_database
-from tests.support import PG_BASE
+from tests.support import PG_BASE, fresh_store
 
 GONE_WITHIN = 10.0  # generous: the projector exits in about a second; before the fix it took 20 s or more
 
@@ -115,13 +115,9 @@ def assert_gone(took: float | None, stderr: str) -> None:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    url = f"{PG_BASE}/cloudbay_test_{uuid.uuid4().hex[:12]}"
-    ensure_database(StoreSettings(url))
-    try:
+def pg_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_store("postgres", tmp_path) as url:
         yield url
-    finally:
-        drop_database(StoreSettings(url))
 
 
 def test_exits_with_its_parent_on_a_healthy_database(store_url: str, tmp_path: Path) -> None:
