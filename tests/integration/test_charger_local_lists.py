@@ -102,7 +102,7 @@ def test_a_charger_offline_at_a_change_gets_its_list_when_it_is_back(server: Liv
         await asyncio.to_thread(card, server, ALICE, "A-4")  # while it is offline
         async with station(server, "CB-M4", local_list_version=0) as back:
             await back.boot()
-            await until_version(back, 1)
+            await until_version(back, 1, server)  # and the platform knows it holds version 1
         await asyncio.to_thread(card, server, ALICE, "A-5")  # offline again
         async with station(server, "CB-M4", local_list_version=1) as again:
             await again.boot()
