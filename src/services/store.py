@@ -105,7 +105,12 @@ class EventLog(Application[UUID]):
         For the aggregates one writer changes almost always (a charger's transactions, by its session)."""
         with self._kept_lock:
             kept = self._kept.pop(aggregate_id, None)
-        return kept if kept is not None else self.load_or_none(aggregate_id)
+        if kept is None:
+            return self.load_or_none(aggregate_id)
+        taken: list[Any] | None = getattr(_calls, "taken", None)
+        if taken is not None:
+            taken.append(kept)
+        return kept
 
     def keep(self, *aggregates: Any) -> None:
         """Put back what ``take`` gave out and was saved (or left unchanged)."""
@@ -138,11 +143,14 @@ class EventLog(Application[UUID]):
     def inline(self, call: Callable[[], R]) -> tuple[R, Deferred]:
         """``deferring`` in the calling thread (the event loop's) for a call that needs no store read: one whose
         aggregates this process kept (``take``). ``NeedsStore`` as soon as it would read the store."""
-        _calls.inline = True
+        _calls.inline, _calls.taken = True, []
         try:
             return self.deferring(call)
+        except NeedsStore:
+            self.keep(*_calls.taken)  # what it took and left unchanged goes back: the store thread takes it again
+            raise
         finally:
-            _calls.inline = False
+            _calls.inline, _calls.taken = False, None
 
     def settled(self, deferred: Deferred) -> None:
         """After the deferred save committed: keep its aggregates (``take``) as a save in ``retrying`` does."""

@@ -51,10 +51,14 @@ class Transactions:
         def attempt() -> tuple[TransactionEventResult, list[Any]]:
             tx: Transaction | None = self.log.take(Transaction.create_id(station_id, report.transaction_id))
             opened = tx is None
-            if tx is None:
-                self.chargers.get(station_id)  # only a whitelisted charger opens transactions
-                tx = Transaction.open(station_id, report.transaction_id, report.evse_id, report.connector_id)
             charger = _Lazy(lambda: self.chargers.get(station_id))
+            if opened or report.event_type.value in ("Started", "Ended"):
+                # read now, before anything changes: only a whitelisted charger opens transactions, and a call
+                # run on the event loop that must read the store is moved to a store thread before it changed
+                # what it took (which goes back to be taken there)
+                charger()
+            if tx is None:
+                tx = Transaction.open(station_id, report.transaction_id, report.evse_id, report.connector_id)
             authorized: Authorized = {token: self.id_tokens.authorize_at(charger, token)} if token else {}
             status = authorized[token][0] if token else None
             if not tx.report(report):
