@@ -138,11 +138,16 @@ class TriggerMessage(ChargerRequest[StatusAnswer]):
 @dataclass(frozen=True)
 class UpdateFirmware(ChargerRequest[StatusAnswer]):
     """Install the firmware image at ``location`` (L01), fetched from ``retrieve_at`` on; ``request_id`` is named
-    again in the charger's FirmwareStatusNotifications."""
+    again in the charger's FirmwareStatusNotifications. A signed image comes with its signature and the signing
+    certificate (the charger verifies it before installing)."""
 
     request_id: int
     location: str
     retrieve_at: datetime
+    signature: str | None = None  # base64, over the image
+    signing_certificate: str | None = None  # PEM of the certificate that verifies the signature
+    retries: int | None = None  # how often the charger tries the download again
+    retry_interval: int | None = None  # seconds between its tries
 
 
 class ChargerLink(Protocol):

@@ -146,7 +146,7 @@ class RolloutDispatcher:
             request_id = await self.run(self._reserve, campaign, station_id)
             if request_id is None:
                 return False
-            request = UpdateFirmware(request_id, campaign.image.location, self.clock())
+            request = self.update_request(campaign, request_id)
             try:
                 answer = (await self.link.request(station_id, request)).status
             except LinkError as e:
@@ -154,6 +154,15 @@ class RolloutDispatcher:
             await self.run(self._answered, station_id, answer)
             log.info("campaign %s: UpdateFirmware %s to %s: %s", campaign.id, request_id, station_id, answer)
             return answer in ACCEPTED_ANSWERS
+
+    def update_request(self, campaign: RolloutCampaign, request_id: int) -> UpdateFirmware:
+        """UpdateFirmware for the campaign's image: an uploaded one as an expiring link, with its signature."""
+        image, policy, links = campaign.image, campaign.policy, self.rollouts.links
+        location = links.url(image.sha256) if image.sha256 and links is not None else image.location
+        return UpdateFirmware(
+            request_id, location, self.clock(), image.signature, image.signing_certificate, policy.retries,
+            policy.retry_interval,
+        )  # fmt: skip
 
     async def after_boot(self, station_id: str) -> None:
         """After a BootNotification: the version it reported settles the charger's update (succeeded, rolled

@@ -68,8 +68,14 @@ def _send_local_list(request: SendLocalList) -> Any:
 
 
 def _update_firmware(request: UpdateFirmware) -> Any:
-    firmware = {"location": request.location, "retrieve_date_time": ocpp_time(request.retrieve_at)}
-    return call.UpdateFirmware(request_id=request.request_id, firmware=firmware)
+    firmware: dict[str, Any] = {"location": request.location, "retrieve_date_time": ocpp_time(request.retrieve_at)}
+    if request.signature is not None:
+        firmware["signature"] = request.signature
+    if request.signing_certificate is not None:
+        firmware["signing_certificate"] = request.signing_certificate
+    return call.UpdateFirmware(
+        request_id=request.request_id, firmware=firmware, retries=request.retries, retry_interval=request.retry_interval
+    )
 
 
 CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
