@@ -43,8 +43,8 @@ class FirmwareImage(Aggregate):
     """One image of a family: its bytes by hash in the image store, and who signed it."""
 
     @staticmethod
-    def create_id(family: str, version: str) -> UUID:
-        return uuid5(NAMESPACE_URL, f"cloudbay:firmware-image:{family}:{version}")
+    def create_id(family: str, firmware_version: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"cloudbay:firmware-image:{family}:{firmware_version}")
 
     class Uploaded(Aggregate.Created):
         family: str
