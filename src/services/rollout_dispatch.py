@@ -23,6 +23,7 @@ from cloudbay_domain.charger import Charger
 from cloudbay_domain.firmware_update import ACCEPTED_ANSWERS, IN_FLIGHT_STAGES, FirmwareUpdate, Stage
 from cloudbay_domain.rollout import RolloutCampaign
 from cloudbay_domain.rollout_dispatch import Candidate, choose, free_slots
+from services.firmware_rule import outstanding_update
 from services.ports import ChargerLink, LinkError, UpdateFirmware
 from services.rollouts import RolloutProgress, Rollouts, UnknownCampaign
 from services.store import EventLog
@@ -85,7 +86,10 @@ class RolloutDispatcher:
         found = []
         for row in rows:
             charger: Charger | None = self.log.load_or_none(Charger.create_id(row["station_id"]))
-            busy = charger is None or bool(charger.running)
+            # busy: a transaction runs, or the enrolment step's UpdateFirmware is outstanding (services.firmware_rule)
+            busy = (
+                charger is None or bool(charger.running) or outstanding_update(self.log, row["station_id"]) is not None
+            )
             online = self.link.is_reachable(row["station_id"])
             found.append(
                 Candidate(row["station_id"], int(row["grp"]), row["time_zone"], Stage(row["stage"]), online, busy)
