@@ -101,6 +101,7 @@ class Runtime:
             self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority,
             targets=FleetTargets(self.db), progress=self.rollout_queries, finder=FleetTargets(self.db),
             images=firmware_images(settings, self.log, self.authority), links=download_links(settings),
+            revert=self.rollout_queries,
         )  # fmt: skip
         projections = all_projections(self.log)
         self.followers = {p.name: Follower(self.log, self.db, p, applies=projections_here) for p in projections}

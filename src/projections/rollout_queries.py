@@ -60,6 +60,15 @@ class RolloutQueries:
             (str(campaign_id), *stages, groups, limit),
         )
 
+    def previous_versions(self, campaign_id: UUID) -> dict[str | None, int]:
+        """The campaign's chargers that succeeded, counted by the version they ran before (for a roll-back)."""
+        rows = self.db.query(
+            "SELECT previous_version, COUNT(*) AS chargers FROM rm_rollout_chargers WHERE campaign_id = %s"
+            " AND stage = 'succeeded' GROUP BY previous_version",
+            (str(campaign_id),),
+        )
+        return {row["previous_version"]: int(row["chargers"]) for row in rows}
+
     def page(self, state: str | None, family: str | None, after: str | None, limit: int) -> list[dict[str, Any]]:
         return campaign_page(self.db, state, family, after, limit)
 

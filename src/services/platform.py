@@ -26,6 +26,7 @@ from services.local_lists import LocalLists, Members
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
 from services.rollout_dispatch import RolloutDispatcher
+from services.rollout_revert import NoRevertSource, Reinstall, RevertSource
 from services.rollouts import NoProgress, NoTargets, RolloutProgress, Rollouts, TargetSource
 from services.scheduling import Scheduling
 from services.security import Security
@@ -200,6 +201,7 @@ class Platform:
         finder: ChargerFinder | None = None,
         images: FirmwareImages | None = None,
         links: DownloadLinks | None = None,
+        revert: RevertSource | None = None,
     ) -> None:
         self.log = log
         self.executor = executor
@@ -224,6 +226,7 @@ class Platform:
         self.firmware_images = images or FirmwareImages(log)  # uploaded, signed images; ``links``: their URLs
         self.rollouts = Rollouts(log, targets or NoTargets(), self.firmware_images, links)
         self.rollout_dispatcher = RolloutDispatcher(self.rollouts, self.link, self.run, progress or NoProgress())
+        self.reinstall = Reinstall(self.rollouts, revert or NoRevertSource())  # the old image after a roll-back
 
     def charger_members(self, station_id: str) -> dict[str, str]:
         """The charger's members now: subject -> role (``owner``, ``co-owner``, ``guest``)."""

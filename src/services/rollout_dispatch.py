@@ -20,7 +20,14 @@ from typing import Any
 from uuid import UUID
 
 from cloudbay_domain.charger import Charger
-from cloudbay_domain.firmware_update import ACCEPTED_ANSWERS, IN_FLIGHT_STAGES, FirmwareUpdate, Stage
+from cloudbay_domain.firmware_update import (
+    ACCEPTED_ANSWERS,
+    IN_FLIGHT_STAGES,
+    STATUS_STAGE,
+    FirmwareUpdate,
+    Outcome,
+    Stage,
+)
 from cloudbay_domain.rollout import RolloutCampaign
 from cloudbay_domain.rollout_dispatch import Candidate, choose, free_slots
 from services.firmware_rule import outstanding_update
@@ -32,6 +39,7 @@ log = logging.getLogger("cloudbay.rollouts")
 Runner = Callable[..., Awaitable[Any]]
 CANDIDATES_PER_SLOT = 4  # pending chargers read per free slot (some are offline, busy or outside a window)
 SILENT_BATCH = 1000
+NUDGE_SECONDS = 0.5  # a settled charger's campaign gets a round this soon (settlements meanwhile share it)
 
 
 class RolloutDispatcher:
@@ -44,6 +52,7 @@ class RolloutDispatcher:
         self._reserved: dict[UUID, dict[str, int]] = {}  # campaign → station → log head after its reservation
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._nudged: set[UUID] = set()  # campaigns with a round coming (``nudge``)
 
     def review(self, campaign_id: UUID) -> str | None:
         """The platform's decision on the read model's counts: halted, promoted, completed or None."""
@@ -174,17 +183,49 @@ class RolloutDispatcher:
         try:
             charger: Charger | None = await self.run(self.log.load_or_none, Charger.create_id(station_id))
             if charger is not None and charger.last_boot_at is not None:
-                await self.run(self.rollouts.record_boot, station_id, charger.firmware_version)
+                if await self.run(self.rollouts.record_boot, station_id, charger.firmware_version) is Outcome.RECORDED:
+                    await self.settled(station_id)
             await self.charger_back(station_id)
         except Exception:
             log.exception("the rollout step after the boot of %s failed", station_id)
 
+    async def reported(self, station_id: str, status: str) -> None:
+        """After a FirmwareStatusNotification: a failure frees the charger's slot. Never raises."""
+        if STATUS_STAGE.get(status) is Stage.FAILED:
+            try:
+                await self.settled(station_id)
+            except Exception:
+                log.exception("the rollout step after the firmware status of %s failed", station_id)
+
+    async def settled(self, station_id: str) -> None:
+        """The charger's update may have settled: a round for its campaign soon (a free slot, a decision due)."""
+        update: FirmwareUpdate | None = await self.run(self.rollouts.update_of, station_id)
+        if update is not None and update.campaign_id is not None and not update.holds():
+            self.nudge(update.campaign_id)
+
+    def nudge(self, campaign_id: UUID) -> None:
+        """A round for the campaign in ``NUDGE_SECONDS``: the settlements meanwhile share it (and the read model
+        catches up with them first)."""
+        if campaign_id in self._nudged:
+            return
+        self._nudged.add(campaign_id)
+
+        async def later() -> None:
+            await asyncio.sleep(NUDGE_SECONDS)
+            self._nudged.discard(campaign_id)
+            await self.tick(campaign_id)
+
+        self._background(later(), campaign_id)
+
     def kick(self, campaign_id: UUID) -> None:
         """Run one ``tick`` in the background (after an operator started, resumed or promoted the campaign)."""
 
+        self._background(self.tick(campaign_id), campaign_id)
+
+    def _background(self, work: Awaitable[Any], campaign_id: UUID) -> None:
         async def run() -> None:
             try:
-                await self.tick(campaign_id)
+                await work
             except Exception:
                 log.exception("the rollout round of campaign %s failed", campaign_id)
 

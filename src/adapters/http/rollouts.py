@@ -118,8 +118,12 @@ def command_endpoint(name: str) -> Any:
         body: RolloutCommand = await json_body(request, RolloutCommand) if await request.body() else NO_REASON
         decide = runtime.platform.rollouts.decide
         campaign = await runtime.run(decide, campaign_id, COMMANDS[name], principal.subject, body.reason)
-        if name in ("start", "resume", "promote"):
-            runtime.platform.rollout_dispatcher.kick(campaign_id)  # UpdateFirmware to the chargers due now
+        kicked = [campaign_id] if name in ("start", "resume", "promote") else []
+        if name == "rollback":  # the chargers that updated get their previous image back, if it is known
+            kicked = await runtime.run(runtime.platform.reinstall.revert, campaign_id, principal.subject)
+            campaign = await runtime.run(runtime.platform.rollouts.get, campaign_id)
+        for started in kicked:
+            runtime.platform.rollout_dispatcher.kick(started)  # UpdateFirmware to the chargers due now
         return await answer(request, campaign)
 
     command.__name__ = f"{name}_rollout"

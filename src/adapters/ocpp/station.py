@@ -106,6 +106,7 @@ class StationSession(RpcConnection):
     async def on_firmware_status_notification(self, status: str, request_id: int | None = None, **_: Any) -> Any:
         await self._store(self.platform.firmware.record_status, self.id, messages.text(status, "status"), request_id)
         await self._store(self.platform.rollouts.record_status, self.id, status, request_id)
+        await self.platform.rollout_dispatcher.reported(self.id, status)  # a failure frees a campaign's slot
         return call_result.FirmwareStatusNotification()
 
     @handles(Action.heartbeat)
