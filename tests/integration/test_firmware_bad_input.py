@@ -102,3 +102,11 @@ def test_a_boot_on_a_version_no_image_has_fails_the_charger_and_a_roll_back_says
     assert [(r["previous_version"], r["chargers"], r["campaign_id"]) for r in rolled["reverts"]] == [("1.0.0", 1, None)]
     assert "no image of version 1.0.0" in rolled["reverts"][0]["reason"]
     assert rolled["groups"][0]["failures"] == {"UnknownVersion": 1}
+
+
+def test_an_upload_the_platform_cannot_sign_without_a_ca_is_refused_and_not_kept(server: LiveServer) -> None:
+    with server.http() as http:
+        answer = http.post("/api/v1/firmware-images", params={"family": "f", "version": "1"}, content=b"image")
+    assert answer.status_code == 503 and answer.json()["reason"] == "NoAuthority"
+    directory = server.settings.firmware_files.directory
+    assert not directory.exists() or list(directory.iterdir()) == []
