@@ -20,13 +20,14 @@ class LocalWriter:
         self.directory = directory
         self.tmp = directory / f".upload-{uuid.uuid4().hex}.tmp"
         self._file: BinaryIO | None = open(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")  # noqa: SIM115
-        self._hash = hashlib.sha256()
+        self._hash, self._md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
         assert self._file is not None
         self._file.write(chunk)
         self._hash.update(chunk)
+        self._md5.update(chunk)
         self.size += len(chunk)
 
     def digest(self) -> bytes:
@@ -34,6 +35,10 @@ class LocalWriter:
             self._file.close()
             self._file = None
         return self._hash.digest()
+
+    def checksum(self) -> str:
+        """The MD5 of what was written, in hex (OCPP's PublishFirmware checksum; not a security measure)."""
+        return self._md5.hexdigest()
 
     def commit(self) -> str:
         name = self.digest().hex()

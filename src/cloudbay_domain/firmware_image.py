@@ -57,21 +57,23 @@ class FirmwareImage(Aggregate):
         signing_certificate: str
         signed_by: str
         uploaded_by: str
+        md5: str = ""  # hex: OCPP's PublishFirmware names an image by it
 
     @event(Uploaded)
     def __init__(
         self, family: str, firmware_version: str, sha256: str, size: int, minimum_version: str | None,
         release_notes: str, signature: str, signing_certificate: str, signed_by: str, uploaded_by: str,
+        md5: str = "",
     ) -> None:  # fmt: skip
         self.family, self.firmware_version, self.sha256, self.size = family, firmware_version, sha256, size
         self.minimum_version, self.release_notes = minimum_version, release_notes
         self.signature, self.signing_certificate, self.signed_by = signature, signing_certificate, signed_by
-        self.uploaded_by = uploaded_by
+        self.uploaded_by, self.md5 = uploaded_by, md5
 
     @classmethod
     def upload(
         cls, family: str, version: str, sha256: str, size: int, minimum_version: str | None, release_notes: str,
-        signature: str, signing_certificate: str, signed_by: str, uploaded_by: str,
+        signature: str, signing_certificate: str, signed_by: str, uploaded_by: str, md5: str = "",
     ) -> FirmwareImage:  # fmt: skip
         check_family(family), check_version(version), check_sha256(sha256)
         if minimum_version is not None:
@@ -83,4 +85,4 @@ class FirmwareImage(Aggregate):
         if signed_by not in (PLATFORM_SIGNED, VENDOR_SIGNED):
             raise ValueError(signed_by)
         return cls(family, version, sha256, size, minimum_version, release_notes, signature, signing_certificate,
-                   signed_by, check_text(uploaded_by, "by"))  # fmt: skip
+                   signed_by, check_text(uploaded_by, "by"), md5)  # fmt: skip

@@ -47,6 +47,7 @@ class ImageWriter(Protocol):
 
     def write(self, chunk: bytes) -> None: ...
     def digest(self) -> bytes: ...
+    def checksum(self) -> str: ...
     def commit(self) -> str: ...
     def discard(self) -> None: ...
 
@@ -130,7 +131,7 @@ class FirmwareImages:
                 (signature, certificate), signed_by = self.signer.sign(digest), PLATFORM_SIGNED
             image = FirmwareImage.upload(
                 facts.family, facts.version, digest.hex(), upload.size, facts.minimum_version, facts.release_notes,
-                signature, certificate, signed_by, by,
+                signature, certificate, signed_by, by, upload.checksum(),
             )  # fmt: skip
         except BaseException:
             upload.discard()

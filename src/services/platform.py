@@ -20,6 +20,7 @@ from services.errors import ConcurrentUpdate, ServiceError
 from services.firmware import Firmware
 from services.firmware_channels import ChargerFinder, FirmwareChannels, NoChargers
 from services.firmware_images import FirmwareImages
+from services.firmware_publish import Publications
 from services.guests import Guests
 from services.id_tokens import IdTokens
 from services.local_lists import LocalLists, Members
@@ -226,6 +227,7 @@ class Platform:
         self.firmware_images = images or FirmwareImages(log)  # uploaded, signed images; ``links``: their URLs
         self.rollouts = Rollouts(log, targets or NoTargets(), self.firmware_images, links)
         self.rollout_dispatcher = RolloutDispatcher(self.rollouts, self.link, self.run, progress or NoProgress())
+        self.publications = Publications(log, self.link, self.run, self.firmware_images, links)  # L03/L04
         self.reinstall = Reinstall(self.rollouts, revert or NoRevertSource())  # the old image after a roll-back
 
     def charger_members(self, station_id: str) -> dict[str, str]:

@@ -150,6 +150,25 @@ class UpdateFirmware(ChargerRequest[StatusAnswer]):
     retry_interval: int | None = None  # seconds between its tries
 
 
+@dataclass(frozen=True)
+class PublishFirmware(ChargerRequest[StatusAnswer]):
+    """A local controller downloads the image at ``location`` and serves it to its chargers (L03); ``checksum``
+    is the image's MD5 in hex, as OCPP names it."""
+
+    request_id: int
+    location: str
+    checksum: str
+    retries: int | None = None
+    retry_interval: int | None = None
+
+
+@dataclass(frozen=True)
+class UnpublishFirmware(ChargerRequest[StatusAnswer]):
+    """The local controller stops serving the image of ``checksum`` (L04)."""
+
+    checksum: str
+
+
 class ChargerLink(Protocol):
     """Sends requests to chargers. One outstanding request per charger is the implementation's duty."""
 

@@ -25,6 +25,7 @@ from adapters.http import (
     firmware,
     firmware_channels,
     firmware_images,
+    firmware_publications,
     history,
     pipeline,
     production,
@@ -192,6 +193,7 @@ def app_routes() -> list[BaseRoute]:
         *rollouts_api.routes,
         *firmware_channels.routes,
         *firmware_images.routes,
+        *firmware_publications.routes,
     ]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from adapters.http.problems import Problem
 from services.firmware_images import ImageExists, ImageRefused, ImageTooLarge, NoImageStore, UnknownImage
+from services.firmware_publish import NothingPublished
 
 
 def firmware_problem(error: Exception) -> Problem | None:
     detail = str(error)
-    if isinstance(error, UnknownImage):
+    if isinstance(error, (UnknownImage, NothingPublished)):
         return Problem(404, "Not Found", detail)
     if isinstance(error, ImageExists):
         return Problem(409, "Conflict", detail)

@@ -14,6 +14,7 @@ from adapters.ocpp.time import ocpp_time
 from services.ports import (
     GetLocalListVersion,
     InstallCertificate,
+    PublishFirmware,
     RequestStart,
     RequestStop,
     Reset,
@@ -22,6 +23,7 @@ from services.ports import (
     StartAnswer,
     StatusAnswer,
     TriggerMessage,
+    UnpublishFirmware,
     UpdateFirmware,
     VersionAnswer,
 )
@@ -87,6 +89,17 @@ CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     Reset: (lambda q: call.Reset(type=q.kind, evse_id=q.evse_id), _status),
     TriggerMessage: (lambda q: call.TriggerMessage(requested_message=q.message), _status),
     UpdateFirmware: (_update_firmware, _status),
+    PublishFirmware: (
+        lambda q: call.PublishFirmware(
+            location=q.location,
+            checksum=q.checksum,
+            request_id=q.request_id,
+            retries=q.retries,
+            retry_interval=q.retry_interval,
+        ),
+        _status,
+    ),  # fmt: skip
+    UnpublishFirmware: (lambda q: call.UnpublishFirmware(checksum=q.checksum), _status),
     InstallCertificate: (
         lambda q: call.CertificateSigned(certificate_chain=q.chain_pem, certificate_type=q.certificate_type),
         _status,
