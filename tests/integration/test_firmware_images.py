@@ -151,3 +151,20 @@ def test_vendor_signatures_verified_and_bad_or_missing_ones_refused(
         assert "Vendor firmware" in str(
             x509.load_pem_x509_certificate(accepted.json()["signing_certificate"].encode()).subject
         )
+
+
+def test_a_multipart_upload_streams_its_image_part_and_keeps_the_size_limit(small: LiveServer) -> None:
+    with small.http() as http:
+        form = {"family": "home-22kw", "version": "3.0.0", "minimum_version": "2.0.0", "release_notes": "notes"}
+        created = http.post(IMAGES, data=form, files={"image": ("fw.bin", BLOB, "application/octet-stream")})
+        assert created.status_code == 201, created.text
+        image = created.json()
+        assert (image["sha256"], image["size"], image["version"]) == (hashlib.sha256(BLOB).hexdigest(), len(BLOB),
+                                                                      "3.0.0")  # fmt: skip
+        assert (image["minimum_version"], image["release_notes"]) == ("2.0.0", "notes")
+        big = {"image": ("fw.bin", os.urandom(300_001), "application/octet-stream")}
+        over = http.post(IMAGES, data={**form, "version": "3.0.1"}, files=big)
+        assert over.status_code == 413, over.text
+        nameless = http.post(IMAGES, files={"image": ("fw.bin", BLOB, "application/octet-stream")})
+        assert nameless.status_code == 422
+    assert len(list(small.settings.firmware_files.directory.iterdir())) == 1  # only the accepted image

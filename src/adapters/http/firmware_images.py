@@ -1,7 +1,8 @@
 """Firmware images over REST: upload (operators), list and read; and the chargers' download by expiring link.
 
 ``POST /api/v1/firmware-images?family=...&version=...`` takes the image itself as the request body
-(``application/octet-stream``), streamed to the image store as it arrives: a declared ``Content-Length`` over
+(``application/octet-stream``), or a ``multipart/form-data`` body whose ``image`` part is the image and whose
+other parts are the facts; either is streamed to the image store as it arrives: a declared ``Content-Length`` over
 the limit is refused before anything is read, and a body that grows over it is refused (413) as soon as it
 does, its bytes discarded. ``GET /firmware/{sha256}?expires=...&sig=...`` serves an image to whoever holds a
 link the platform made (no token: chargers fetch it with their download client), with single byte ranges.
@@ -9,6 +10,7 @@ link the platform made (no token: chargers fetch it with their download client),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -20,6 +22,7 @@ from starlette.routing import BaseRoute
 from adapters.access import check_operator
 from adapters.http.common import API, authenticate, page_limit, runtime_of
 from adapters.http.firmware_download import download_routes
+from adapters.http.multipart_upload import MAX_FIELD, MAX_FIELDS, boundary_of, read_multipart
 from adapters.http.openapi import Doc, api_route, query
 from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
@@ -61,44 +64,71 @@ def present(image: FirmwareImage) -> dict[str, Any]:
     })  # fmt: skip
 
 
-def facts_of(request: Request) -> ImageFacts:
-    given = {name: request.query_params.get(name) for name in FACTS}
-    if not given["family"] or not given["version"]:
-        raise Problem(422, "Unprocessable Content", "name the image's family and version (query parameters)")
-    return ImageFacts(given["family"], given["version"], given["minimum_version"] or None,
-                      given["release_notes"] or "", given["signature"] or None)  # fmt: skip
+def facts_of(given: dict[str, str | None]) -> ImageFacts:
+    if not given.get("family") or not given.get("version"):
+        raise Problem(422, "Unprocessable Content", "name the image's family and version")
+    return ImageFacts(str(given["family"]), str(given["version"]), given.get("minimum_version") or None,
+                      given.get("release_notes") or "", given.get("signature") or None)  # fmt: skip
 
 
 def too_large(limit: int) -> ImageTooLarge:
     return ImageTooLarge(f"a firmware image has at most {limit} bytes")
 
 
-async def receive(request: Request, images: FirmwareImages) -> ImageWriter:
-    """The body, streamed into the image store: 413 as soon as it is over the limit (declared or not)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > images.max_bytes:
+async def fill(request: Request, write: Callable[[bytes], None]) -> dict[str, str | None]:
+    """Stream the body to ``write``: the whole body, or a multipart body's ``image`` part; the facts given."""
+    given: dict[str, str | None] = {name: request.query_params.get(name) for name in FACTS}
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        fields = await read_multipart(request.stream(), boundary_of(content_type), "image", write)
+        given.update({k: v for k, v in fields.items() if k in FACTS})
+    else:
+        async for chunk in request.stream():
+            write(chunk)
+    return given
+
+
+def limited(writer: ImageWriter, limit: int) -> Callable[[bytes], None]:
+    """``writer.write`` that refuses (413) the chunk that would take the image over ``limit`` bytes."""
+
+    def write(chunk: bytes) -> None:
+        if writer.size + len(chunk) > limit:
+            raise too_large(limit)
+        writer.write(chunk)
+
+    return write
+
+
+async def receive(request: Request, images: FirmwareImages) -> tuple[ImageWriter, dict[str, str | None]]:
+    """The image, streamed into the image store (413 as soon as it is over the limit, declared or not), and the
+    facts: the query's, and with a multipart body its fields too."""
+    declared, multipart = request.headers.get("content-length", ""), request.headers.get("content-type", "")
+    if declared.isdigit() and int(declared) > images.max_bytes + (MAX_FIELD * MAX_FIELDS if multipart else 0):
         raise too_large(images.max_bytes)
     writer = await runtime_of(request).run(images.store.writer)
     try:
-        async for chunk in request.stream():
-            if writer.size + len(chunk) > images.max_bytes:
-                raise too_large(images.max_bytes)
-            writer.write(chunk)
+        given = await fill(request, limited(writer, images.max_bytes))
         if writer.size == 0:
-            raise Problem(422, "Unprocessable Content", "the body is the image, and it is empty")
+            raise Problem(422, "Unprocessable Content", "the image is empty")
     except BaseException:
         writer.discard()
         raise
-    return writer
+    return writer, given
 
 
 async def upload_image(request: Request) -> Response:
     principal = await authenticate(request)
     check_operator(principal, "upload firmware images")
-    runtime, facts = runtime_of(request), facts_of(request)
+    runtime = runtime_of(request)
     images = runtime.platform.firmware_images
-    await runtime.run(images.check, facts)
-    writer = await receive(request, images)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/"):
+        await runtime.run(images.check, facts_of({name: request.query_params.get(name) for name in FACTS}))
+    writer, given = await receive(request, images)
+    try:
+        facts = facts_of(given)
+    except Problem:
+        writer.discard()
+        raise
     image = await runtime.run(images.register, facts, writer, principal.subject)
     out = present(image)
     return JSONResponse(out, status_code=201, headers={"Location": out["_links"]["self"]["href"]})
