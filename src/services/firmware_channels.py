@@ -87,7 +87,24 @@ class FirmwareChannels:
         except IntegrityError:  # one joined meanwhile: each on its own
             known += [(m.station_id, m.family) for m in fresh]
             fresh = []
-        return len(fresh) + sum(self._move_one(assignment, station_id, family) for station_id, family in known)
+        return len(fresh) + self._move_known(assignment, known)
+
+    def _move_known(self, assignment: ChannelAssignment, known: list[tuple[str, str]]) -> int:
+        """Move the chargers that have a membership: loaded, moved and saved together; on a lost race, each on
+        its own. How many moved."""
+        changed, vanished = [], []
+        for station_id, family in known:
+            found = self.membership(station_id)
+            if found is None:
+                vanished.append((station_id, family))
+            elif found.move(family, assignment.channel, assignment.by, assignment.id):
+                changed.append(found)
+        try:
+            self.log.save(*changed)
+        except IntegrityError:  # one changed meanwhile: each on its own (a membership's family is the new one)
+            vanished += [(m.station_id, m.family) for m in changed]
+            changed = []
+        return len(changed) + sum(self._move_one(assignment, station_id, family) for station_id, family in vanished)
 
     def _move_one(self, assignment: ChannelAssignment, station_id: str, family: str) -> bool:
         def attempt() -> tuple[bool, list[Any]]:
