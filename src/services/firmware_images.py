@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
+from uuid import UUID
 
 from cloudbay_domain.firmware import check_family, check_version
 from cloudbay_domain.firmware_image import PLATFORM_SIGNED, VENDOR_SIGNED, FirmwareImage
@@ -139,8 +140,10 @@ class FirmwareImages:
         upload.commit()
         return self.log.create(image, ImageExists(f"{facts.family} has an image of version {facts.version} already"))
 
-    def get(self, image_id: object) -> FirmwareImage:
-        found: FirmwareImage = self.log.load(image_id, UnknownImage(f"no firmware image {image_id}"))  # type: ignore[arg-type]
+    def get(self, image_id: UUID) -> FirmwareImage:
+        found: FirmwareImage | None = self.log.load_or_none(image_id)
+        if not isinstance(found, FirmwareImage):  # another aggregate's id is no image either
+            raise UnknownImage(f"no firmware image {image_id}")
         return found
 
     def find(self, family: str, version: str | None) -> FirmwareImage | None:

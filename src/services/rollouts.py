@@ -105,7 +105,9 @@ class Rollouts:
     # --- campaigns ---------------------------------------------------------------------------
 
     def get(self, campaign_id: UUID) -> RolloutCampaign:
-        found: RolloutCampaign = self.log.load(campaign_id, UnknownCampaign(f"no rollout campaign {campaign_id}"))
+        found = self.log.load(campaign_id, UnknownCampaign(f"no rollout campaign {campaign_id}"))
+        if not isinstance(found, RolloutCampaign):  # another aggregate's id (an image's, a charger's)
+            raise UnknownCampaign(f"no rollout campaign {campaign_id}")
         return found
 
     def image_of(self, image_id: str, family: str) -> Image:

@@ -167,4 +167,10 @@ def test_a_multipart_upload_streams_its_image_part_and_keeps_the_size_limit(smal
         assert over.status_code == 413, over.text
         nameless = http.post(IMAGES, files={"image": ("fw.bin", BLOB, "application/octet-stream")})
         assert nameless.status_code == 422
-    assert len(list(small.settings.firmware_files.directory.iterdir())) == 1  # only the accepted image
+        assert len(list(small.settings.firmware_files.directory.iterdir())) == 1  # only the accepted image
+        assert upload(http, BLOB[:1000], version="3.1.0").status_code == 201
+        small.settle()
+        page = http.get(IMAGES, params={"limit": 1}).json()
+        assert [i["version"] for i in page["items"]] == ["3.1.0"]
+        rest = http.get(page["_links"]["next"]["href"]).json()
+        assert [i["version"] for i in rest["items"]] == ["3.0.0"] and "next" not in rest["_links"]
