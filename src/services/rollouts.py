@@ -60,7 +60,7 @@ class TargetSource(Protocol):
 
 
 class RolloutProgress(Protocol):
-    """The progress read model, as the service reads it (``projections.rollouts.RolloutQueries``)."""
+    """The progress read model, as the service reads it (``projections.rollout_queries.RolloutQueries``)."""
 
     def position(self) -> int: ...
     def tallies(self, campaign_id: UUID) -> list[GroupTally]: ...
