@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from cloudbay_domain.charger import Charger
+from cloudbay_domain.firmware_image import BELOW_MINIMUM, below_minimum
 from cloudbay_domain.firmware_update import (
     ACCEPTED_ANSWERS,
     IN_FLIGHT_STAGES,
@@ -139,12 +140,22 @@ class RolloutDispatcher:
             update: FirmwareUpdate | None = self.log.take(FirmwareUpdate.create_id(station_id))
             if update is None or update.campaign_id != campaign.id or update.stage is not Stage.PENDING:
                 return None, []
+            below = self._below_minimum(campaign, station_id)
+            if below is not None:  # it runs an older version than at planning: the image may not update it
+                update.cancel(below)
+                return None, [update]
             return update.request(), [update]
 
         request_id: int | None = self.log.retrying(attempt, f"firmware update of {station_id}")
         if request_id is not None:
             self._reserved.setdefault(campaign.id, {})[station_id] = self.log.recorder.max_notification_id() or 0
         return request_id
+
+    def _below_minimum(self, campaign: RolloutCampaign, station_id: str) -> str | None:
+        minimum = campaign.image.minimum_version
+        charger: Charger | None = self.log.load_or_none(Charger.create_id(station_id)) if minimum else None
+        version = charger.firmware_version if charger is not None else None
+        return f"{BELOW_MINIMUM}: {version} < {minimum}" if below_minimum(version, minimum) else None
 
     def _answered(self, station_id: str, answer: str) -> None:
         def attempt() -> tuple[None, list[Any]]:

@@ -110,3 +110,33 @@ def test_an_upload_the_platform_cannot_sign_without_a_ca_is_refused_and_not_kept
     assert answer.status_code == 503 and answer.json()["reason"] == "NoAuthority"
     directory = server.settings.firmware_files.directory
     assert not directory.exists() or list(directory.iterdir()) == []
+
+
+def test_a_charger_that_went_below_the_minimum_since_planning_is_let_go_not_updated(server: LiveServer) -> None:
+    server.whitelist("BI-7", "home-22kw")
+    booted(server, "BI-7", "1.2.0")
+    server.settle()
+    image = {"version": "2.0.0", "location": "https://firmware.example.com/2.0.0.bin", "minimum_version": "1.2.0"}
+    body = {"family": "home-22kw", "channel": "stable", "image": image, "policy": {"groups": [100]}}
+    with server.http() as http:
+        created = http.post(ROLLOUTS, json=body).json()
+    assert created["targets"] == 1
+
+    async def back_on_an_old_version() -> list[Any]:
+        async with station(server, "BI-7", Station) as cp:
+            await cp.boot("0.9.0")  # flashed back by hand since the campaign was planned
+            with server.http() as http:
+                started = await asyncio.to_thread(http.post, created["_links"]["self"]["href"] + "/start")
+            assert started.status_code == 200
+            for _ in range(250):
+                update = await asyncio.to_thread(server.platform.rollouts.update_of, "BI-7")
+                if update is not None and update.stage is Stage.CANCELLED:
+                    break
+                await asyncio.sleep(0.02)
+            return [name for name, _ in cp.received]
+
+    received = asyncio.run(back_on_an_old_version())
+    update = server.platform.rollouts.update_of("BI-7")
+    assert update is not None and update.stage is Stage.CANCELLED
+    assert update.reason == "BelowMinimumVersion: 0.9.0 < 1.2.0"
+    assert "UpdateFirmware" not in received
