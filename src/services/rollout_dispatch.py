@@ -230,7 +230,6 @@ class RolloutDispatcher:
 
     def kick(self, campaign_id: UUID) -> None:
         """Run one ``tick`` in the background (after an operator started, resumed or promoted the campaign)."""
-
         self._background(self.tick(campaign_id), campaign_id)
 
     def _background(self, work: Awaitable[Any], campaign_id: UUID) -> None:
