@@ -66,6 +66,10 @@ def test_assignment_by_production_batch_model_and_vendor(server: LiveServer) -> 
                                 ({"batch_id": "B-8"}, 0)):  # fmt: skip
             answer = http.post("/api/v1/firmware-channels/beta/assignments", json={"filter": filter})
             assert answer.status_code == 201 and answer.json()["matched"] == matched, answer.text
+        server.settle()
+        assert campaign(http, "beta", {"batch_id": "B-7"})["targets"] == 2
+        assert campaign(http, "stable", {"vendor": "CloudBay"})["targets"] == 0  # both are on beta now
+        assert campaign(http, "stable", {"station_ids": ["BV-2", "BV-9"]})["targets"] == 1
 
 
 def test_bad_requests_and_callers_who_may_not(server: LiveServer) -> None:
