@@ -41,7 +41,8 @@ from cloudbay_domain.firmware_update import Outcome
 from cloudbay_domain.rollout_policy import Image, RolloutPolicy
 from projections.db import ReadModelDB
 from projections.follower import Follower
-from projections.rollouts import RolloutQueries, RolloutsProjection
+from projections.rollout_queries import RolloutQueries
+from projections.rollouts import RolloutsProjection
 from services.ports import NoLink
 from services.rollout_dispatch import RolloutDispatcher
 from services.rollouts import Rollouts, Target

@@ -64,6 +64,9 @@ class LiveServer:
             log_level="warning",
             ws_ping_interval=None,
         )
+        links = self.runtime.platform.rollouts.links
+        if links is not None and self.settings.firmware_files.base_url is None:
+            links.base_url = self.base_url  # download links point at this server
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from adapters.firmware_settings import FirmwareSettings
 from adapters.pki.settings import CaSettings, CaSettingsError
 from cloudbay_domain.mac import MacBlock, MacError
 
@@ -130,10 +131,15 @@ class Settings:
     smtp_url: str | None = None  # CLOUDBAY_SMTP_URL (adapters.mail); none: mail goes to the outbox directory
     smtp_ca: Path | None = None  # CLOUDBAY_SMTP_CA: the CA file the SMTP server's certificate must chain to
     mail_from: str = "cloudbay@localhost"  # CLOUDBAY_MAIL_FROM
+    firmware: FirmwareSettings | None = None  # images, uploads, download links (adapters.firmware_settings)
 
     @property
     def pki(self) -> CaSettings:
         return self.ca or CaSettings(directory=self.data_dir / "ca")
+
+    @property
+    def firmware_files(self) -> FirmwareSettings:
+        return self.firmware or FirmwareSettings.under(self.data_dir)
 
     @property
     def signing_key_path(self) -> Path:
@@ -191,6 +197,7 @@ class Settings:
             manufacturing_key=_path(env, "CLOUDBAY_MANUFACTURING_KEY"),
             expected_chargers=expected_chargers,
             ca=_ca(env, data_dir),
+            firmware=FirmwareSettings.from_env(env, data_dir),
             **_webhook_settings(env),
             **_ocpp_limits(env),
             **tls_settings(env),

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from adapters.auth import AuthSettings, SigningKey, TokenIssuer, TokenVerifier
 from adapters.current_users import CurrentUsers
+from adapters.firmware_wiring import download_links, firmware_images
 from adapters.http.health import BoundedStatus
 from adapters.http.live_hub import LiveHub
 from adapters.mail import mail_sender
@@ -35,12 +36,13 @@ from cloudbay_domain.mac import MacBlock
 from projections.catalog import all_projections
 from projections.db import ReadModelDB
 from projections.energy import EnergyQueries
+from projections.firmware_images import FirmwareImageQueries
 from projections.fleet import FleetQueries
 from projections.follower import Follower
 from projections.id_tokens import IdTokenQueries
 from projections.members import MemberQueries
 from projections.production import ProductionQueries
-from projections.rollouts import RolloutQueries
+from projections.rollout_queries import RolloutQueries
 from projections.security_events import SecurityEventQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from projections.users import UserQueries
@@ -94,9 +96,12 @@ class Runtime:
         self.authority = FileAuthority(settings.pki)
         self.db = ReadModelDB(settings.store)
         self.rollout_queries = RolloutQueries(self.db)  # firmware rollout campaigns' progress (docs/firmware.md)
+        self.firmware_image_queries = FirmwareImageQueries(self.db)  # the uploaded images, for their list
         self.platform = Platform(
             self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority,
-            targets=FleetTargets(self.db), progress=self.rollout_queries,
+            targets=FleetTargets(self.db), progress=self.rollout_queries, finder=FleetTargets(self.db),
+            images=firmware_images(settings, self.log, self.authority), links=download_links(settings),
+            revert=self.rollout_queries,
         )  # fmt: skip
         projections = all_projections(self.log)
         self.followers = {p.name: Follower(self.log, self.db, p, applies=projections_here) for p in projections}

@@ -71,6 +71,8 @@ class RolloutCampaign(Aggregate):
         self.state = CampaignState.DRAFT
         self.group_sizes: list[int] = []
         self.excluded = 0  # targets held by another campaign when this one was planned
+        self.skipped: dict[str, int] = {}  # targets left out, by reason
+        self.reverts: list[dict[str, Any]] = []  # after a roll-back: what was re-installed where, or why not
         self.planned = False
         self.open_groups = 0  # groups 0 .. open_groups-1 may be sent UpdateFirmware (when running)
         self.approved_by: str | None = None
@@ -103,19 +105,21 @@ class RolloutCampaign(Aggregate):
     class Planned(Aggregate.Event):
         group_sizes: list[int]
         excluded: int
+        skipped: dict[str, int] | None = None  # targets left out, by reason (BelowMinimumVersion)
 
-    def plan(self, group_sizes: list[int], excluded: int) -> None:
+    def plan(self, group_sizes: list[int], excluded: int, skipped: dict[str, int] | None = None) -> None:
         """Record how many chargers each group got (their group is on each charger's record)."""
         self._require([CampaignState.DRAFT], "be planned")
         if self.planned:
             raise CampaignRefused("the campaign is planned already")
         if len(group_sizes) != len(self.policy.groups) or min(group_sizes, default=0) < 0:
             raise ValueError("one size per group")
-        self._planned(group_sizes=list(group_sizes), excluded=excluded)
+        self._planned(group_sizes=list(group_sizes), excluded=excluded, skipped=dict(skipped or {}))
 
     @event(Planned)
-    def _planned(self, group_sizes: list[int], excluded: int) -> None:
+    def _planned(self, group_sizes: list[int], excluded: int, skipped: dict[str, int] | None = None) -> None:
         self.group_sizes, self.excluded, self.planned = group_sizes, excluded, True
+        self.skipped = dict(skipped or {})
 
     # --- operators' decisions ---------------------------------------------------------------------
 
@@ -206,6 +210,24 @@ class RolloutCampaign(Aggregate):
     @event(Ended)
     def _ended(self, state: str, by: str, reason: str) -> None:
         self.state, self.ended_by, self.halt_reason = CampaignState(state), by, reason
+
+    class Reverted(Aggregate.Event):
+        """After a roll-back, for the chargers that updated from ``previous_version``: re-installed by the
+        campaign ``campaign_id``, or (None) not, and why."""
+
+        previous_version: str | None
+        chargers: int
+        campaign_id: str | None
+        reason: str
+
+    def reverted(self, previous_version: str | None, chargers: int, campaign_id: str | None, reason: str) -> None:
+        self._require([CampaignState.ROLLED_BACK], "re-install the previous image")
+        self._reverted(previous_version=previous_version, chargers=chargers, campaign_id=campaign_id, reason=reason)
+
+    @event(Reverted)
+    def _reverted(self, previous_version: str | None, chargers: int, campaign_id: str | None, reason: str) -> None:
+        entry = {"previous_version": previous_version, "chargers": chargers, "campaign_id": campaign_id}
+        self.reverts = [*self.reverts, {**entry, "reason": reason}]
 
     # --- the platform's decisions on the counts ---------------------------------------------------
 

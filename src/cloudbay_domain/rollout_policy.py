@@ -99,6 +99,8 @@ class RolloutPolicy:
     windows: tuple[Window, ...] = field(default=())
     approval_required: bool = False
     silence_timeout: int = 3600
+    retries: int = 3  # UpdateFirmware's retries: how often the charger tries the download again
+    retry_interval: int = 600  # and the seconds between its tries
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.groups) <= MAX_GROUPS:
@@ -116,6 +118,8 @@ class RolloutPolicy:
             raise InvalidPolicy(f"at most {MAX_WINDOWS} maintenance windows")
         if not 60 <= self.silence_timeout <= 7 * 86400:
             raise InvalidPolicy("silence_timeout is 60 s to 7 days")
+        if not 0 <= self.retries <= 100 or not 0 <= self.retry_interval <= 86400:
+            raise InvalidPolicy("retries is 0-100 and retry_interval 0-86400 seconds")
 
     @classmethod
     def evenly(cls, count: int, **options: Any) -> RolloutPolicy:
@@ -153,6 +157,8 @@ class RolloutPolicy:
             "windows": [w.as_dict() for w in self.windows],
             "approval_required": self.approval_required,
             "silence_timeout": self.silence_timeout,
+            "retries": self.retries,
+            "retry_interval": self.retry_interval,
         }
 
     @classmethod
@@ -192,9 +198,13 @@ class Image:
     minimum_version: str | None = None
     signature: str | None = None
     signing_certificate: str | None = None
+    image_id: str | None = None  # the uploaded ``FirmwareImage``, if the campaign installs one
+    sha256: str | None = None  # its content hash: chargers are sent an expiring download link to it
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "image_id": self.image_id,
+            "sha256": self.sha256,
             "version": self.version,
             "location": self.location,
             "minimum_version": self.minimum_version,

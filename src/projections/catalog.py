@@ -7,6 +7,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from projections.energy import EnergyProjection
+from projections.firmware_images import FirmwareImagesProjection
 from projections.fleet import FleetProjection
 from projections.follower import Projection
 from projections.id_tokens import IdTokensProjection
@@ -35,4 +36,5 @@ def all_projections(app: Application[UUID]) -> list[Projection]:
         SecurityEventsProjection(),
         MembersProjection(),
         RolloutsProjection(),
+        FirmwareImagesProjection(),
     ]

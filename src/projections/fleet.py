@@ -8,6 +8,7 @@ from typing import Any
 
 from cloudbay_domain.charger import Charger
 from cloudbay_domain.device import WHITELISTED, Device
+from cloudbay_domain.firmware_channel import ChannelMembership
 from projections.db import ReadModelDB, Tx, add_missing_columns
 
 CHARGER_COLUMNS = (
@@ -22,6 +23,9 @@ PRODUCTION_COLUMNS = {
     "batch_id": "TEXT",
     "device_id": "TEXT",
 }
+# the firmware channel operators put the charger on (docs/firmware.md); none: ``stable`` of its own family
+FIRMWARE_COLUMNS = {"firmware_family": "TEXT", "firmware_channel": "TEXT"}
+ADDED_COLUMNS = {**PRODUCTION_COLUMNS, **FIRMWARE_COLUMNS}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -42,9 +46,9 @@ class FleetProjection:
             " vendor TEXT, model TEXT, serial_number TEXT, firmware_version TEXT,"
             " periodic_event_reports INTEGER NOT NULL DEFAULT 0, data_transfers INTEGER NOT NULL DEFAULT 0,"
             " version INTEGER NOT NULL,"
-            f" {', '.join(f'{name} {ddl}' for name, ddl in PRODUCTION_COLUMNS.items())})"
+            f" {', '.join(f'{name} {ddl}' for name, ddl in ADDED_COLUMNS.items())})"
         )
-        add_missing_columns(tx, "rm_chargers", PRODUCTION_COLUMNS)
+        add_missing_columns(tx, "rm_chargers", ADDED_COLUMNS)
         tx.execute(
             "CREATE TABLE IF NOT EXISTS rm_connectors ("
             " station_id TEXT NOT NULL, evse_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,"
@@ -83,6 +87,14 @@ class FleetProjection:
                 iso(event.timestamp),
                 event.originator_version,
             ),
+        )
+
+    @apply.register(ChannelMembership.Joined)
+    @apply.register(ChannelMembership.Moved)
+    def _channel(self, event: Any, tx: Tx, position: int) -> None:
+        tx.execute(
+            "UPDATE rm_chargers SET firmware_family = %s, firmware_channel = %s WHERE station_id = %s",
+            (event.family, event.channel, event.station_id),
         )
 
     @apply.register

@@ -26,6 +26,7 @@ from cloudbay_domain.device import Device, DeviceState
 from cloudbay_domain.firmware import HardwareFamily, check_family
 from cloudbay_domain.text import check_text
 from services.errors import ServiceError
+from services.firmware_rule import outstanding_update
 from services.ports import ChargerLink, LinkError, UpdateFirmware
 from services.store import EventLog
 
@@ -114,6 +115,10 @@ class Firmware:
                 return None
             log.info("%s runs the stable firmware %s: ready", station_id, booted)
             return DeviceState.READY.value
+        busy = await self.run(outstanding_update, self.log, station_id)
+        if busy is not None:  # one UpdateFirmware at a time (services.firmware_rule): again at the next boot
+            log.info("%s booted %s; not sent the stable firmware while %s is outstanding", station_id, booted, busy)
+            return None
         request = UpdateFirmware(device.firmware_requests + 1, family.stable_location, datetime.now(UTC))
         try:
             status = (await self.link.request(station_id, request)).status

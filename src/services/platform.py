@@ -15,14 +15,19 @@ from cloudbay_domain.ownership import Ownership
 from services.certificates import Certificates, CertificateSigner
 from services.charger_sync import ChargerSync
 from services.chargers import Chargers
+from services.download_links import DownloadLinks
 from services.errors import ConcurrentUpdate, ServiceError
 from services.firmware import Firmware
+from services.firmware_channels import ChargerFinder, FirmwareChannels, NoChargers
+from services.firmware_images import FirmwareImages
+from services.firmware_publish import Publications
 from services.guests import Guests
 from services.id_tokens import IdTokens
 from services.local_lists import LocalLists, Members
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
 from services.rollout_dispatch import RolloutDispatcher
+from services.rollout_revert import NoRevertSource, Reinstall, RevertSource
 from services.rollouts import NoProgress, NoTargets, RolloutProgress, Rollouts, TargetSource
 from services.scheduling import Scheduling
 from services.security import Security
@@ -194,6 +199,10 @@ class Platform:
         signer: CertificateSigner | None = None,
         targets: TargetSource | None = None,
         progress: RolloutProgress | None = None,
+        finder: ChargerFinder | None = None,
+        images: FirmwareImages | None = None,
+        links: DownloadLinks | None = None,
+        revert: RevertSource | None = None,
     ) -> None:
         self.log = log
         self.executor = executor
@@ -214,8 +223,12 @@ class Platform:
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
         self.scheduling = Scheduling(log, self.chargers)  # tariffs, price series, schedule quotes
         # firmware rollout campaigns: their targets from the fleet, their counts from the progress read model
-        self.rollouts = Rollouts(log, targets or NoTargets())
+        self.firmware_channels = FirmwareChannels(log, finder or NoChargers())  # who follows which channel
+        self.firmware_images = images or FirmwareImages(log)  # uploaded, signed images; ``links``: their URLs
+        self.rollouts = Rollouts(log, targets or NoTargets(), self.firmware_images, links)
         self.rollout_dispatcher = RolloutDispatcher(self.rollouts, self.link, self.run, progress or NoProgress())
+        self.publications = Publications(log, self.link, self.run, self.firmware_images, links)  # L03/L04
+        self.reinstall = Reinstall(self.rollouts, revert or NoRevertSource())  # the old image after a roll-back
 
     def charger_members(self, station_id: str) -> dict[str, str]:
         """The charger's members now: subject -> role (``owner``, ``co-owner``, ``guest``)."""

@@ -138,11 +138,35 @@ class TriggerMessage(ChargerRequest[StatusAnswer]):
 @dataclass(frozen=True)
 class UpdateFirmware(ChargerRequest[StatusAnswer]):
     """Install the firmware image at ``location`` (L01), fetched from ``retrieve_at`` on; ``request_id`` is named
-    again in the charger's FirmwareStatusNotifications."""
+    again in the charger's FirmwareStatusNotifications. A signed image comes with its signature and the signing
+    certificate (the charger verifies it before installing)."""
 
     request_id: int
     location: str
     retrieve_at: datetime
+    signature: str | None = None  # base64, over the image
+    signing_certificate: str | None = None  # PEM of the certificate that verifies the signature
+    retries: int | None = None  # how often the charger tries the download again
+    retry_interval: int | None = None  # seconds between its tries
+
+
+@dataclass(frozen=True)
+class PublishFirmware(ChargerRequest[StatusAnswer]):
+    """A local controller downloads the image at ``location`` and serves it to its chargers (L03); ``checksum``
+    is the image's MD5 in hex, as OCPP names it."""
+
+    request_id: int
+    location: str
+    checksum: str
+    retries: int | None = None
+    retry_interval: int | None = None
+
+
+@dataclass(frozen=True)
+class UnpublishFirmware(ChargerRequest[StatusAnswer]):
+    """The local controller stops serving the image of ``checksum`` (L04)."""
+
+    checksum: str
 
 
 class ChargerLink(Protocol):

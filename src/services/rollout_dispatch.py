@@ -20,9 +20,18 @@ from typing import Any
 from uuid import UUID
 
 from cloudbay_domain.charger import Charger
-from cloudbay_domain.firmware_update import ACCEPTED_ANSWERS, IN_FLIGHT_STAGES, FirmwareUpdate, Stage
+from cloudbay_domain.firmware_image import BELOW_MINIMUM, below_minimum
+from cloudbay_domain.firmware_update import (
+    ACCEPTED_ANSWERS,
+    IN_FLIGHT_STAGES,
+    STATUS_STAGE,
+    FirmwareUpdate,
+    Outcome,
+    Stage,
+)
 from cloudbay_domain.rollout import RolloutCampaign
 from cloudbay_domain.rollout_dispatch import Candidate, choose, free_slots
+from services.firmware_rule import outstanding_update
 from services.ports import ChargerLink, LinkError, UpdateFirmware
 from services.rollouts import RolloutProgress, Rollouts, UnknownCampaign
 from services.store import EventLog
@@ -31,6 +40,7 @@ log = logging.getLogger("cloudbay.rollouts")
 Runner = Callable[..., Awaitable[Any]]
 CANDIDATES_PER_SLOT = 4  # pending chargers read per free slot (some are offline, busy or outside a window)
 SILENT_BATCH = 1000
+NUDGE_SECONDS = 0.5  # a settled charger's campaign gets a round this soon (settlements meanwhile share it)
 
 
 class RolloutDispatcher:
@@ -43,6 +53,7 @@ class RolloutDispatcher:
         self._reserved: dict[UUID, dict[str, int]] = {}  # campaign → station → log head after its reservation
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._nudged: set[UUID] = set()  # campaigns with a round coming (``nudge``)
 
     def review(self, campaign_id: UUID) -> str | None:
         """The platform's decision on the read model's counts: halted, promoted, completed or None."""
@@ -85,7 +96,10 @@ class RolloutDispatcher:
         found = []
         for row in rows:
             charger: Charger | None = self.log.load_or_none(Charger.create_id(row["station_id"]))
-            busy = charger is None or bool(charger.running)
+            # busy: a transaction runs, or the enrolment step's UpdateFirmware is outstanding (services.firmware_rule)
+            busy = (
+                charger is None or bool(charger.running) or outstanding_update(self.log, row["station_id"]) is not None
+            )
             online = self.link.is_reachable(row["station_id"])
             found.append(
                 Candidate(row["station_id"], int(row["grp"]), row["time_zone"], Stage(row["stage"]), online, busy)
@@ -126,12 +140,22 @@ class RolloutDispatcher:
             update: FirmwareUpdate | None = self.log.take(FirmwareUpdate.create_id(station_id))
             if update is None or update.campaign_id != campaign.id or update.stage is not Stage.PENDING:
                 return None, []
+            below = self._below_minimum(campaign, station_id)
+            if below is not None:  # it runs an older version than at planning: the image may not update it
+                update.cancel(below)
+                return None, [update]
             return update.request(), [update]
 
         request_id: int | None = self.log.retrying(attempt, f"firmware update of {station_id}")
         if request_id is not None:
             self._reserved.setdefault(campaign.id, {})[station_id] = self.log.recorder.max_notification_id() or 0
         return request_id
+
+    def _below_minimum(self, campaign: RolloutCampaign, station_id: str) -> str | None:
+        minimum = campaign.image.minimum_version
+        charger: Charger | None = self.log.load_or_none(Charger.create_id(station_id)) if minimum else None
+        version = charger.firmware_version if charger is not None else None
+        return f"{BELOW_MINIMUM}: {version} < {minimum}" if below_minimum(version, minimum) else None
 
     def _answered(self, station_id: str, answer: str) -> None:
         def attempt() -> tuple[None, list[Any]]:
@@ -146,7 +170,7 @@ class RolloutDispatcher:
             request_id = await self.run(self._reserve, campaign, station_id)
             if request_id is None:
                 return False
-            request = UpdateFirmware(request_id, campaign.image.location, self.clock())
+            request = self.update_request(campaign, request_id)
             try:
                 answer = (await self.link.request(station_id, request)).status
             except LinkError as e:
@@ -155,23 +179,63 @@ class RolloutDispatcher:
             log.info("campaign %s: UpdateFirmware %s to %s: %s", campaign.id, request_id, station_id, answer)
             return answer in ACCEPTED_ANSWERS
 
+    def update_request(self, campaign: RolloutCampaign, request_id: int) -> UpdateFirmware:
+        """UpdateFirmware for the campaign's image: an uploaded one as an expiring link, with its signature."""
+        image, policy, links = campaign.image, campaign.policy, self.rollouts.links
+        location = links.url(image.sha256) if image.sha256 and links is not None else image.location
+        return UpdateFirmware(
+            request_id, location, self.clock(), image.signature, image.signing_certificate, policy.retries,
+            policy.retry_interval,
+        )  # fmt: skip
+
     async def after_boot(self, station_id: str) -> None:
         """After a BootNotification: the version it reported settles the charger's update (succeeded, rolled
         back, unknown), and a charger still pending may be sent UpdateFirmware now. Never raises."""
         try:
             charger: Charger | None = await self.run(self.log.load_or_none, Charger.create_id(station_id))
             if charger is not None and charger.last_boot_at is not None:
-                await self.run(self.rollouts.record_boot, station_id, charger.firmware_version)
+                if await self.run(self.rollouts.record_boot, station_id, charger.firmware_version) is Outcome.RECORDED:
+                    await self.settled(station_id)
             await self.charger_back(station_id)
         except Exception:
             log.exception("the rollout step after the boot of %s failed", station_id)
 
+    async def reported(self, station_id: str, status: str) -> None:
+        """After a FirmwareStatusNotification: a failure frees the charger's slot. Never raises."""
+        if STATUS_STAGE.get(status) is Stage.FAILED:
+            try:
+                await self.settled(station_id)
+            except Exception:
+                log.exception("the rollout step after the firmware status of %s failed", station_id)
+
+    async def settled(self, station_id: str) -> None:
+        """The charger's update may have settled: a round for its campaign soon (a free slot, a decision due)."""
+        update: FirmwareUpdate | None = await self.run(self.rollouts.update_of, station_id)
+        if update is not None and update.campaign_id is not None and not update.holds():
+            self.nudge(update.campaign_id)
+
+    def nudge(self, campaign_id: UUID) -> None:
+        """A round for the campaign in ``NUDGE_SECONDS``: the settlements meanwhile share it (and the read model
+        catches up with them first)."""
+        if campaign_id in self._nudged:
+            return
+        self._nudged.add(campaign_id)
+
+        async def later() -> None:
+            await asyncio.sleep(NUDGE_SECONDS)
+            self._nudged.discard(campaign_id)
+            await self.tick(campaign_id)
+
+        self._background(later(), campaign_id)
+
     def kick(self, campaign_id: UUID) -> None:
         """Run one ``tick`` in the background (after an operator started, resumed or promoted the campaign)."""
+        self._background(self.tick(campaign_id), campaign_id)
 
+    def _background(self, work: Awaitable[Any], campaign_id: UUID) -> None:
         async def run() -> None:
             try:
-                await self.tick(campaign_id)
+                await work
             except Exception:
                 log.exception("the rollout round of campaign %s failed", campaign_id)
 

@@ -21,11 +21,14 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from cloudbay_domain.firmware_image import BELOW_MINIMUM, below_minimum
 from cloudbay_domain.firmware_update import FirmwareUpdate, Outcome
 from cloudbay_domain.rollout import ACTIVE, ENDED, CampaignRefused, RolloutCampaign
 from cloudbay_domain.rollout_policy import GroupTally, Image, RolloutPolicy
 from cloudbay_domain.text import check_text
+from services.download_links import DownloadLinks
 from services.errors import ServiceError
+from services.firmware_images import FirmwareImages, ImageRefused, UnknownImage
 from services.store import EventLog
 
 PLAN_BATCH = 2000  # chargers enlisted per save while planning
@@ -57,7 +60,7 @@ class TargetSource(Protocol):
 
 
 class RolloutProgress(Protocol):
-    """The progress read model, as the service reads it (``projections.rollouts.RolloutQueries``)."""
+    """The progress read model, as the service reads it (``projections.rollout_queries.RolloutQueries``)."""
 
     def position(self) -> int: ...
     def tallies(self, campaign_id: UUID) -> list[GroupTally]: ...
@@ -89,8 +92,12 @@ class NoProgress:
 
 
 class Rollouts:
-    def __init__(self, log: EventLog, targets: TargetSource) -> None:
-        self.log, self.target_source = log, targets
+    def __init__(
+        self, log: EventLog, targets: TargetSource, images: FirmwareImages | None = None,
+        links: DownloadLinks | None = None,
+    ) -> None:  # fmt: skip
+        self.log, self.target_source, self.links = log, targets, links
+        self.images = images or FirmwareImages(log)
         log.kept_kinds = (*log.kept_kinds, FirmwareUpdate)  # each is changed by its charger's reports, mostly
         self._campaigns: dict[UUID, tuple[float, RolloutCampaign]] = {}
         self._lock = threading.Lock()
@@ -98,25 +105,43 @@ class Rollouts:
     # --- campaigns ---------------------------------------------------------------------------
 
     def get(self, campaign_id: UUID) -> RolloutCampaign:
-        found: RolloutCampaign = self.log.load(campaign_id, UnknownCampaign(f"no rollout campaign {campaign_id}"))
+        found = self.log.load(campaign_id, UnknownCampaign(f"no rollout campaign {campaign_id}"))
+        if not isinstance(found, RolloutCampaign):  # another aggregate's id (an image's, a charger's)
+            raise UnknownCampaign(f"no rollout campaign {campaign_id}")
         return found
+
+    def image_of(self, image_id: str, family: str) -> Image:
+        """What a campaign of ``family`` installs of the uploaded image ``image_id``; refused for another family."""
+        try:
+            found = self.images.get(UUID(image_id))
+        except ValueError:
+            raise UnknownImage(f"no firmware image {image_id}") from None
+        if found.family != family:
+            raise ImageRefused(f"image {image_id} is for the family {found.family}, not {family}")
+        location = self.links.plain(found.sha256) if self.links else f"http://localhost/firmware/{found.sha256}"
+        return Image(found.firmware_version, location, found.minimum_version, found.signature,
+                     found.signing_certificate, str(found.id), found.sha256)  # fmt: skip
 
     def create(
         self, family: str, channel: str, image: Image, policy: RolloutPolicy, by: str,
         filter: dict[str, Any] | None = None,
     ) -> RolloutCampaign:  # fmt: skip
-        """Draft a campaign and plan it over its targets (see the module's docstring)."""
+        """Draft a campaign and plan it over its targets (see the module's docstring); a target running a
+        version below the image's minimum is skipped (``BelowMinimumVersion``)."""
         campaign = RolloutCampaign.draft(family, channel, image, policy, by, filter)
         self.log.save(campaign)
         group_of = policy.planner(campaign.id)
-        sizes, excluded, batch = [0] * len(policy.groups), 0, []
+        sizes, excluded, batch, skipped = [0] * len(policy.groups), 0, [], dict[str, int]()
         for target in self.target_source.targets(family, channel, campaign.filter):
+            if below_minimum(target.firmware_version, image.minimum_version):
+                skipped[BELOW_MINIMUM] = skipped.get(BELOW_MINIMUM, 0) + 1
+                continue
             batch.append(target)
             if len(batch) >= PLAN_BATCH:
                 excluded += self._enlist(campaign, batch, group_of, sizes)
                 batch = []
         excluded += self._enlist(campaign, batch, group_of, sizes)
-        campaign.plan(sizes, excluded)
+        campaign.plan(sizes, excluded, skipped)
         self.log.save(campaign)
         return campaign
 

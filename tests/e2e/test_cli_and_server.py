@@ -201,4 +201,5 @@ def test_live_feed_and_read_models_with_the_projector_process(env: dict[str, str
             "security_events",
             "members",
             "rollouts",
+            "firmware_images",
         }

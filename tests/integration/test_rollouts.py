@@ -24,7 +24,8 @@ from cloudbay_domain.rollout import CampaignState
 from cloudbay_domain.rollout_policy import Image, RolloutPolicy, Window
 from projections.db import ReadModelDB
 from projections.follower import catch_up, prepare
-from projections.rollouts import RolloutQueries, RolloutsProjection
+from projections.rollout_queries import RolloutQueries
+from projections.rollouts import RolloutsProjection
 from services.platform import Platform
 from services.ports import ChargerOffline, ChargerRequest, StatusAnswer, UpdateFirmware
 from services.rollout_dispatch import RolloutDispatcher

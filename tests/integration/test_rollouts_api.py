@@ -80,3 +80,23 @@ def test_bad_requests_and_callers_who_may_not(server: LiveServer) -> None:
         assert user.post(href + "/start").status_code == 403
     with server.http(None) as nobody:
         assert nobody.get(href).status_code == 401
+
+
+def test_the_campaigns_are_listed_newest_first_a_page_at_a_time(server: LiveServer) -> None:
+    with server.http() as http:
+        hrefs = [http.post(ROLLOUTS, json=BODY).json()["_links"]["self"]["href"] for _ in range(3)]
+        other = http.post(ROLLOUTS, json={**BODY, "family": "home-11kw"}).json()
+        assert http.post(hrefs[0] + "/start").status_code == 200
+        server.settle()
+        first = http.get(ROLLOUTS, params={"limit": 2, "family": "home-22kw"}).json()
+        assert len(first["items"]) == 2 and "next" in first["_links"]
+        rest = http.get(first["_links"]["next"]["href"]).json()
+        seen = [i["_links"]["self"]["href"] for i in first["items"] + rest["items"]]
+        assert seen == hrefs[::-1] and "next" not in rest["_links"]
+        running = http.get(ROLLOUTS, params={"state": "running"}).json()["items"]
+        assert [(i["_links"]["self"]["href"], i["state"]) for i in running] == [(hrefs[0], "running")]
+        everything = http.get(ROLLOUTS).json()["items"]
+        assert everything[0]["campaign_id"] == other["campaign_id"] and len(everything) == 4
+        assert http.get(ROLLOUTS, params={"limit": 0}).status_code == 400
+    with server.http(Role.USER) as user:
+        assert user.get(ROLLOUTS).status_code == 403

@@ -9,7 +9,7 @@ from uuid import UUID
 import typer
 
 from adapters.cli.common import fail, read_model_rows
-from projections.rollouts import RolloutQueries
+from projections.rollout_queries import RolloutQueries
 
 rollouts = typer.Typer(help="Firmware rollout campaigns (docs/firmware.md).", no_args_is_help=True)
 BAR = 30

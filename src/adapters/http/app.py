@@ -17,7 +17,21 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
-from adapters.http import cards, certificates, chargers, docs, firmware, history, pipeline, production, remote, schemas
+from adapters.http import (
+    cards,
+    certificates,
+    chargers,
+    docs,
+    firmware,
+    firmware_channels,
+    firmware_images,
+    firmware_publications,
+    history,
+    pipeline,
+    production,
+    remote,
+    schemas,
+)
 from adapters.http import guests as guests_api
 from adapters.http import ownership as ownership_api
 from adapters.http import rollouts as rollouts_api
@@ -177,6 +191,9 @@ def app_routes() -> list[BaseRoute]:
         *ownership_api.routes,
         *scheduling_api.routes,
         *rollouts_api.routes,
+        *firmware_channels.routes,
+        *firmware_images.routes,
+        *firmware_publications.routes,
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.http.etag import etag
+from adapters.http.firmware_errors import firmware_problem
 from adapters.http.ownership_errors import ownership_problem
 from adapters.http.problems import Problem
 from adapters.http.production_errors import production_problem
@@ -79,4 +80,4 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(404, "Not Found", detail)
     if isinstance(error, WebhookRefused):  # a webhook URL or event type refused
         return Problem(422, "Unprocessable Content", detail)
-    return production_problem(error) or ownership_problem(error)
+    return production_problem(error) or ownership_problem(error) or firmware_problem(error)

@@ -34,6 +34,8 @@ class PolicyModel(BaseModel):
     windows: list[WindowModel] = Field(default_factory=list, max_length=8)
     approval_required: bool = False
     silence_timeout: int = Field(3600, ge=60, le=604800, description="seconds")
+    retries: int = Field(3, ge=0, le=100, description="UpdateFirmware's retries (download attempts)")
+    retry_interval: int = Field(600, ge=0, le=86400, description="seconds between the charger's retries")
 
 
 class ImageModel(BaseModel):
@@ -45,7 +47,11 @@ class ImageModel(BaseModel):
 
 class FilterModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    station_ids: list[str] | None = Field(None, max_length=100_000, description="only these chargers")
+    station_ids: list[str] | None = Field(None, min_length=1, max_length=100_000, description="only these chargers")
+    hardware_family: str | None = Field(None, min_length=1, max_length=64, description="the family made as")
+    batch_id: str | None = Field(None, min_length=1, max_length=64, description="a production batch")
+    vendor: str | None = Field(None, min_length=1, max_length=50, description="as reported at boot")
+    model: str | None = Field(None, min_length=1, max_length=50, description="as reported at boot")
 
 
 class RolloutRequest(BaseModel):
@@ -53,7 +59,8 @@ class RolloutRequest(BaseModel):
     family: str = Field(min_length=1, max_length=64)
     channel: str = Field(min_length=1, max_length=64)
     filter: FilterModel | None = None
-    image: ImageModel
+    image: ImageModel | None = Field(None, description="an image by URL; or image_id")
+    image_id: str | None = Field(None, max_length=36, description="an uploaded image (POST /api/v1/firmware-images)")
     policy: PolicyModel = Field(default_factory=lambda: PolicyModel.model_validate({}))
 
 
@@ -81,9 +88,34 @@ class Rollout(Body):
     created_by: str
     targets: int
     excluded: int = Field(description="targets left out: another campaign held them")
+    skipped: dict[str, int] = Field(description="targets left out by reason (BelowMinimumVersion)")
+    reverts: list[dict[str, Any]] = Field(description="after a roll-back: the campaigns re-installing, or why not")
     settled: int
     throughput: float | None = Field(description="chargers settled per second")
     eta_seconds: float | None
     groups: list[GroupProgress]
     version: int
+    links: Links
+
+
+class RolloutSummary(Body):
+    campaign_id: str
+    family: str
+    channel: str
+    state: str
+    image: dict[str, Any]
+    open_groups: int
+    reason: str | None
+    created_by: str
+    created_at: str
+    targets: int
+    excluded: int
+    settled: int
+    throughput: float | None
+    eta_seconds: float | None
+    links: Links
+
+
+class RolloutPage(Body):
+    items: list[RolloutSummary]
     links: Links

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from starlette.requests import Request
@@ -10,10 +11,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from adapters.access import check_operator
-from adapters.http.common import API, authenticate, json_body, runtime_of
-from adapters.http.openapi import Doc, api_route
+from adapters.http.common import API, authenticate, json_body, page_limit, runtime_of
+from adapters.http.openapi import Doc, api_route, query
+from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
-from adapters.http.rollout_schemas import Rollout, RolloutCommand, RolloutRequest
+from adapters.http.rollout_schemas import Rollout, RolloutCommand, RolloutPage, RolloutRequest, RolloutSummary
 from cloudbay_domain.firmware_update import Stage
 from cloudbay_domain.rollout import RolloutCampaign
 from cloudbay_domain.rollout_policy import Image, InvalidPolicy, RolloutPolicy, Window
@@ -55,6 +57,7 @@ def present(campaign: RolloutCampaign, progress: dict[str, Any] | None) -> dict[
         "state": campaign.state.value, "image": campaign.image.as_dict(), "policy": campaign.policy.as_dict(),
         "open_groups": campaign.open_groups, "reason": campaign.halt_reason, "created_by": campaign.created_by,
         "targets": campaign.targets, "excluded": campaign.excluded, "version": campaign.version, "groups": groups,
+        "skipped": getattr(campaign, "skipped", {}), "reverts": getattr(campaign, "reverts", []),
         **{k: counts[k] for k in ("settled", "throughput", "eta_seconds")},
         "_links": {"self": {"href": f"{ROLLOUTS}/{campaign.id}"}},
     })  # fmt: skip
@@ -71,9 +74,15 @@ async def create_rollout(request: Request) -> Response:
     principal, runtime = await authenticate(request), runtime_of(request)
     check_operator(principal, "create a rollout campaign")
     body: RolloutRequest = await json_body(request, RolloutRequest)
-    image = Image(body.image.version, body.image.location, body.image.minimum_version)
+    rollouts = runtime.platform.rollouts
+    if (body.image is None) == (body.image_id is None):
+        raise Problem(422, "Unprocessable Content", "name the image: either image (a URL) or image_id (an upload)")
+    if body.image is not None:
+        image = Image(body.image.version, body.image.location, body.image.minimum_version)
+    else:
+        image = await runtime.run(rollouts.image_of, body.image_id, body.family)
     filter = body.filter.model_dump(exclude_none=True) if body.filter else {}
-    create = runtime.platform.rollouts.create
+    create = rollouts.create
     campaign = await runtime.run(create, body.family, body.channel, image, policy_of(body), principal.subject, filter)
     return await answer(request, campaign, 201)
 
@@ -85,6 +94,22 @@ async def get_rollout(request: Request) -> Response:
     return await answer(request, campaign)
 
 
+async def list_rollouts(request: Request) -> Response:
+    check_operator(await authenticate(request), "read rollout campaigns")
+    runtime, limit, q = runtime_of(request), page_limit(request), request.query_params
+    rows = await runtime.run(runtime.rollout_queries.page, q.get("state"), q.get("family"), q.get("after"), limit + 1)
+    params = params_without_after(request)
+
+    def shown(row: dict[str, Any]) -> dict[str, Any]:
+        keep = ("campaign_id", "family", "channel", "state", "image", "open_groups", "reason", "created_by",
+                "created_at", "targets", "excluded", "settled", "throughput", "eta_seconds")  # fmt: skip
+        return RolloutSummary.shape({**{k: row[k] for k in keep},
+                                     "_links": {"self": {"href": f"{ROLLOUTS}/{row['campaign_id']}"}}})  # fmt: skip
+
+    next_href = lambda row: f"{ROLLOUTS}?{urlencode({**params, 'after': row['cursor']})}"  # noqa: E731
+    return JSONResponse(paged(rows, limit, self_href=request_href(request), next_href=next_href, present=shown))
+
+
 def command_endpoint(name: str) -> Any:
     async def command(request: Request) -> Response:
         principal = await authenticate(request)
@@ -93,8 +118,12 @@ def command_endpoint(name: str) -> Any:
         body: RolloutCommand = await json_body(request, RolloutCommand) if await request.body() else NO_REASON
         decide = runtime.platform.rollouts.decide
         campaign = await runtime.run(decide, campaign_id, COMMANDS[name], principal.subject, body.reason)
-        if name in ("start", "resume", "promote"):
-            runtime.platform.rollout_dispatcher.kick(campaign_id)  # UpdateFirmware to the chargers due now
+        kicked = [campaign_id] if name in ("start", "resume", "promote") else []
+        if name == "rollback":  # the chargers that updated get their previous image back, if it is known
+            kicked = await runtime.run(runtime.platform.reinstall.revert, campaign_id, principal.subject)
+            campaign = await runtime.run(runtime.platform.rollouts.get, campaign_id)
+        for started in kicked:
+            runtime.platform.rollout_dispatcher.kick(started)  # UpdateFirmware to the chargers due now
         return await answer(request, campaign)
 
     command.__name__ = f"{name}_rollout"
@@ -111,6 +140,9 @@ routes: list[BaseRoute] = [
     api_route("POST", ROLLOUTS, create_rollout, Doc(
         "createRollout", "Create and plan a firmware rollout campaign (operators)", "rollouts", {201: Rollout},
         (403, 422), body=RolloutRequest, location=(201,))),
+    api_route("GET", ROLLOUTS, list_rollouts, Doc(
+        "listRollouts", "The rollout campaigns, newest first (operators)", "rollouts", {200: RolloutPage}, (400, 403),
+        params=(query("state", "only campaigns in this state"), query("family", "only this family's")))),
     api_route("GET", ROLLOUTS + "/{campaign_id}", get_rollout, Doc(
         "getRollout", "A rollout campaign and its progress per group", "rollouts", {200: Rollout}, (403, 404))),
     *(command_route(name) for name in COMMANDS),

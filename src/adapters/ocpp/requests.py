@@ -14,6 +14,7 @@ from adapters.ocpp.time import ocpp_time
 from services.ports import (
     GetLocalListVersion,
     InstallCertificate,
+    PublishFirmware,
     RequestStart,
     RequestStop,
     Reset,
@@ -22,6 +23,7 @@ from services.ports import (
     StartAnswer,
     StatusAnswer,
     TriggerMessage,
+    UnpublishFirmware,
     UpdateFirmware,
     VersionAnswer,
 )
@@ -68,8 +70,14 @@ def _send_local_list(request: SendLocalList) -> Any:
 
 
 def _update_firmware(request: UpdateFirmware) -> Any:
-    firmware = {"location": request.location, "retrieve_date_time": ocpp_time(request.retrieve_at)}
-    return call.UpdateFirmware(request_id=request.request_id, firmware=firmware)
+    firmware: dict[str, Any] = {"location": request.location, "retrieve_date_time": ocpp_time(request.retrieve_at)}
+    if request.signature is not None:
+        firmware["signature"] = request.signature
+    if request.signing_certificate is not None:
+        firmware["signing_certificate"] = request.signing_certificate
+    return call.UpdateFirmware(
+        request_id=request.request_id, firmware=firmware, retries=request.retries, retry_interval=request.retry_interval
+    )
 
 
 CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
@@ -81,6 +89,17 @@ CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     Reset: (lambda q: call.Reset(type=q.kind, evse_id=q.evse_id), _status),
     TriggerMessage: (lambda q: call.TriggerMessage(requested_message=q.message), _status),
     UpdateFirmware: (_update_firmware, _status),
+    PublishFirmware: (
+        lambda q: call.PublishFirmware(
+            location=q.location,
+            checksum=q.checksum,
+            request_id=q.request_id,
+            retries=q.retries,
+            retry_interval=q.retry_interval,
+        ),
+        _status,
+    ),  # fmt: skip
+    UnpublishFirmware: (lambda q: call.UnpublishFirmware(checksum=q.checksum), _status),
     InstallCertificate: (
         lambda q: call.CertificateSigned(certificate_chain=q.chain_pem, certificate_type=q.certificate_type),
         _status,

@@ -23,6 +23,7 @@ from adapters.ocpp import messages
 from adapters.ocpp.rpc import Connection, RpcConnection, after, handles
 from adapters.ocpp.rpc_limits import Limits
 from adapters.ocpp.time import ocpp_time, parse_time, utcnow
+from cloudbay_domain.firmware_publication import UnknownPublishStatus
 from cloudbay_domain.firmware_update import UnknownFirmwareStatus
 from cloudbay_domain.id_token import InvalidIdToken
 from cloudbay_domain.metering import MeterValueError
@@ -36,7 +37,9 @@ DataTransferHandler = Callable[[str, str | None, Any], tuple[str, Any]]
 CallObserver = Callable[[str | None, str, float], None]  # (action, result, seconds): see observe_call
 #: What the domain refuses in a value the schema lets through (an empty transactionId, an id token of spaces):
 #: the charger's error, answered PropertyConstraintViolation; the refusal comes before any save.
-REFUSED_VALUES = (InvalidTransactionId, InvalidIdToken, InvalidText, MeterValueError, UnknownFirmwareStatus)
+REFUSED_VALUES = (
+    InvalidTransactionId, InvalidIdToken, InvalidText, MeterValueError, UnknownFirmwareStatus, UnknownPublishStatus,
+)  # fmt: skip
 
 
 class StationSession(RpcConnection):
@@ -106,7 +109,15 @@ class StationSession(RpcConnection):
     async def on_firmware_status_notification(self, status: str, request_id: int | None = None, **_: Any) -> Any:
         await self._store(self.platform.firmware.record_status, self.id, messages.text(status, "status"), request_id)
         await self._store(self.platform.rollouts.record_status, self.id, status, request_id)
+        await self.platform.rollout_dispatcher.reported(self.id, status)  # a failure frees a campaign's slot
         return call_result.FirmwareStatusNotification()
+
+    @handles(Action.publish_firmware_status_notification)
+    async def on_publish_firmware_status_notification(
+        self, status: str, location: list[str] | None = None, request_id: int | None = None, **_: Any
+    ) -> Any:
+        await self._store(self.platform.publications.record_status, self.id, status, request_id, location or [])
+        return call_result.PublishFirmwareStatusNotification()
 
     @handles(Action.heartbeat)
     async def on_heartbeat(self, **_: Any) -> Any:
