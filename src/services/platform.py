@@ -19,6 +19,7 @@ from services.errors import ConcurrentUpdate, ServiceError
 from services.firmware import Firmware
 from services.guests import Guests
 from services.id_tokens import IdTokens
+from services.load_management import LoadManager
 from services.local_lists import LocalLists, Members
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
@@ -26,6 +27,7 @@ from services.rollout_dispatch import RolloutDispatcher
 from services.rollouts import NoProgress, NoTargets, RolloutProgress, Rollouts, TargetSource
 from services.scheduling import Scheduling
 from services.security import Security
+from services.sites import Sites
 from services.store import MAX_CONFLICT_RETRIES, Deferred, EventLog, NeedsStore, RetryWhole
 from services.transactions import Transactions
 from services.users import Users
@@ -213,6 +215,8 @@ class Platform:
         self.guests = Guests(log, self.id_tokens, self.certificates, self.local_lists.members)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
         self.scheduling = Scheduling(log, self.chargers)  # tariffs, price series, schedule quotes
+        self.sites = Sites(log, self.chargers)  # sites and circuits; their load management:
+        self.load = LoadManager(self.sites, self.chargers, self.link, self.run)
         # firmware rollout campaigns: their targets from the fleet, their counts from the progress read model
         self.rollouts = Rollouts(log, targets or NoTargets())
         self.rollout_dispatcher = RolloutDispatcher(self.rollouts, self.link, self.run, progress or NoProgress())

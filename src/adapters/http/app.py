@@ -23,6 +23,7 @@ from adapters.http import ownership as ownership_api
 from adapters.http import rollouts as rollouts_api
 from adapters.http import scheduling as scheduling_api
 from adapters.http import security as security_api
+from adapters.http import sites as sites_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
 from adapters.http.errors import SCHEDULING, problem_for
@@ -176,6 +177,7 @@ def app_routes() -> list[BaseRoute]:
         *firmware.routes,
         *ownership_api.routes,
         *scheduling_api.routes,
+        *sites_api.routes,
         *rollouts_api.routes,
     ]
 

@@ -12,6 +12,7 @@ from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
 from cloudbay_domain.load_balancing import InvalidSite
 from cloudbay_domain.planner import InvalidPlanRequest
 from cloudbay_domain.security import SecurityError
+from cloudbay_domain.sites import SiteConflict, UnknownSite
 from cloudbay_domain.tariff import InvalidTariff
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.user import UserError
@@ -26,6 +27,7 @@ from services.ports import CallFailed, CallTimedOut, ChargerOffline
 from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
 from services.rollouts import CampaignConflict, UnknownCampaign
 from services.scheduling import NoTariff, UnknownPriceSeries
+from services.sites import NoSite
 from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 from services.webhooks import UnknownWebhook, WebhookRefused
@@ -34,10 +36,11 @@ SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite)  # tariffs, quotes
 # someone else's too
 NOT_FOUND = (
     ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily, NoTariff, UnknownCampaign,
+    NoSite, UnknownSite,
 )  # fmt: skip
 CONFLICT = (
     ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved,
-    CampaignConflict,
+    CampaignConflict, SiteConflict,
 )  # fmt: skip
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError, *SCHEDULING)
 
