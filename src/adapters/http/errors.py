@@ -32,7 +32,7 @@ from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 from services.webhooks import UnknownWebhook, WebhookRefused
 
-SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite)  # tariffs, quotes, sites
+SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite, SiteConflict, UnknownSite)  # tariffs, quotes, sites
 # someone else's too
 NOT_FOUND = (
     ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily, NoTariff, UnknownCampaign,
@@ -42,7 +42,16 @@ CONFLICT = (
     ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved,
     CampaignConflict, SiteConflict,
 )  # fmt: skip
-UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError, *SCHEDULING)
+UNPROCESSABLE = (
+    InvalidStationId,
+    InvalidIdToken,
+    UserError,
+    InvalidText,
+    SecurityError,
+    InvalidTariff,
+    InvalidPlanRequest,
+    InvalidSite,
+)
 
 
 def problem_for(error: Exception) -> Problem | None:
