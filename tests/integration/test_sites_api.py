@@ -68,7 +68,7 @@ def test_bad_sites_are_refused_with_a_reason(server: LiveServer) -> None:
             422,
             "min_current_a",
         )
-        refused(http.put(f"/api/v1/sites/nope/chargers/CB-B3", json={}), 404, "no site or circuit nope")
+        refused(http.put("/api/v1/sites/nope/chargers/CB-B3", json={}), 404, "no site or circuit nope")
         tree = http.get(f"/api/v1/sites/{site}").json()
     assert [c["station_id"] for c in tree["chargers"]] == ["CB-B1"]  # nothing refused was recorded
 
