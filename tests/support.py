@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
+from uvicorn._compat import asyncio_run
 from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.auth import Role
@@ -26,7 +27,10 @@ from adapters.settings import Settings, StoreSettings
 from adapters.wiring import Runtime
 from cloudbay_domain.user import UserRole
 from services.platform import Platform
+from services.ports import ChargerRequest
 from services.users import UnknownUser
+
+A = TypeVar("A")
 
 
 def free_socket() -> socket.socket:
@@ -44,6 +48,7 @@ class LiveServer:
         self.runtime: Runtime | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's event loop, once it runs
         self.port = self.tls_port = 0
 
     def start(self) -> LiveServer:
@@ -60,7 +65,7 @@ class LiveServer:
             log_level="warning",
             ws_ping_interval=None,
         )
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -68,6 +73,22 @@ class LiveServer:
                 raise RuntimeError("server did not start")
             time.sleep(0.01)
         return self
+
+    def _serve(self, sock: socket.socket) -> None:
+        server = self._server
+        assert server is not None
+
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            await server.serve(sockets=[sock])
+
+        asyncio_run(serve(), loop_factory=server.config.get_loop_factory())
+
+    async def ask(self, station_id: str, request: ChargerRequest[A], timeout: float = 10) -> A:
+        """Send ``request`` to a connected station through the platform's link, on the server's event loop."""
+        assert self.runtime is not None and self.loop is not None
+        sent = asyncio.run_coroutine_threadsafe(self.runtime.link.request(station_id, request, timeout), self.loop)
+        return await asyncio.wrap_future(sent)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

@@ -10,14 +10,18 @@ from typing import Any
 
 from ocpp.v201 import call
 
+from adapters.ocpp import smart_charging as k
 from adapters.ocpp.time import ocpp_time
 from services.ports import (
+    ClearChargingProfile,
+    GetCompositeSchedule,
     GetLocalListVersion,
     InstallCertificate,
     RequestStart,
     RequestStop,
     Reset,
     SendLocalList,
+    SetChargingProfile,
     SetVariable,
     StartAnswer,
     StatusAnswer,
@@ -81,6 +85,9 @@ CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     Reset: (lambda q: call.Reset(type=q.kind, evse_id=q.evse_id), _status),
     TriggerMessage: (lambda q: call.TriggerMessage(requested_message=q.message), _status),
     UpdateFirmware: (_update_firmware, _status),
+    SetChargingProfile: (k.set_charging_profile, _status),
+    ClearChargingProfile: (k.clear_charging_profile, _status),
+    GetCompositeSchedule: (k.get_composite_schedule, k.composite_answer),
     InstallCertificate: (
         lambda q: call.CertificateSigned(certificate_chain=q.chain_pem, certificate_type=q.certificate_type),
         _status,
