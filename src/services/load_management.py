@@ -29,7 +29,7 @@ from cloudbay_domain.load_balancing import ChargerLoad, balance
 from cloudbay_domain.load_balancing import Site as BalancedSite
 from cloudbay_domain.sites import SiteLayout
 from services.chargers import Chargers
-from services.ports import ChargerLink, LinkError
+from services.ports import ChargerLink, ChargingProfile, LinkError, SchedulePeriod, SetChargingProfile
 from services.sites import Sites
 
 log = logging.getLogger("cloudbay.load")
@@ -37,6 +37,8 @@ Runner = Callable[..., Awaitable[Any]]
 VALIDITY = timedelta(minutes=30)  # a limit above the safe share holds this long unless renewed
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_ROUNDS = 4  # re-balancing again after refusals of lower limits, at most
+LOAD_PROFILE_ID = 90_000  # the one ChargingStationMaxProfile of load management: each send replaces it (K01)
+LOAD_STACK_LEVEL = 0  # its own purpose: no other profile (a schedule's TxProfile) shares its stack
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,24 @@ class LimitProfile:
 Sender = Callable[[str, LimitProfile], Awaitable[str]]  # sends the profile; the charger's status, or LinkError
 
 
+def profile_for(limit: LimitProfile) -> SetChargingProfile:
+    """The SetChargingProfile of a limit: the whole station (EVSE 0), in A, its share from now, then its safe share
+    from ``until`` on, for as long as no other limit replaces it."""
+    periods: tuple[SchedulePeriod, ...] = (SchedulePeriod(0, float(limit.amps)),)
+    if limit.safe_amps != limit.amps:
+        periods += (SchedulePeriod(int((limit.until - limit.start).total_seconds()), float(limit.safe_amps)),)
+    profile = ChargingProfile(
+        LOAD_PROFILE_ID,
+        LOAD_STACK_LEVEL,
+        "ChargingStationMaxProfile",
+        "Absolute",
+        "A",
+        periods,
+        start=limit.start,
+    )
+    return SetChargingProfile(0, profile)
+
+
 def floor_tenth(amps: Fraction) -> Fraction:
     """Limits are sent in tenths of an ampere, rounded down (never above the share)."""
     return Fraction(math.floor(amps * 10), 10)
@@ -67,12 +87,12 @@ class LoadManager:
         chargers: Chargers,
         link: ChargerLink,
         run: Runner,
-        sender: Sender | None = None,
+        sender: Sender | None = None,  # None: SetChargingProfile through the link
         clock: Callable[[], datetime] | None = None,
         validity: timedelta = VALIDITY,
     ) -> None:
         self.sites, self.chargers, self.link, self.run = sites, chargers, link, run
-        self.sender = sender
+        self.sender = sender or self._through_link
         self.clock = clock or (lambda: datetime.now(UTC))
         self.validity = validity
         self.sent: dict[str, LimitProfile] = {}  # what each charger holds (as far as this node knows)
@@ -81,6 +101,9 @@ class LoadManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         sites.listeners.append(self.sites_changed)
+
+    async def _through_link(self, station_id: str, limit: LimitProfile) -> str:
+        return (await self.link.request(station_id, profile_for(limit))).status
 
     # --- what triggers a re-balance -------------------------------------------------------------
 
@@ -208,8 +231,6 @@ class LoadManager:
         return {s for s, ok in zip(profiles, outcomes, strict=True) if not ok}
 
     async def _send(self, station_id: str, profile: LimitProfile) -> bool:
-        if self.sender is None:
-            return False
         before = self.sent.get(station_id)
         try:
             status = await self.sender(station_id, profile)

@@ -1,0 +1,95 @@
+"""Live load management with real ``ocpp`` 2.0.1 chargers over real WebSockets, on SQLite and PostgreSQL: three
+chargers on one 32 A site record every SetChargingProfile they receive, and the limits summed over the site at
+each receipt never exceed the site's limit as cars arrive and leave."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v201 import call_result
+from ocpp.v201.enums import Action
+
+from tests.support import LiveServer, Station, station
+
+SITE_A = 32
+Receipts = list[tuple[str, float]]
+
+
+class LimitedStation(Station):
+    """A charger that applies each ChargingStationMaxProfile as it gets it and notes the site's sum then."""
+
+    receipts: Receipts  # shared by the chargers of the site: (station, limit) in the order received
+    limits: dict[str, float]
+    sums: list[float]
+
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        await self._answer("SetChargingProfile", {"evse_id": evse_id, "charging_profile": charging_profile})
+        assert evse_id == 0 and charging_profile["charging_profile_purpose"] == "ChargingStationMaxProfile"
+        limit = float(charging_profile["charging_schedule"][0]["charging_schedule_period"][0]["limit"])
+        self.limits[self.id] = limit
+        self.receipts.append((self.id, limit))
+        self.sums.append(sum(self.limits.values()))
+        return call_result.SetChargingProfile(status="Accepted")
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def test_a_site_never_exceeds_its_limit_as_cars_come_and_go(server: LiveServer) -> None:
+    stations = ["CB-L1", "CB-L2", "CB-L3"]
+    for station_id in stations:
+        server.whitelist(station_id)
+    with server.http() as http:
+        site = http.post("/api/v1/sites", json={"name": "Depot", "max_current_a": SITE_A}).json()["site_id"]
+        for station_id in stations:
+            assert http.put(f"/api/v1/sites/{site}/chargers/{station_id}", json={}).status_code == 200
+    receipts: Receipts = []
+    limits: dict[str, float] = {}
+    sums: list[float] = []
+    shared: dict[str, Any] = {"receipts": receipts, "limits": limits, "sums": sums}
+
+    async def go() -> None:
+        async with (
+            station(server, "CB-L1", LimitedStation, **shared) as one,
+            station(server, "CB-L2", LimitedStation, **shared) as two,
+            station(server, "CB-L3", LimitedStation, **shared) as three,
+        ):
+            for cp in (one, two, three):
+                await cp.boot()  # its limit at boot: no car, 0 A
+            await until(lambda: len(limits) == 3)
+            assert limits == dict.fromkeys(stations, 0.0)
+            await one.transaction_event("Started", "TX-1", 0, trigger="CablePluggedIn")
+            await until(lambda: limits["CB-L1"] == 16.0)
+            await two.transaction_event("Started", "TX-2", 0, trigger="CablePluggedIn")
+            await until(lambda: limits["CB-L2"] == 16.0)
+            await three.transaction_event("Started", "TX-3", 0, trigger="CablePluggedIn")
+            await until(lambda: limits["CB-L3"] > 0)
+            assert limits == dict.fromkeys(stations, 10.6)  # 32 A shared equally, floored to 0.1 A
+            await one.transaction_event(
+                "Ended", "TX-1", 1, trigger="EVDeparted", info={"stopped_reason": "EVDisconnected"}
+            )
+            await until(lambda: limits["CB-L2"] == 16.0 and limits["CB-L3"] == 16.0)
+            assert limits["CB-L1"] == 0.0
+
+    asyncio.run(go())
+    assert max(sums) <= SITE_A and len(receipts) >= 9
+    third_arrives = receipts.index(("CB-L3", 10.6))  # the two others went down first
+    assert {s for s, _ in receipts[third_arrives - 2 : third_arrives]} == {"CB-L1", "CB-L2"}
+    departs = receipts.index(("CB-L1", 0.0), 3)  # the leaving car's limit went down before the others rose
+    assert receipts.index(("CB-L2", 16.0), departs) > departs and receipts.index(("CB-L3", 16.0), departs) > departs
+    with server.http() as http:
+        tree = http.get(f"/api/v1/sites/{site}").json()
+    assert {c["station_id"]: c["limit_a"] for c in tree["chargers"]} == {
+        "CB-L1": "0.0",
+        "CB-L2": "16.0",
+        "CB-L3": "16.0",
+    }
