@@ -17,9 +17,10 @@ offline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -37,6 +38,7 @@ Runner = Callable[..., Awaitable[Any]]
 VALIDITY = timedelta(minutes=30)  # a limit above the safe share holds this long unless renewed
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_ROUNDS = 4  # re-balancing again after refusals of lower limits, at most
+RENEW_SECONDS = VALIDITY.total_seconds() / 3  # how often every site is balanced again, renewing raised limits
 LOAD_PROFILE_ID = 90_000  # the one ChargingStationMaxProfile of load management: each send replaces it (K01)
 LOAD_STACK_LEVEL = 0  # its own purpose: no other profile (a schedule's TxProfile) shares its stack
 
@@ -145,6 +147,32 @@ class LoadManager:
         root = layout.site_of(station_id)
         if root is not None:
             await self.rebalance(root, force, layout)
+
+    async def renew(self) -> None:
+        """Balance every site again: a raised limit near its fall-back is renewed, any drift is mended."""
+        layout = await self.run(self.sites.layout)
+        for site in layout.sites():
+            await self.rebalance(site.node_id, layout=layout)
+
+    @contextlib.asynccontextmanager
+    async def renewing(self, interval: float = RENEW_SECONDS) -> AsyncIterator[None]:
+        """``renew`` every ``interval`` seconds while the block runs (the serving node's lifespan)."""
+
+        async def rounds() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.renew()
+                except Exception:
+                    log.exception("renewing the sites' limits failed; again in %.0f s", interval)
+
+        task = asyncio.create_task(rounds())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # --- the re-balance ---------------------------------------------------------------------------
 

@@ -200,6 +200,31 @@ def test_an_offline_charger_keeps_counting_and_a_refused_lower_limit_is_planned_
     asyncio.run(scenario())
 
 
+def test_a_raised_limit_is_renewed_before_it_falls_back_to_the_safe_share() -> None:
+    site = layout()
+    for n in range(3):
+        site.assign(f"CB-{n}", Placement("home"))  # equal priorities
+    fleet = Fleet(site)
+    load = manager(fleet)
+
+    async def scenario() -> None:
+        fleet.stations["CB-0"].running = {1: "TX"}
+        await load.rebalance("home")
+        first = fleet.profiles["CB-0"]
+        assert first.amps == 16 and first.safe_amps == Fraction(106, 10)  # 32 A among 3 when all charge
+        fleet.clock += timedelta(minutes=10)
+        await load.renew()
+        assert fleet.profiles["CB-0"] is first  # not due yet
+        fleet.clock += timedelta(minutes=10)
+        await load.renew()
+        assert fleet.profiles["CB-0"].until == fleet.clock + timedelta(minutes=30)
+        fleet.online.discard("CB-0")
+        fleet.clock += timedelta(hours=1)  # not renewed: it falls back on its own
+        assert fleet.applied["CB-0"] == Fraction(106, 10)
+
+    asyncio.run(scenario())
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.integers(min_value=2, max_value=6), st.lists(st.tuples(st.integers(0, 5), st.sampled_from("aloru")), max_size=14)

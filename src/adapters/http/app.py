@@ -209,8 +209,8 @@ def lifespan_for(
         else:
             app.state.runtime = runtime
         try:
-            if own:  # this node runs the campaigns' rounds (adapters/rollout_rounds.py)
-                async with rollout_rounds(app.state.runtime):
+            if own:  # this node runs the campaigns' rounds (adapters/rollout_rounds.py) and renews site limits
+                async with rollout_rounds(app.state.runtime), app.state.runtime.platform.load.renewing():
                     yield
             else:
                 yield
