@@ -37,10 +37,10 @@ class LimitedStation(Station):
         return call_result.SetChargingProfile(status="Accepted")
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:
+async def until(predicate: Callable[[], bool], timeout: float = 10, msg: object = "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "not reached in time"
+        assert time.monotonic() < deadline, f"not reached in time {msg}"
         await asyncio.sleep(0.02)
 
 
@@ -93,3 +93,41 @@ def test_a_site_never_exceeds_its_limit_as_cars_come_and_go(server: LiveServer) 
         "CB-L2": "16.0",
         "CB-L3": "16.0",
     }
+
+
+def test_an_offline_charger_keeps_its_share_until_it_is_back(server: LiveServer) -> None:
+    for station_id in ("CB-H1", "CB-H2"):
+        server.whitelist(station_id)
+    with server.http() as http:
+        site = http.post("/api/v1/sites", json={"name": "Yard", "max_current_a": 40}).json()["site_id"]
+        for station_id in ("CB-H1", "CB-H2"):
+            assign = http.put(f"/api/v1/sites/{site}/chargers/{station_id}", json={"max_current_a": 32})
+            assert assign.status_code == 200
+    receipts: Receipts = []
+    limits: dict[str, float] = {}
+    shared: dict[str, Any] = {"receipts": receipts, "limits": limits, "sums": []}
+
+    async def go() -> None:
+        async with station(server, "CB-H1", LimitedStation, **shared) as one:
+            await one.boot()
+            async with station(server, "CB-H2", LimitedStation, **shared) as two:
+                await two.boot()
+                await one.transaction_event("Started", "TX-1", 0, trigger="CablePluggedIn")
+                await until(lambda: limits["CB-H1"] == 32.0)
+                await two.transaction_event("Started", "TX-2", 0, trigger="CablePluggedIn")
+                await until(lambda: limits["CB-H2"] == 20.0)
+            await until(lambda: not server.platform.link.is_reachable("CB-H2"))  # gone, its car still on
+            await one.transaction_event("Ended", "TX-1", 1, trigger="EVDeparted")
+            await until(lambda: limits["CB-H1"] == 0.0)
+            await one.transaction_event("Started", "TX-3", 0, trigger="CablePluggedIn")
+            await until(lambda: receipts.count(("CB-H1", 20.0)) == 2, msg=receipts)  # not 40: CB-H2 holds 20
+            async with station(server, "CB-H2", LimitedStation, **shared) as again:
+                await again.boot()  # back: its limit again, its car still charging
+                await until(lambda: receipts[-1][0] == "CB-H2", msg=receipts)
+                await again.transaction_event("Ended", "TX-2", 1, trigger="EVDeparted")
+                await until(lambda: limits["CB-H1"] == 32.0)
+
+    asyncio.run(go())
+    after_leaving = receipts.index(("CB-H1", 0.0), 2)  # TX-1 ended: CB-H1 down to 0
+    assert receipts[after_leaving + 1] == ("CB-H1", 20.0)  # the new car: 40 A less the 20 A CB-H2 still holds
+    assert limits == {"CB-H1": 32.0, "CB-H2": 0.0}
