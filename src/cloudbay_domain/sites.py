@@ -11,7 +11,7 @@ the chargers under it (every charger can then always charge), else ``InvalidSite
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -289,7 +289,3 @@ def _check_tree(nodes: Mapping[str, Node], placements: Mapping[str, Placement], 
                     f"{name}: max_power_w {nodes[circuit.circuit_id].max_power_w} is below the sum of the "
                     f"minimum powers of its {len(loads)} chargers ({float(watts):g} W)"
                 )
-
-
-def moved(node: Node, **changes: Any) -> Node:
-    return replace(node, **changes)

@@ -79,9 +79,12 @@ def test_a_site_never_exceeds_its_limit_as_cars_come_and_go(server: LiveServer) 
             )
             await until(lambda: limits["CB-L2"] == 16.0 and limits["CB-L3"] == 16.0)
             assert limits["CB-L1"] == 0.0
+            with server.http() as http:  # the site's limit lowered: both cars go down at once
+                assert http.patch(f"/api/v1/sites/{site}", json={"max_current_a": 20}).status_code == 200
+            await until(lambda: limits["CB-L2"] == 10.0 and limits["CB-L3"] == 10.0)
 
     asyncio.run(go())
-    assert max(sums) <= SITE_A and len(receipts) >= 9
+    assert max(sums) <= SITE_A and sums[-1] <= 20 and len(receipts) >= 11
     third_arrives = receipts.index(("CB-L3", 10.6))  # the two others went down first
     assert {s for s, _ in receipts[third_arrives - 2 : third_arrives]} == {"CB-L1", "CB-L2"}
     departs = receipts.index(("CB-L1", 0.0), 3)  # the leaving car's limit went down before the others rose
@@ -90,8 +93,8 @@ def test_a_site_never_exceeds_its_limit_as_cars_come_and_go(server: LiveServer) 
         tree = http.get(f"/api/v1/sites/{site}").json()
     assert {c["station_id"]: c["limit_a"] for c in tree["chargers"]} == {
         "CB-L1": "0.0",
-        "CB-L2": "16.0",
-        "CB-L3": "16.0",
+        "CB-L2": "10.0",
+        "CB-L3": "10.0",
     }
 
 

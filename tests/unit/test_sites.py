@@ -83,9 +83,9 @@ def test_a_circuit_must_cover_the_minimums_of_its_chargers() -> None:
 def test_a_layout_survives_its_events() -> None:
     site = layout()
     site.assign("CB-1", Placement("garage", priority=2, max_current_a=Decimal("32"), phases=1))
-    copy = SiteLayout.__new__(SiteLayout)
-    for e in site.collect_events():
-        copy = e.mutate(copy if isinstance(e, SiteLayout.Created) is False else None)  # type: ignore[assignment,arg-type]
+    copy: Any = None
+    for recorded in site.collect_events():
+        copy = recorded.mutate(copy)
     assert copy.nodes == site.nodes and copy.placements == site.placements
 
 
