@@ -207,15 +207,19 @@ class LoadManager:
         log.warning("site %s: chargers %s keep refusing lower limits", root, sorted(refused))
 
     async def _cars(self, site: BalancedSite, now: datetime) -> dict[str, datetime | None]:
+        running = await self.run(self._running, list(site.chargers))  # one store call for the whole site
         cars: dict[str, datetime | None] = {}
         for station_id in site.chargers:
-            charger = await self.run(self.chargers.get, station_id)
-            if charger.running:
+            if station_id in running:
                 cars[station_id] = self.arrivals.setdefault(station_id, now)
             else:
                 self.arrivals.pop(station_id, None)
                 cars[station_id] = None
         return cars
+
+    def _running(self, stations: list[str]) -> set[str]:
+        """The chargers among ``stations`` with a transaction running (a car on them)."""
+        return {s for s in stations if self.chargers.get(s).running}
 
     def _plan(
         self,
