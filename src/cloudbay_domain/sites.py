@@ -205,7 +205,7 @@ class SiteLayout(Aggregate):
         if self.children(node_id):
             raise SiteConflict(f"{node_id} has circuits under it: remove or move them first")
         self._node_removed(node_id=node_id)
-        return [root] if root != node_id else []
+        return [root]
 
     @event(NodeRemoved)
     def _node_removed(self, node_id: str) -> None:

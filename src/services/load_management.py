@@ -17,10 +17,9 @@ offline.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -30,7 +29,14 @@ from cloudbay_domain.load_balancing import ChargerLoad, balance
 from cloudbay_domain.load_balancing import Site as BalancedSite
 from cloudbay_domain.sites import SiteLayout
 from services.chargers import Chargers
-from services.ports import ChargerLink, ChargingProfile, LinkError, SchedulePeriod, SetChargingProfile
+from services.ports import (
+    ChargerLink,
+    ChargingProfile,
+    ClearChargingProfile,
+    LinkError,
+    SchedulePeriod,
+    SetChargingProfile,
+)
 from services.sites import Sites
 
 log = logging.getLogger("cloudbay.load")
@@ -99,6 +105,8 @@ class LoadManager:
         self.validity = validity
         self.sent: dict[str, LimitProfile] = {}  # what each charger holds (as far as this node knows)
         self.arrivals: dict[str, datetime] = {}  # since when a car is on a charger
+        self.members: dict[str, set[str]] = {}  # each site's chargers at its last re-balance
+        self.releasing: set[str] = set()  # taken off every site while offline: their limit is cleared at boot
         self._lock = asyncio.Lock()  # one re-balance at a time: each starts from what the last one sent
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -120,6 +128,8 @@ class LoadManager:
     async def after_boot(self, station_id: str) -> None:
         """The charger booted: its site is re-balanced and it is sent its limit, changed or not."""
         self.sent.pop(station_id, None)  # what it held before its boot is not known anymore
+        if station_id in self.releasing:
+            await self._release(station_id)
         await self.rebalance_station(station_id, force=(station_id,))
 
     def _background(self, roots: list[str] | None, stations: tuple[str, ...]) -> None:
@@ -154,26 +164,6 @@ class LoadManager:
         for site in layout.sites():
             await self.rebalance(site.node_id, layout=layout)
 
-    @contextlib.asynccontextmanager
-    async def renewing(self, interval: float = RENEW_SECONDS) -> AsyncIterator[None]:
-        """``renew`` every ``interval`` seconds while the block runs (the serving node's lifespan)."""
-
-        async def rounds() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await self.renew()
-                except Exception:
-                    log.exception("renewing the sites' limits failed; again in %.0f s", interval)
-
-        task = asyncio.create_task(rounds())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
     # --- the re-balance ---------------------------------------------------------------------------
 
     async def rebalance(self, root: str, force: Iterable[str] = (), layout: SiteLayout | None = None) -> None:
@@ -187,6 +177,12 @@ class LoadManager:
 
     async def _rebalance(self, root: str, force: set[str], layout: SiteLayout | None) -> None:
         layout = layout if layout is not None else await self.run(self.sites.layout)
+        before = self.members.pop(root, set())
+        if root in layout.nodes:
+            self.members[root] = set(layout.balanced(root).chargers)
+        for station_id in sorted(before - self.members.get(root, set())):
+            if layout.site_of(station_id) is None:
+                await self._release(station_id)
         if root not in layout.nodes:
             return
         site = layout.balanced(root)
@@ -205,6 +201,20 @@ class LoadManager:
                 return
             refused |= failed  # they keep counting at the higher limit: balance again around them
         log.warning("site %s: chargers %s keep refusing lower limits", root, sorted(refused))
+
+    async def _release(self, station_id: str) -> None:
+        """A charger taken off every site: its limit is cleared (K10), now or at its next boot."""
+        self.sent.pop(station_id, None)
+        self.arrivals.pop(station_id, None)
+        try:
+            status = (await self.link.request(station_id, ClearChargingProfile(profile_id=LOAD_PROFILE_ID))).status
+        except LinkError as e:
+            status = e.reason
+        if status in ("Accepted", "Unknown"):
+            self.releasing.discard(station_id)
+        else:
+            self.releasing.add(station_id)
+        log.info("%s is on no site anymore: its limit cleared: %s", station_id, status)
 
     async def _cars(self, site: BalancedSite, now: datetime) -> dict[str, datetime | None]:
         running = await self.run(self._running, list(site.chargers))  # one store call for the whole site

@@ -36,6 +36,12 @@ class LimitedStation(Station):
         self.sums.append(sum(self.limits.values()))
         return call_result.SetChargingProfile(status="Accepted")
 
+    @on(Action.clear_charging_profile)
+    async def on_clear_charging_profile(self, **kwargs: Any) -> Any:
+        await self._answer("ClearChargingProfile", kwargs)
+        self.limits.pop(self.id, None)
+        return call_result.ClearChargingProfile(status="Accepted")
+
 
 async def until(predicate: Callable[[], bool], timeout: float = 10, msg: object = "") -> None:
     deadline = time.monotonic() + timeout
@@ -82,6 +88,10 @@ def test_a_site_never_exceeds_its_limit_as_cars_come_and_go(server: LiveServer) 
             with server.http() as http:  # the site's limit lowered: both cars go down at once
                 assert http.patch(f"/api/v1/sites/{site}", json={"max_current_a": 20}).status_code == 200
             await until(lambda: limits["CB-L2"] == 10.0 and limits["CB-L3"] == 10.0)
+            with server.http() as http:  # taken off the site: its limit is cleared, it is free again
+                assert http.delete(f"/api/v1/sites/{site}/chargers/CB-L1").status_code == 204
+            await until(lambda: "CB-L1" not in limits)
+            assert ("ClearChargingProfile", {"charging_profile_id": 90000}) in one.received
 
     asyncio.run(go())
     assert max(sums) <= SITE_A and sums[-1] <= 20 and len(receipts) >= 11
@@ -92,7 +102,6 @@ def test_a_site_never_exceeds_its_limit_as_cars_come_and_go(server: LiveServer) 
     with server.http() as http:
         tree = http.get(f"/api/v1/sites/{site}").json()
     assert {c["station_id"]: c["limit_a"] for c in tree["chargers"]} == {
-        "CB-L1": "0.0",
         "CB-L2": "10.0",
         "CB-L3": "10.0",
     }

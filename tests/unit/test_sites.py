@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from cloudbay_domain.load_balancing import InvalidSite
 from cloudbay_domain.sites import Node, Placement, SiteConflict, SiteLayout, UnknownSite
-from services.load_management import LimitProfile, LoadManager
-from services.ports import ChargerOffline
+from services.load_management import LOAD_PROFILE_ID, LimitProfile, LoadManager
+from services.ports import ChargerOffline, ClearChargingProfile, StatusAnswer
 
 T0 = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
 
@@ -108,6 +108,7 @@ class Fleet:
         self.profiles: dict[str, LimitProfile] = {}  # what each applies (none: never limited, its maximum)
         self.refusing: set[str] = set()
         self.sends = 0
+        self.cleared: list[str] = []
         self.clock = T0
 
     def layout(self) -> SiteLayout:
@@ -118,6 +119,14 @@ class Fleet:
 
     def is_reachable(self, station_id: str) -> bool:
         return station_id in self.online
+
+    async def request(self, station_id: str, request: Any, timeout: float | None = None) -> Any:
+        assert isinstance(request, ClearChargingProfile) and request.profile_id == LOAD_PROFILE_ID
+        if station_id not in self.online:
+            raise ChargerOffline(station_id)
+        self.profiles.pop(station_id, None)
+        self.cleared.append(station_id)
+        return StatusAnswer("Accepted")
 
     async def send(self, station_id: str, profile: LimitProfile) -> str:
         await asyncio.sleep(0)
@@ -140,7 +149,9 @@ class Fleet:
         drawing = {s: a for s, a in self.applied.items() if self.stations[s].running}
         for circuit, _ in self.site.balanced("home").root.walk():
             under = {c.circuit_id for c, _ in circuit.walk()}
-            total = sum(a for s, a in drawing.items() if self.site.placements[s].circuit in under)
+            total = sum(
+                a for s, a in drawing.items() if s in self.site.placements and self.site.placements[s].circuit in under
+            )
             assert circuit.max_current_a is None or total <= circuit.max_current_a, (circuit.circuit_id, self.applied)
 
 
@@ -221,6 +232,26 @@ def test_a_raised_limit_is_renewed_before_it_falls_back_to_the_safe_share() -> N
         fleet.online.discard("CB-0")
         fleet.clock += timedelta(hours=1)  # not renewed: it falls back on its own
         assert fleet.applied["CB-0"] == Fraction(106, 10)
+
+    asyncio.run(scenario())
+
+
+def test_a_charger_taken_off_its_site_has_its_limit_cleared_now_or_at_its_boot() -> None:
+    fleet = Fleet(site_of(3))
+    load = manager(fleet)
+
+    async def scenario() -> None:
+        await load.rebalance("home")
+        fleet.site.unassign("CB-0")
+        await load.rebalance("home")
+        assert fleet.cleared == ["CB-0"] and "CB-0" not in load.sent
+        fleet.online.discard("CB-1")
+        fleet.site.remove_node("garage")  # CB-1 was on it, offline now
+        await load.rebalance("home")
+        assert fleet.cleared == ["CB-0"] and "CB-1" in load.releasing
+        fleet.online.add("CB-1")
+        await load.after_boot("CB-1")
+        assert fleet.cleared == ["CB-0", "CB-1"] and not load.releasing
 
     asyncio.run(scenario())
 
