@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
+from adapters.background import running
 from services.load_management import RENEW_SECONDS, LoadManager
 
 log = logging.getLogger("cloudbay.load")
@@ -23,12 +23,5 @@ async def rounds(load: LoadManager, interval: float) -> None:
             log.exception("renewing the sites' limits failed; again in %.0f s", interval)
 
 
-@contextlib.asynccontextmanager
-async def load_rounds(load: LoadManager, interval: float = RENEW_SECONDS) -> AsyncIterator[None]:
-    task = asyncio.create_task(rounds(load, interval))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def load_rounds(load: LoadManager, interval: float = RENEW_SECONDS) -> contextlib.AbstractAsyncContextManager[None]:
+    return running(rounds(load, interval))

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
+
+from adapters.background import running
 
 if TYPE_CHECKING:
     from adapters.wiring import Runtime
@@ -27,12 +28,5 @@ async def rounds(runtime: Runtime, interval: float = ROUND_SECONDS) -> None:
             log.exception("a rollout round failed; the next one runs in %.0f s", interval)
 
 
-@contextlib.asynccontextmanager
-async def rollout_rounds(runtime: Runtime, interval: float = ROUND_SECONDS) -> AsyncIterator[None]:
-    task = asyncio.create_task(rounds(runtime, interval))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def rollout_rounds(runtime: Runtime, interval: float = ROUND_SECONDS) -> contextlib.AbstractAsyncContextManager[None]:
+    return running(rounds(runtime, interval))
