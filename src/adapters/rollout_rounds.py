@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
-
-from adapters.background import running
 
 if TYPE_CHECKING:
     from adapters.wiring import Runtime
@@ -28,5 +27,12 @@ async def rounds(runtime: Runtime, interval: float = ROUND_SECONDS) -> None:
             log.exception("a rollout round failed; the next one runs in %.0f s", interval)
 
 
-def rollout_rounds(runtime: Runtime, interval: float = ROUND_SECONDS) -> contextlib.AbstractAsyncContextManager[None]:
-    return running(rounds(runtime, interval))
+@contextlib.asynccontextmanager
+async def rollout_rounds(runtime: Runtime, interval: float = ROUND_SECONDS) -> AsyncIterator[None]:
+    task = asyncio.create_task(rounds(runtime, interval))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

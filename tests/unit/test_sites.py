@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.load_rounds import load_rounds
 from cloudbay_domain.load_balancing import InvalidSite
 from cloudbay_domain.sites import Node, Placement, SiteConflict, SiteLayout, UnknownSite
 from services.load_management import LOAD_PROFILE_ID, LimitProfile, LoadManager
@@ -290,19 +289,3 @@ def test_no_circuit_is_ever_over_its_limit_while_cars_come_and_go(chargers: int,
 
     asyncio.run(scenario())
 
-
-def test_the_serving_rounds_renew_every_site() -> None:
-    renewed: list[int] = []
-
-    class Load:
-        async def renew(self) -> None:
-            renewed.append(1)
-            if len(renewed) == 1:
-                raise RuntimeError("one failing round is logged, the next runs")
-
-    async def scenario() -> None:
-        async with load_rounds(Load(), 0.001):  # type: ignore[arg-type]
-            while len(renewed) < 3:
-                await asyncio.sleep(0.001)
-
-    asyncio.run(scenario())

@@ -37,7 +37,6 @@ from adapters.http.production_errors import REFUSALS
 from adapters.http.request_id import RequestIdMiddleware, with_request_id
 from adapters.http.text_guard import TextGuardMiddleware
 from adapters.http.token_guard import TokenGuard
-from adapters.load_rounds import load_rounds
 from adapters.oauth import OAuthError, claimed_client_id, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.rollout_rounds import rollout_rounds
@@ -210,8 +209,8 @@ def lifespan_for(
         else:
             app.state.runtime = runtime
         try:
-            if own:  # this node runs the campaigns' rounds (adapters/rollout_rounds.py) and renews site limits
-                async with rollout_rounds(app.state.runtime), load_rounds(app.state.runtime.platform.load):
+            if own:  # this node runs the campaigns' rounds (adapters/rollout_rounds.py)
+                async with rollout_rounds(app.state.runtime):
                     yield
             else:
                 yield
