@@ -21,6 +21,7 @@ from adapters.http import cards, certificates, chargers, docs, firmware, history
 from adapters.http import guests as guests_api
 from adapters.http import ownership as ownership_api
 from adapters.http import rollouts as rollouts_api
+from adapters.http import schedules as schedules_api
 from adapters.http import scheduling as scheduling_api
 from adapters.http import security as security_api
 from adapters.http import users as users_api
@@ -38,7 +39,7 @@ from adapters.http.text_guard import TextGuardMiddleware
 from adapters.http.token_guard import TokenGuard
 from adapters.oauth import OAuthError, claimed_client_id, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
-from adapters.rollout_rounds import rollout_rounds
+from adapters.rollout_rounds import rollout_rounds, schedule_round
 from adapters.settings import Settings
 from adapters.wiring import Runtime
 from cloudbay_domain.firmware import InvalidFirmware
@@ -176,6 +177,7 @@ def app_routes() -> list[BaseRoute]:
         *firmware.routes,
         *ownership_api.routes,
         *scheduling_api.routes,
+        *schedules_api.routes,
         *rollouts_api.routes,
     ]
 
@@ -207,8 +209,8 @@ def lifespan_for(
         else:
             app.state.runtime = runtime
         try:
-            if own:  # this node runs the campaigns' rounds (adapters/rollout_rounds.py)
-                async with rollout_rounds(app.state.runtime):
+            if own:  # this node runs the campaigns' and the schedules' rounds (adapters/rollout_rounds.py)
+                async with rollout_rounds(app.state.runtime), rollout_rounds(app.state.runtime, step=schedule_round):
                     yield
             else:
                 yield
