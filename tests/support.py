@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,11 +84,15 @@ class LiveServer:
 
         asyncio_run(serve(), loop_factory=server.config.get_loop_factory())
 
+    async def on_loop(self, work: Coroutine[Any, Any, A]) -> A:
+        """Run ``work`` on the server's event loop (where the chargers' sessions are), and wait for it."""
+        assert self.loop is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+
     async def ask(self, station_id: str, request: ChargerRequest[A], timeout: float = 10) -> A:
         """Send ``request`` to a connected station through the platform's link, on the server's event loop."""
-        assert self.runtime is not None and self.loop is not None
-        sent = asyncio.run_coroutine_threadsafe(self.runtime.link.request(station_id, request, timeout), self.loop)
-        return await asyncio.wrap_future(sent)
+        assert self.runtime is not None
+        return await self.on_loop(self.runtime.link.request(station_id, request, timeout))
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

@@ -94,9 +94,10 @@ class Runtime:
         self.authority = FileAuthority(settings.pki)
         self.db = ReadModelDB(settings.store)
         self.rollout_queries = RolloutQueries(self.db)  # firmware rollout campaigns' progress (docs/firmware.md)
+        self.signing_key = SigningKey.load_or_create(settings.signing_key_path)  # also signs quote ids
         self.platform = Platform(
             self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority,
-            targets=FleetTargets(self.db), progress=self.rollout_queries,
+            targets=FleetTargets(self.db), progress=self.rollout_queries, quote_key=self.signing_key.secret(),
         )  # fmt: skip
         projections = all_projections(self.log)
         self.followers = {p.name: Follower(self.log, self.db, p, applies=projections_here) for p in projections}
@@ -117,7 +118,6 @@ class Runtime:
         self.live = LiveHub(self.transactions)
         live = self.live
         self.followers[TransactionsProjection.name].subscribe(live.publish, wanted=lambda: live.watched() > 0)
-        self.signing_key = SigningKey.load_or_create(settings.signing_key_path)
         self.auth_settings = AuthSettings(
             issuer=settings.oauth_issuer, audience=settings.oauth_audience, jwks_url=settings.oauth_jwks_url
         )

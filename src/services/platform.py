@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import secrets
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
 from services.rollout_dispatch import RolloutDispatcher
 from services.rollouts import NoProgress, NoTargets, RolloutProgress, Rollouts, TargetSource
+from services.schedules import Schedules
 from services.scheduling import Scheduling
 from services.security import Security
 from services.sites import Sites
@@ -196,6 +198,7 @@ class Platform:
         signer: CertificateSigner | None = None,
         targets: TargetSource | None = None,
         progress: RolloutProgress | None = None,
+        quote_key: bytes | None = None,
     ) -> None:
         self.log = log
         self.executor = executor
@@ -215,6 +218,9 @@ class Platform:
         self.guests = Guests(log, self.id_tokens, self.certificates, self.local_lists.members)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
         self.scheduling = Scheduling(log, self.chargers)  # tariffs, price series, schedule quotes
+        # accepted quotes as charging profiles; ``quote_key`` signs quote ids (default: this process's own)
+        key = quote_key or secrets.token_bytes(32)
+        self.schedules = Schedules(log, self.chargers, self.scheduling, self.link, self.run, key)
         self.sites = Sites(log, self.chargers)  # sites and circuits; their load management:
         self.load = LoadManager(self.sites, self.chargers, self.link, self.run)
         # firmware rollout campaigns: their targets from the fleet, their counts from the progress read model

@@ -49,6 +49,7 @@ PARAMS = {
     "token": "nope",
     "name": "day-ahead",
     "campaign_id": "nope",
+    "schedule_id": "nope",
     "site_id": "nope",
 }
 # one client for the whole walk (made once: its TLS context is costly), a new connection for each call

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.rollout_rounds import rollout_rounds, site_round
 from cloudbay_domain.load_balancing import InvalidSite
 from cloudbay_domain.sites import Node, Placement, SiteConflict, SiteLayout, UnknownSite
 from services.load_management import LOAD_PROFILE_ID, LimitProfile, LoadManager
@@ -289,3 +291,21 @@ def test_no_circuit_is_ever_over_its_limit_while_cars_come_and_go(chargers: int,
 
     asyncio.run(scenario())
 
+
+def test_the_site_round_renews_every_site_and_survives_a_failure() -> None:
+    renewed: list[int] = []
+
+    class Load:
+        async def renew(self) -> None:
+            renewed.append(1)
+            if len(renewed) == 1:
+                raise RuntimeError("one failing round is logged, the next runs")
+
+    runtime: Any = SimpleNamespace(platform=SimpleNamespace(load=Load()))
+
+    async def scenario() -> None:
+        async with rollout_rounds(runtime, 0.001, step=site_round):
+            while len(renewed) < 3:
+                await asyncio.sleep(0.001)
+
+    asyncio.run(scenario())

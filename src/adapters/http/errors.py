@@ -24,34 +24,28 @@ from services.guests import NotAGuest
 from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
 from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
+from services.quote_tickets import InvalidQuote
 from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
 from services.rollouts import CampaignConflict, UnknownCampaign
+from services.schedules import QuoteExpired, QuoteNotUsable, UnknownSchedule
 from services.scheduling import NoTariff, UnknownPriceSeries
 from services.sites import NoSite
 from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 from services.webhooks import UnknownWebhook, WebhookRefused
 
-SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite, SiteConflict, UnknownSite)  # tariffs, quotes, sites
+SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite, InvalidQuote)  # tariffs, quotes, sites
+SITES = (SiteConflict, UnknownSite)  # the site layout's own refusals (domain errors: registered as handlers)
 # someone else's too
 NOT_FOUND = (
     ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily, NoTariff, UnknownCampaign,
-    NoSite, UnknownSite,
+    UnknownSchedule, NoSite, UnknownSite,
 )  # fmt: skip
 CONFLICT = (
     ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved,
-    CampaignConflict, SiteConflict,
+    CampaignConflict, QuoteNotUsable, SiteConflict,
 )  # fmt: skip
-UNPROCESSABLE = (
-    InvalidStationId,
-    InvalidIdToken,
-    UserError,
-    InvalidText,
-    SecurityError,
-    InvalidTariff,
-    InvalidPlanRequest,
-    InvalidSite,
-)
+UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError, *SCHEDULING)
 
 
 def problem_for(error: Exception) -> Problem | None:
@@ -65,6 +59,8 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(409, "Conflict", detail, reason="Offline")
     if isinstance(error, ChargerRefused):
         return Problem(409, "Conflict", detail, reason=error.status)
+    if isinstance(error, QuoteExpired):
+        return Problem(410, "Gone", detail, reason="QuoteExpired")
     if isinstance(error, TransactionEnded):
         return Problem(409, "Conflict", detail, reason="Ended")
     if isinstance(error, CallTimedOut):
