@@ -117,6 +117,10 @@ class LoadManager:
 
     # --- what triggers a re-balance -------------------------------------------------------------
 
+    def attach(self) -> None:
+        """Re-balance on the running loop (the one the charger sessions run on) what store threads hand over."""
+        self._loop = asyncio.get_running_loop()
+
     def sites_changed(self, roots: Iterable[str]) -> None:
         """After a committed change of sites (any thread): re-balance them in the background."""
         self._background(list(roots), ())

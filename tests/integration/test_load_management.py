@@ -143,3 +143,19 @@ def test_an_offline_charger_keeps_its_share_until_it_is_back(server: LiveServer)
     after_leaving = receipts.index(("CB-H1", 0.0), 2)  # TX-1 ended: CB-H1 down to 0
     assert receipts[after_leaving + 1] == ("CB-H1", 20.0)  # the new car: 40 A less the 20 A CB-H2 still holds
     assert limits == {"CB-H1": 32.0, "CB-H2": 0.0}
+
+
+def test_a_charger_assigned_while_connected_gets_its_limit_at_once(server: LiveServer) -> None:
+    server.whitelist("CB-N1")
+    limits: dict[str, float] = {}
+    shared: dict[str, Any] = {"receipts": [], "limits": limits, "sums": []}
+
+    async def go() -> None:
+        async with station(server, "CB-N1", LimitedStation, **shared):  # connected, no boot since the server started
+            await until(lambda: server.platform.link.is_reachable("CB-N1"))
+            with server.http() as http:
+                site = http.post("/api/v1/sites", json={"name": "Shed", "max_current_a": 10}).json()["site_id"]
+                assert http.put(f"/api/v1/sites/{site}/chargers/CB-N1", json={}).status_code == 200
+            await until(lambda: limits.get("CB-N1") == 0.0)  # its ChargingStationMaxProfile, sent on assignment
+
+    asyncio.run(go())

@@ -211,6 +211,7 @@ def lifespan_for(
             app.state.runtime.projector_alive = projector_alive
         else:
             app.state.runtime = runtime
+        app.state.runtime.platform.load.attach()  # site changes committed in store threads re-balance on this loop
         try:
             if own:  # this node runs the campaigns', the schedules' and the sites' rounds (adapters/rollout_rounds.py)
                 runtime_here = app.state.runtime
