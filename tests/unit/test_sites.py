@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adapters.rollout_rounds import rollout_rounds, site_round
@@ -278,6 +278,8 @@ def test_a_charger_taken_off_its_site_has_its_limit_cleared_now_or_at_its_boot()
 @given(
     st.integers(min_value=2, max_value=6), st.lists(st.tuples(st.integers(0, 5), st.sampled_from("aloru")), max_size=14)
 )
+@example(3, [(0, "a"), (0, "o"), (2, "a"), (1, "a")])  # a car beside an offline charger holding 32 A
+@example(4, [(0, "a"), (1, "a"), (3, "u"), (3, "a"), (1, "l"), (2, "a")])
 def test_no_circuit_is_ever_over_its_limit_while_cars_come_and_go(chargers: int, steps: list[tuple[int, str]]) -> None:
     """a: arrives, l: leaves, o: goes offline, r: comes back (and boots), u: refuses lower limits."""
     fleet = Fleet(site_of(chargers))
