@@ -10,16 +10,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
+from uvicorn._compat import asyncio_run
 from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.auth import Role
@@ -30,7 +31,10 @@ from adapters.storage import drop_database, ensure_database
 from adapters.wiring import Runtime
 from cloudbay_domain.user import UserRole
 from services.platform import Platform
+from services.ports import ChargerRequest
 from services.users import UnknownUser
+
+A = TypeVar("A")
 
 
 def free_socket() -> socket.socket:
@@ -48,6 +52,7 @@ class LiveServer:
         self.runtime: Runtime | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's event loop, once it runs
         self.port = self.tls_port = 0
 
     def start(self) -> LiveServer:
@@ -67,7 +72,7 @@ class LiveServer:
         links = self.runtime.platform.rollouts.links
         if links is not None and self.settings.firmware_files.base_url is None:
             links.base_url = self.base_url  # download links point at this server
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -75,6 +80,26 @@ class LiveServer:
                 raise RuntimeError("server did not start")
             time.sleep(0.01)
         return self
+
+    def _serve(self, sock: socket.socket) -> None:
+        server = self._server
+        assert server is not None
+
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            await server.serve(sockets=[sock])
+
+        asyncio_run(serve(), loop_factory=server.config.get_loop_factory())
+
+    async def on_loop(self, work: Coroutine[Any, Any, A]) -> A:
+        """Run ``work`` on the server's event loop (where the chargers' sessions are), and wait for it."""
+        assert self.loop is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+
+    async def ask(self, station_id: str, request: ChargerRequest[A], timeout: float = 10) -> A:
+        """Send ``request`` to a connected station through the platform's link, on the server's event loop."""
+        assert self.runtime is not None
+        return await self.on_loop(self.runtime.link.request(station_id, request, timeout))
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

@@ -86,6 +86,11 @@ class SigningKey:
         digest = hashlib.sha256(canonical.encode("utf-8")).digest()
         self.kid: str = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
+    def secret(self) -> bytes:
+        """Key material for the platform's own MACs (quote ids), derived apart from the signing use."""
+        scalar = self.private_key.private_numbers().private_value.to_bytes(32, "big")
+        return hashlib.sha256(b"cloudbay mac key\0" + scalar).digest()
+
     @classmethod
     def load_or_create(cls, path: pathlib.Path) -> SigningKey:
         """Load the PEM key at ``path``, creating it (mode 0600, parent dirs too) if missing."""

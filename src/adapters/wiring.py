@@ -97,11 +97,12 @@ class Runtime:
         self.db = ReadModelDB(settings.store)
         self.rollout_queries = RolloutQueries(self.db)  # firmware rollout campaigns' progress (docs/firmware.md)
         self.firmware_image_queries = FirmwareImageQueries(self.db)  # the uploaded images, for their list
+        self.signing_key = SigningKey.load_or_create(settings.signing_key_path)  # also signs quote ids
         self.platform = Platform(
             self.log, self.link, self._executor, timeout=settings.store_timeout, signer=self.authority,
             targets=FleetTargets(self.db), progress=self.rollout_queries, finder=FleetTargets(self.db),
             images=firmware_images(settings, self.log, self.authority), links=download_links(settings),
-            revert=self.rollout_queries,
+            revert=self.rollout_queries, quote_key=self.signing_key.secret(),
         )  # fmt: skip
         projections = all_projections(self.log)
         self.followers = {p.name: Follower(self.log, self.db, p, applies=projections_here) for p in projections}
@@ -122,7 +123,6 @@ class Runtime:
         self.live = LiveHub(self.transactions)
         live = self.live
         self.followers[TransactionsProjection.name].subscribe(live.publish, wanted=lambda: live.watched() > 0)
-        self.signing_key = SigningKey.load_or_create(settings.signing_key_path)
         self.auth_settings = AuthSettings(
             issuer=settings.oauth_issuer, audience=settings.oauth_audience, jwks_url=settings.oauth_jwks_url
         )

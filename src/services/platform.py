@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import secrets
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -23,14 +24,17 @@ from services.firmware_images import FirmwareImages
 from services.firmware_publish import Publications
 from services.guests import Guests
 from services.id_tokens import IdTokens
+from services.load_management import LoadManager
 from services.local_lists import LocalLists, Members
 from services.ports import ChargerLink, NoLink
 from services.remote import RemoteControl
 from services.rollout_dispatch import RolloutDispatcher
 from services.rollout_revert import NoRevertSource, Reinstall, RevertSource
 from services.rollouts import NoProgress, NoTargets, RolloutProgress, Rollouts, TargetSource
+from services.schedules import Schedules
 from services.scheduling import Scheduling
 from services.security import Security
+from services.sites import Sites
 from services.store import MAX_CONFLICT_RETRIES, Deferred, EventLog, NeedsStore, RetryWhole
 from services.transactions import Transactions
 from services.users import Users
@@ -203,6 +207,7 @@ class Platform:
         images: FirmwareImages | None = None,
         links: DownloadLinks | None = None,
         revert: RevertSource | None = None,
+        quote_key: bytes | None = None,
     ) -> None:
         self.log = log
         self.executor = executor
@@ -222,6 +227,11 @@ class Platform:
         self.guests = Guests(log, self.id_tokens, self.certificates, self.local_lists.members)
         self.firmware = Firmware(log, self.link, self.run)  # each family's stable firmware; the step to ready
         self.scheduling = Scheduling(log, self.chargers)  # tariffs, price series, schedule quotes
+        # accepted quotes as charging profiles; ``quote_key`` signs quote ids (default: this process's own)
+        key = quote_key or secrets.token_bytes(32)
+        self.schedules = Schedules(log, self.chargers, self.scheduling, self.link, self.run, key)
+        self.sites = Sites(log, self.chargers)  # sites and circuits; their load management:
+        self.load = LoadManager(self.sites, self.chargers, self.link, self.run)
         # firmware rollout campaigns: their targets from the fleet, their counts from the progress read model
         self.firmware_channels = FirmwareChannels(log, finder or NoChargers())  # who follows which channel
         self.firmware_images = images or FirmwareImages(log)  # uploaded, signed images; ``links``: their URLs

@@ -169,6 +169,72 @@ class UnpublishFirmware(ChargerRequest[StatusAnswer]):
     checksum: str
 
 
+@dataclass(frozen=True)
+class SchedulePeriod:
+    """One period of a charging schedule: from ``start_period`` seconds after the schedule's start, at most
+    ``limit`` in the schedule's rate unit (W or A), on ``number_phases`` phases (None: the charger's default)."""
+
+    start_period: int
+    limit: float
+    number_phases: int | None = None
+
+
+@dataclass(frozen=True)
+class ChargingProfile:
+    """A charging profile (2.0.1 ChargingProfileType with its one ChargingSchedule): ``purpose`` TxProfile,
+    TxDefaultProfile or ChargingStationMaxProfile; ``kind`` Absolute (from ``start``) or Relative."""
+
+    id: int
+    stack_level: int
+    purpose: str
+    kind: str
+    rate_unit: str
+    periods: tuple[SchedulePeriod, ...]
+    start: datetime | None = None
+    duration: int | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    transaction_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SetChargingProfile(ChargerRequest[StatusAnswer]):
+    """Install ``profile`` on EVSE ``evse_id`` (0: the whole station) (K01)."""
+
+    evse_id: int
+    profile: ChargingProfile
+
+
+@dataclass(frozen=True)
+class ClearChargingProfile(ChargerRequest[StatusAnswer]):
+    """Remove the profile ``profile_id``, or every profile matching the criteria given (K10); Unknown: none."""
+
+    profile_id: int | None = None
+    evse_id: int | None = None
+    purpose: str | None = None
+    stack_level: int | None = None
+
+
+@dataclass(frozen=True)
+class CompositeAnswer:
+    """What the charger will do (K08): from ``start``, ``periods`` in ``rate_unit``, for ``duration`` seconds."""
+
+    status: str
+    start: datetime | None = None
+    duration: int | None = None
+    rate_unit: str | None = None
+    periods: tuple[SchedulePeriod, ...] = ()
+
+
+@dataclass(frozen=True)
+class GetCompositeSchedule(ChargerRequest[CompositeAnswer]):
+    """The schedule EVSE ``evse_id`` will follow over the next ``duration`` seconds, in ``rate_unit`` if given."""
+
+    duration: int
+    evse_id: int
+    rate_unit: str | None = None
+
+
 class ChargerLink(Protocol):
     """Sends requests to chargers. One outstanding request per charger is the implementation's duty."""
 

@@ -85,9 +85,10 @@ class Scheduling:
 
     # --- quotes --------------------------------------------------------------------------------
 
-    def quote(self, station_id: str, request: QuoteRequest) -> Quote:
-        """The cheapest plan for ``request`` on the charger now, under its tariff; nothing is recorded."""
+    def quote(self, station_id: str, request: QuoteRequest, now: datetime | None = None) -> Quote:
+        """The cheapest plan for ``request`` on the charger from ``now`` (default: now), under its tariff;
+        nothing is recorded."""
         tariff = self.tariff_record(station_id).tariff
         assert tariff is not None
         series = self._series_or_none(tariff.series) if tariff.series else None
-        return make_quote(tariff, series, request, self.clock())
+        return make_quote(tariff, series, request, now or self.clock())

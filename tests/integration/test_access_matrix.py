@@ -50,6 +50,8 @@ PARAMS = {
     "name": "day-ahead",
     "campaign_id": "nope",
     "image_id": "nope",
+    "schedule_id": "nope",
+    "site_id": "nope",
 }
 # one client for the whole walk (made once: its TLS context is costly), a new connection for each call
 CLIENT = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))

@@ -35,11 +35,13 @@ from adapters.http import (
 from adapters.http import guests as guests_api
 from adapters.http import ownership as ownership_api
 from adapters.http import rollouts as rollouts_api
+from adapters.http import schedules as schedules_api
 from adapters.http import scheduling as scheduling_api
 from adapters.http import security as security_api
+from adapters.http import sites as sites_api
 from adapters.http import users as users_api
 from adapters.http import webhooks as webhooks_api
-from adapters.http.errors import SCHEDULING, problem_for
+from adapters.http.errors import SCHEDULING, SITES, problem_for
 from adapters.http.health import healthz, readyz
 from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
@@ -52,11 +54,12 @@ from adapters.http.text_guard import TextGuardMiddleware
 from adapters.http.token_guard import TokenGuard
 from adapters.oauth import OAuthError, claimed_client_id, client_credentials_grant
 from adapters.ocpp.endpoint import ocpp_endpoint
-from adapters.rollout_rounds import rollout_rounds
+from adapters.rollout_rounds import rollout_rounds, schedule_round, site_round
 from adapters.settings import Settings
 from adapters.wiring import Runtime
 from cloudbay_domain.firmware import InvalidFirmware
 from services.errors import ServiceError
+from services.load_management import RENEW_SECONDS
 from services.users import UnknownUser
 
 log = logging.getLogger("cloudbay")
@@ -190,6 +193,8 @@ def app_routes() -> list[BaseRoute]:
         *firmware.routes,
         *ownership_api.routes,
         *scheduling_api.routes,
+        *schedules_api.routes,
+        *sites_api.routes,
         *rollouts_api.routes,
         *firmware_channels.routes,
         *firmware_images.routes,
@@ -203,7 +208,7 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         Problem: problem_handler,
         HTTPException: http_exception_handler,
         ServiceError: service_error_handler,
-        **dict.fromkeys((*REFUSALS, *OWNERSHIP_REFUSALS, InvalidFirmware, *SCHEDULING), service_error_handler),
+        **dict.fromkeys((*REFUSALS, *OWNERSHIP_REFUSALS, InvalidFirmware, *SCHEDULING, *SITES), service_error_handler),
         Exception: with_request_id(server_error_handler),  # answered outside the middleware: add the header here
     }
 
@@ -223,9 +228,15 @@ def lifespan_for(
             app.state.runtime.projector_alive = projector_alive
         else:
             app.state.runtime = runtime
+        app.state.runtime.platform.load.attach()  # site changes committed in store threads re-balance on this loop
         try:
-            if own:  # this node runs the campaigns' rounds (adapters/rollout_rounds.py)
-                async with rollout_rounds(app.state.runtime):
+            if own:  # this node runs the campaigns', the schedules' and the sites' rounds (adapters/rollout_rounds.py)
+                runtime_here = app.state.runtime
+                async with (
+                    rollout_rounds(runtime_here),
+                    rollout_rounds(runtime_here, step=schedule_round),
+                    rollout_rounds(runtime_here, RENEW_SECONDS, step=site_round),
+                ):
                     yield
             else:
                 yield

@@ -13,6 +13,7 @@ from cloudbay_domain.id_token import IdTokenError, InvalidIdToken
 from cloudbay_domain.load_balancing import InvalidSite
 from cloudbay_domain.planner import InvalidPlanRequest
 from cloudbay_domain.security import SecurityError
+from cloudbay_domain.sites import SiteConflict, UnknownSite
 from cloudbay_domain.tariff import InvalidTariff
 from cloudbay_domain.text import InvalidText
 from cloudbay_domain.user import UserError
@@ -24,21 +25,26 @@ from services.guests import NotAGuest
 from services.id_tokens import IdTokenAlreadyRegistered, UnknownIdToken
 from services.platform import StoreUnavailable
 from services.ports import CallFailed, CallTimedOut, ChargerOffline
+from services.quote_tickets import InvalidQuote
 from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
 from services.rollouts import CampaignConflict, UnknownCampaign
+from services.schedules import QuoteExpired, QuoteNotUsable, UnknownSchedule
 from services.scheduling import NoTariff, UnknownPriceSeries
+from services.sites import NoSite
 from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
 from services.webhooks import UnknownWebhook, WebhookRefused
 
-SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite)  # tariffs, quotes, sites
+SCHEDULING = (InvalidTariff, InvalidPlanRequest, InvalidSite, InvalidQuote)  # tariffs, quotes, sites
+SITES = (SiteConflict, UnknownSite)  # the site layout's own refusals (domain errors: registered as handlers)
 # someone else's too
 NOT_FOUND = (
     ChargerNotWhitelisted, UnknownIdToken, UnknownTransaction, UnknownUser, UnknownFamily, NoTariff, UnknownCampaign,
+    UnknownSchedule, NoSite, UnknownSite,
 )  # fmt: skip
 CONFLICT = (
     ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved,
-    CampaignConflict,
+    CampaignConflict, QuoteNotUsable, SiteConflict,
 )  # fmt: skip
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError, *SCHEDULING)
 
@@ -54,6 +60,8 @@ def problem_for(error: Exception) -> Problem | None:
         return Problem(409, "Conflict", detail, reason="Offline")
     if isinstance(error, ChargerRefused):
         return Problem(409, "Conflict", detail, reason=error.status)
+    if isinstance(error, QuoteExpired):
+        return Problem(410, "Gone", detail, reason="QuoteExpired")
     if isinstance(error, TransactionEnded):
         return Problem(409, "Conflict", detail, reason="Ended")
     if isinstance(error, CallTimedOut):

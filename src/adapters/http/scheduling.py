@@ -28,10 +28,12 @@ from adapters.http.scheduling_schemas import (
     TariffAnswer,
     TariffRequest,
 )
+from cloudbay_domain.charging_schedule import DEFAULT_RATE_UNIT
 from cloudbay_domain.planner import to_decimal
 from cloudbay_domain.pricing import ChargerTariff, PublishedSeries
-from cloudbay_domain.quotes import Quote, QuoteRequest, money
+from cloudbay_domain.quotes import QuoteRequest, money
 from cloudbay_domain.tariff import MAX_PUBLISHED, parse_price
+from services.schedules import Quoted
 
 TARIFF = API + "/chargers/{station_id}/tariff"
 SERIES = API + "/price-series/{name}"
@@ -86,7 +88,8 @@ def quote_request(body: QuoteRequestBody) -> QuoteRequest:
     )
 
 
-def present_quote(station_id: str, quote: Quote) -> dict[str, Any]:
+def present_quote(station_id: str, quoted: Quoted) -> dict[str, Any]:
+    quote = quoted.quote
     plan, limits = quote.plan, quote.limits
     intervals = [
         {
@@ -114,7 +117,7 @@ def present_quote(station_id: str, quote: Quote) -> dict[str, Any]:
         "mode": quote.request.mode,
         "feasible": quote.feasible,
         "currency": quote.tariff.currency,
-        "charging_rate_unit": "A",
+        "charging_rate_unit": DEFAULT_RATE_UNIT,
         "by": stamp(quote.request.by),
         "requested_energy_kwh": str(money(requested / 1000, 3)) if requested is not None else None,
         "energy_kwh": str(money(plan.energy_wh / 1000, 3)),
@@ -126,7 +129,13 @@ def present_quote(station_id: str, quote: Quote) -> dict[str, Any]:
         },
         "intervals": intervals,
         "alternative": alternative,
-        "_links": {"charger": {"href": charger}, "tariff": {"href": f"{charger}/tariff"}},
+        "quote_id": quoted.quote_id,
+        "expires_at": stamp(quoted.expires_at),
+        "_links": {
+            "charger": {"href": charger},
+            "tariff": {"href": f"{charger}/tariff"},
+            "schedules": {"href": f"{charger}/schedules"},
+        },
     }
     return ScheduleQuote.shape(body)
 
@@ -170,8 +179,8 @@ async def post_quote(request: Request) -> Response:
     station_id = request.path_params["station_id"]
     body: QuoteRequestBody = await json_body(request, QuoteRequestBody)
     runtime = runtime_of(request)
-    quote = await runtime.run(runtime.platform.scheduling.quote, station_id, quote_request(body))
-    return JSONResponse(present_quote(station_id, quote))
+    quoted = await runtime.run(runtime.platform.schedules.quote, station_id, quote_request(body))
+    return JSONResponse(present_quote(station_id, quoted))
 
 
 routes: list[BaseRoute] = [

@@ -139,4 +139,6 @@ class ScheduleQuote(Body):
     limits: QuoteLimits
     intervals: list[QuoteInterval] = Field(description="the charging intervals (power above 0), in time order")
     alternative: QuoteAlternative | None
+    quote_id: str = Field(description="accepts the quote with POST .../schedules until expires_at (signed)")
+    expires_at: Timestamp
     links: Links

@@ -10,8 +10,11 @@ from typing import Any
 
 from ocpp.v201 import call
 
+from adapters.ocpp import smart_charging as k
 from adapters.ocpp.time import ocpp_time
 from services.ports import (
+    ClearChargingProfile,
+    GetCompositeSchedule,
     GetLocalListVersion,
     InstallCertificate,
     PublishFirmware,
@@ -19,6 +22,7 @@ from services.ports import (
     RequestStop,
     Reset,
     SendLocalList,
+    SetChargingProfile,
     SetVariable,
     StartAnswer,
     StatusAnswer,
@@ -100,6 +104,9 @@ CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
         _status,
     ),  # fmt: skip
     UnpublishFirmware: (lambda q: call.UnpublishFirmware(checksum=q.checksum), _status),
+    SetChargingProfile: (k.set_charging_profile, _status),
+    ClearChargingProfile: (k.clear_charging_profile, _status),
+    GetCompositeSchedule: (k.get_composite_schedule, k.composite_answer),
     InstallCertificate: (
         lambda q: call.CertificateSigned(certificate_chain=q.chain_pem, certificate_type=q.certificate_type),
         _status,

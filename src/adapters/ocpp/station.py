@@ -104,6 +104,7 @@ class StationSession(RpcConnection):
         # an enrolled device: ready on its family's stable firmware, else sent UpdateFirmware for it
         await self.platform.firmware.bring_to_stable(self.id)
         await self.platform.rollout_dispatcher.after_boot(self.id)  # its rollout campaign's update, if any
+        await self.platform.load.after_boot(self.id)  # on a site: its limit (ChargingStationMaxProfile)
 
     @handles(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status: str, request_id: int | None = None, **_: Any) -> Any:
@@ -155,6 +156,8 @@ class StationSession(RpcConnection):
     async def on_transaction_event(self, **payload: Any) -> Any:
         report = messages.transaction_report(**payload)
         result = await self._report(self.platform.transactions.record_event, self.id, report)
+        if result.recorded and report.event_type.value in ("Started", "Ended"):
+            self.platform.load.transaction_changed(self.id)  # a car arrived or left: its site is re-balanced
         if result.id_token_status is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info={"status": result.id_token_status})

@@ -1,0 +1,99 @@
+"""Sites and circuits for load management: load → command → save on the one ``SiteLayout``, then the listeners
+are told which sites' balance changed (after the commit: the load manager re-balances them)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from cloudbay_domain.sites import Node, Placement, SiteLayout, UnknownSite
+from services.chargers import Chargers, not_whitelisted
+from services.errors import ServiceError
+from services.store import EventLog
+
+Listener = Callable[[list[str]], None]  # the ids of the sites whose balance changed
+
+
+class NoSite(ServiceError):
+    """No site or circuit of that id (or not one the caller may see)."""
+
+
+class Sites:
+    def __init__(self, log: EventLog, chargers: Chargers) -> None:
+        self.log, self.chargers = log, chargers
+        self.listeners: list[Listener] = []
+
+    def layout(self) -> SiteLayout:
+        record: SiteLayout | None = self.log.load_or_none(SiteLayout.create_id())
+        return record if record is not None else SiteLayout()
+
+    def _change(self, what: str, command: Callable[[SiteLayout], tuple[Any, list[str]]]) -> Any:
+        def attempt() -> tuple[tuple[Any, list[str]], list[Any]]:
+            layout = self.layout()
+            try:
+                result = command(layout)
+            except UnknownSite as e:
+                raise NoSite(str(e)) from None
+            return result, [layout]
+
+        result, roots = self.log.retrying(attempt, what)
+        for listener in self.listeners:
+            listener(roots)
+        return result
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self.layout().node(node_id)
+        except UnknownSite as e:
+            raise NoSite(str(e)) from None
+
+    def owner_of(self, node_id: str) -> str:
+        """Who created the site ``node_id`` is on (it is theirs, and every circuit under it)."""
+        layout = self.layout()
+        try:
+            return layout.node(layout.root_of(layout.node(node_id).node_id)).created_by
+        except UnknownSite as e:
+            raise NoSite(str(e)) from None
+
+    def create(
+        self,
+        name: str,
+        parent: str | None,
+        max_current_a: Decimal | None,
+        max_power_w: Decimal | None,
+        by: str,
+        node_id: str | None = None,
+    ) -> Node:
+        node = Node(node_id or uuid.uuid4().hex[:12], name, parent, max_current_a, max_power_w, by)
+        return self._change(f"site {node.node_id}", lambda layout: (node, layout.set_node(node)))  # type: ignore[no-any-return]
+
+    def change(self, node_id: str, changes: dict[str, Any]) -> Node:
+        def command(layout: SiteLayout) -> tuple[Node, list[str]]:
+            node = layout.node(node_id)
+            changed = Node(**{**vars(node), **changes})
+            return changed, layout.set_node(changed)
+
+        return self._change(f"site {node_id}", command)  # type: ignore[no-any-return]
+
+    def remove(self, node_id: str) -> None:
+        self._change(f"site {node_id}", lambda layout: (None, layout.remove_node(node_id)))
+
+    def assign(self, station_id: str, placement: Placement) -> Placement:
+        if not self.chargers.exists(station_id):
+            raise not_whitelisted(station_id)
+        return self._change(
+            f"charger {station_id}'s circuit", lambda layout: (placement, layout.assign(station_id, placement))
+        )  # type: ignore[no-any-return]
+
+    def unassign(self, station_id: str, node_id: str) -> None:
+        """Take the charger off the site ``node_id`` (a charger on another site, or none: nothing is done)."""
+
+        def command(layout: SiteLayout) -> tuple[None, list[str]]:
+            layout.node(node_id)
+            if layout.site_of(station_id) != layout.root_of(node_id):
+                return None, []
+            return None, layout.unassign(station_id)
+
+        self._change(f"charger {station_id}'s circuit", command)
