@@ -57,6 +57,10 @@ class UnknownSchedule(ServiceError):
     pass
 
 
+class ScheduleEnded(ServiceError):
+    """Cleared, stopped, or never installed: nothing to clear."""
+
+
 @dataclass(frozen=True)
 class Quoted:
     quote: Quote
@@ -211,6 +215,8 @@ class Schedules:
     async def clear(self, station_id: str, schedule_id: UUID, by: str) -> ChargingSchedule:
         """Remove the schedule's profile from the charger (an Unknown answer: it had gone already)."""
         schedule = await self.run(self.get, station_id, schedule_id)
+        if not schedule.active:
+            raise ScheduleEnded(f"schedule {schedule_id} is {schedule.state.value}: nothing to clear")
         if not self.link.is_reachable(station_id):
             raise ChargerOffline(f"charger {station_id} is offline")
         try:

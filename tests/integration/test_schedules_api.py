@@ -91,6 +91,7 @@ def test_a_quote_becomes_a_default_profile_is_listed_and_cleared(server: LiveSer
                 listed = http.get("/api/v1/chargers/SCH-1/schedules").json()
                 cleared = http.delete(created.headers["location"])
                 assert cleared.status_code == 200, cleared.text
+                assert http.delete(created.headers["location"]).status_code == 409  # cleared already
                 return offered, created.json(), listed, cleared.json()
 
         return await asyncio.to_thread(rest)

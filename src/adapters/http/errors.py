@@ -26,7 +26,7 @@ from services.ports import CallFailed, CallTimedOut, ChargerOffline
 from services.quote_tickets import InvalidQuote
 from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
 from services.rollouts import CampaignConflict, UnknownCampaign
-from services.schedules import QuoteExpired, QuoteNotUsable, UnknownSchedule
+from services.schedules import QuoteExpired, QuoteNotUsable, ScheduleEnded, UnknownSchedule
 from services.scheduling import NoTariff, UnknownPriceSeries
 from services.transactions import UnknownTransaction
 from services.users import UnknownUser, UserAlreadyExists, UserWasRemoved
@@ -40,7 +40,7 @@ NOT_FOUND = (
 )  # fmt: skip
 CONFLICT = (
     ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved,
-    CampaignConflict, QuoteNotUsable,
+    CampaignConflict, QuoteNotUsable, ScheduleEnded,
 )  # fmt: skip
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError, *SCHEDULING)
 
