@@ -50,6 +50,8 @@ def profile_periods(
     while len(periods) > max(1, max_periods):
         i = min(range(len(periods) - 1), key=lambda k: abs(periods[k][1] - periods[k + 1][1]))
         periods[i : i + 2] = [(periods[i][0], max(periods[i][1], periods[i + 1][1]))]
+        if i + 1 < len(periods) and periods[i + 1][1] == periods[i][1]:
+            del periods[i + 1]  # the joined period now equals its next neighbour
         if i > 0 and periods[i - 1][1] == periods[i][1]:
             del periods[i]
     return periods

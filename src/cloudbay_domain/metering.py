@@ -208,6 +208,11 @@ def _series(samples: set[Sample], measurand: str) -> list[tuple[datetime, float]
     return sorted(totals or _phase_sums(relevant))
 
 
+def register_readings(samples: Iterable[Sample]) -> list[tuple[datetime, float]]:
+    """The energy register's readings (Wh) in time order, as the energy figure reads them."""
+    return _series(set(samples), ENERGY_REGISTER)
+
+
 def summarise(samples: Iterable[Sample]) -> EnergySummary:
     """Energy, register resets and power of a transaction's samples (rules in the module docstring)."""
     distinct = set(samples)

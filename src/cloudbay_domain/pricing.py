@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate, event
 from cloudbay_domain.tariff import InvalidTariff, PriceSeries, Tariff, parse_publication
 
 KEPT_QUARTERS = 400 * 96  # a series keeps its last 400 days of quarter-hour prices
+KEPT_TARIFFS = 200  # a charger's tariff history keeps the last 200 tariffs set (costs of older sessions: the oldest)
 
 
 class ChargerTariff(Aggregate):
@@ -31,10 +32,18 @@ class ChargerTariff(Aggregate):
         self.station_id = station_id
         self.raw: dict[str, Any] | None = None
         self.set_by: str | None = None
+        self.history: list[tuple[datetime, dict[str, Any]]] = []  # (when set, the tariff), the last KEPT_TARIFFS
 
     class TariffSet(Aggregate.Event):
         tariff: dict[str, Any]
         by: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            """Also keep when each tariff came into force (the event's own time: old events replay as set)."""
+            aggregate = super().mutate(aggregate)
+            kept = getattr(aggregate, "history", [])
+            aggregate.history = [*kept, (self.timestamp, self.tariff)][-KEPT_TARIFFS:]
+            return aggregate
 
     def set(self, tariff: Tariff, by: str) -> None:
         self._set(tariff=tariff.to_json(), by=by)
@@ -46,6 +55,10 @@ class ChargerTariff(Aggregate):
     @property
     def tariff(self) -> Tariff | None:
         return Tariff.parse(self.raw) if self.raw is not None else None
+
+    def tariffs(self) -> list[tuple[datetime, Tariff]]:
+        """Each tariff with the time it was set, oldest first."""
+        return [(since, Tariff.parse(raw)) for since, raw in self.history]
 
 
 class PublishedSeries(Aggregate):

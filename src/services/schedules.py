@@ -57,6 +57,10 @@ class UnknownSchedule(ServiceError):
     pass
 
 
+class ScheduleEnded(ServiceError):
+    """Cleared, stopped, or never installed: nothing to clear."""
+
+
 @dataclass(frozen=True)
 class Quoted:
     quote: Quote
@@ -79,6 +83,8 @@ class Schedules:
         self.tickets = QuoteTickets(key)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.rate_unit, self.max_periods = DEFAULT_RATE_UNIT, DEFAULT_MAX_PERIODS
+        self._scanned: set[str] = set()  # chargers whose schedules this process has looked at
+        self._watched: set[str] = set()  # of those, the ones that may have an active schedule
 
     def quote(self, station_id: str, request: Any) -> Quoted:
         """A quote (``Scheduling.quote``) with the id that accepts it until it expires."""
@@ -122,6 +128,7 @@ class Schedules:
                 raise ChargerRefused(station_id, reason) from None
             raise
         done = await self.run(self._change, schedule.id, lambda s: s.answer(answer.status))
+        self._watched.add(station_id)
         if answer.status != "Accepted":
             raise ChargerRefused(station_id, answer.status)
         return done
@@ -208,6 +215,8 @@ class Schedules:
     async def clear(self, station_id: str, schedule_id: UUID, by: str) -> ChargingSchedule:
         """Remove the schedule's profile from the charger (an Unknown answer: it had gone already)."""
         schedule = await self.run(self.get, station_id, schedule_id)
+        if not schedule.active:
+            raise ScheduleEnded(f"schedule {schedule_id} is {schedule.state.value}: nothing to clear")
         if not self.link.is_reachable(station_id):
             raise ChargerOffline(f"charger {station_id} is offline")
         try:
@@ -232,10 +241,21 @@ class Schedules:
     # --- plug-in and done -------------------------------------------------------------------------
 
     async def follow(self) -> list[ChargingSchedule]:
-        """One round over the reachable chargers' active schedules: stop what is done; the schedules ended."""
+        """One round over the reachable chargers' active schedules: stop what is done; the schedules ended.
+
+        Only the chargers known to have an active schedule are read each round (``_watched``): a charger this
+        process has not looked at yet (one that connected since) is looked at once, and accepting adds it."""
         ended: list[ChargingSchedule] = []
         for station_id in self.link.reachable_stations():
-            for schedule in await self.run(self._active, station_id):
+            if station_id not in self._scanned:
+                self._scanned.add(station_id)
+                self._watched.add(station_id)
+            if station_id not in self._watched:
+                continue
+            active = await self.run(self._active, station_id)
+            if not active:
+                self._watched.discard(station_id)
+            for schedule in active:
                 done = await self._end_if_done(schedule)
                 if done is not None:
                     ended.append(done)

@@ -6,9 +6,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudbay_domain.charging_cost import Cost, TariffHistory, transaction_cost
 from cloudbay_domain.pricing import ChargerTariff, PublishedSeries
 from cloudbay_domain.quotes import Quote, QuoteRequest, make_quote
 from cloudbay_domain.tariff import InvalidTariff, PriceSeries, Tariff, check_series_name, parse_currency
+from cloudbay_domain.transaction import Transaction
 from services.chargers import Chargers, not_whitelisted
 from services.errors import ServiceError
 from services.store import EventLog
@@ -92,3 +94,14 @@ class Scheduling:
         assert tariff is not None
         series = self._series_or_none(tariff.series) if tariff.series else None
         return make_quote(tariff, series, request, now or self.clock())
+
+    # --- costs ---------------------------------------------------------------------------------
+
+    def transaction_cost(self, station_id: str, transaction_id: str) -> Cost | None:
+        """What the transaction cost so far, at the tariff in force in each interval it charged (None: the
+        charger has no tariff, or there is no such transaction)."""
+        record: ChargerTariff | None = self.log.load_or_none(ChargerTariff.create_id(station_id))
+        tx: Transaction | None = self.log.load_or_none(Transaction.create_id(station_id, transaction_id))
+        if record is None or tx is None:
+            return None
+        return transaction_cost(tx.samples, TariffHistory(record.tariffs()), self._series_or_none)

@@ -91,6 +91,7 @@ def test_a_quote_becomes_a_default_profile_is_listed_and_cleared(server: LiveSer
                 listed = http.get("/api/v1/chargers/SCH-1/schedules").json()
                 cleared = http.delete(created.headers["location"])
                 assert cleared.status_code == 200, cleared.text
+                assert http.delete(created.headers["location"]).status_code == 409  # cleared already
                 return offered, created.json(), listed, cleared.json()
 
         return await asyncio.to_thread(rest)
@@ -206,3 +207,21 @@ def test_bad_quotes_strangers_and_an_offline_charger_are_refused(server: LiveSer
         assert answer.status_code == 422 and answer.headers["content-type"] == PROBLEM, answer.text
     assert unknown.status_code == 404 and foreign.status_code == 404 and listing.status_code == 404
     assert server.platform.schedules.of_charger("SCH-5") == []  # nothing was recorded
+
+
+def test_a_default_profile_follows_the_car_plugged_in_later_and_stops_it_when_done(server: LiveServer) -> None:
+    prepare(server, "SCH-7")
+
+    async def steps(cp: SmartStation) -> tuple[list[Any], list[Any]]:
+        with driver(server) as http:
+            offered = await asyncio.to_thread(quote, http, "SCH-7", "1")
+            assert (await asyncio.to_thread(accept, http, "SCH-7", offered["quote_id"])).status_code == 201
+        idle = await server.on_loop(server.platform.schedules.follow())  # no car yet: nothing to stop
+        await cp.transaction_event("Started", "T-7", 0, trigger="CablePluggedIn", wh=500)  # plug-in
+        await cp.transaction_event("Updated", "T-7", 1, wh=1500)
+        return idle, await server.on_loop(server.platform.schedules.follow())
+
+    idle, ended = with_station(server, "SCH-7", steps)
+    assert idle == [] and [(s.purpose, s.reason, s.transaction_id) for s in ended] == [
+        ("TxDefaultProfile", "EnergyDelivered", "T-7")
+    ]

@@ -28,7 +28,7 @@ from services.ports import CallFailed, CallTimedOut, ChargerOffline
 from services.quote_tickets import InvalidQuote
 from services.remote import ChargerRefused, TokenNotUsable, TransactionEnded
 from services.rollouts import CampaignConflict, UnknownCampaign
-from services.schedules import QuoteExpired, QuoteNotUsable, UnknownSchedule
+from services.schedules import QuoteExpired, QuoteNotUsable, ScheduleEnded, UnknownSchedule
 from services.scheduling import NoTariff, UnknownPriceSeries
 from services.sites import NoSite
 from services.transactions import UnknownTransaction
@@ -44,7 +44,7 @@ NOT_FOUND = (
 )  # fmt: skip
 CONFLICT = (
     ChargerAlreadyWhitelisted, IdTokenAlreadyRegistered, UserAlreadyExists, TokenNotUsable, UserWasRemoved,
-    CampaignConflict, QuoteNotUsable, SiteConflict,
+    CampaignConflict, QuoteNotUsable, ScheduleEnded, SiteConflict,
 )  # fmt: skip
 UNPROCESSABLE = (InvalidStationId, InvalidIdToken, UserError, InvalidText, SecurityError, *SCHEDULING)
 

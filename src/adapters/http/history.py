@@ -26,7 +26,9 @@ from adapters.http.live import live_endpoint
 from adapters.http.openapi import Doc, api_route, query
 from adapters.http.paging import paged, params_without_after, request_href
 from adapters.http.problems import Problem
+from cloudbay_domain.charging_cost import Cost
 from cloudbay_domain.id_token import IdTokenError, normalise_token
+from cloudbay_domain.quotes import money
 from projections.energy import PERIODS
 from projections.transactions import Visibility, utc_iso
 
@@ -167,7 +169,18 @@ async def get_transaction(request: Request) -> Response:
     row = await runtime.run(runtime.transactions.get_transaction, visibility, station_id, transaction_id)
     if row is None:
         raise Problem(404, "Not Found", f"no transaction {transaction_id} on {station_id}")
-    return JSONResponse(schemas.Transaction.shape(present(row)))
+    cost = await runtime.run(runtime.platform.scheduling.transaction_cost, station_id, transaction_id)
+    return JSONResponse(schemas.Transaction.shape({**present(row), "cost": present_cost(cost)}))
+
+
+def present_cost(cost: Cost | None) -> dict[str, str] | None:
+    if cost is None:
+        return None
+    return {
+        "currency": cost.currency,
+        "amount": str(money(cost.amount)),
+        "priced_energy_kwh": str(money(cost.priced_wh / 1000, 3)),
+    }
 
 
 def energy_range(request: Request) -> tuple[str, date | None, date | None]:

@@ -116,6 +116,12 @@ class ChargerEvents(Body):
     links: Links
 
 
+class TransactionCost(Body):
+    currency: str
+    amount: str = Field(description="decimal, rounded half to even to cents")
+    priced_energy_kwh: str = Field(description="the energy priced: what was charged before any tariff is not")
+
+
 class Transaction(Body):
     id: str
     station_id: str
@@ -141,6 +147,9 @@ class Transaction(Body):
     register_resets: int
     missing_seq_nos: list[list[int]]  # gaps in seqNo: [first, last] ranges, the lowest 100
     charging_state: str | None
+    cost: TransactionCost | None = Field(
+        default=None, description="at the charger's tariff in force in each interval charged (single reads only)"
+    )
     version: int
     links: Links
 
