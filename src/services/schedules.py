@@ -44,6 +44,10 @@ from services.remote import ChargerRefused, Runner
 from services.scheduling import Scheduling
 from services.store import EventLog
 
+# schedules' profile ids are drawn from here up; the ids below are the platform's own (load management's
+# ChargingStationMaxProfile is 90000), so a schedule never replaces one of them
+FIRST_PROFILE_ID = 100_000
+
 
 class QuoteExpired(ServiceError):
     pass
@@ -142,7 +146,7 @@ class Schedules:
             station_id=station_id,
             quote=digest,
             evse_id=evse_id,
-            profile_id=secrets.randbelow(2**31 - 1) + 1,
+            profile_id=FIRST_PROFILE_ID + secrets.randbelow(2**31 - FIRST_PROFILE_ID),
             purpose="TxProfile" if tx is not None else "TxDefaultProfile",
             transaction_id=tx,
             rate_unit=self.rate_unit,
