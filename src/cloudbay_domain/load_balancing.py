@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from fractions import Fraction
 
 from cloudbay_domain.planner import VOLTAGE
@@ -201,3 +201,12 @@ def _water_fill(site: Site, room: _Room, group: list[ChargerLoad], limits: dict[
             limits[car.station_id] += step
             room.take(car, step)
         rising = [c for c in rising if limits[c.station_id] < c.max_current_a and not room.full(c)]
+
+
+EVERY_CAR_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def safe_shares(site: Site) -> dict[str, Fraction]:
+    """Each charger's share (A) when every charger of the site charges: what each may count on whatever the others
+    do; together they fit every circuit."""
+    return balance(site.with_cars({station_id: EVERY_CAR_SINCE for station_id in site.chargers}))

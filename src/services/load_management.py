@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from cloudbay_domain.load_balancing import ChargerLoad, balance
+from cloudbay_domain.load_balancing import ChargerLoad, balance, safe_shares
 from cloudbay_domain.load_balancing import Site as BalancedSite
 from cloudbay_domain.sites import SiteLayout
 from services.chargers import Chargers
@@ -42,7 +42,6 @@ from services.sites import Sites
 log = logging.getLogger("cloudbay.load")
 Runner = Callable[..., Awaitable[Any]]
 VALIDITY = timedelta(minutes=30)  # a limit above the safe share holds this long unless renewed
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_ROUNDS = 4  # re-balancing again after refusals of lower limits, at most
 RENEW_SECONDS = VALIDITY.total_seconds() / 3  # how often every site is balanced again, renewing raised limits
 LOAD_PROFILE_ID = 90_000  # the one ChargingStationMaxProfile of load management: each send replaces it (K01)
@@ -191,7 +190,7 @@ class LoadManager:
             return
         site = layout.balanced(root)
         now = self.clock()
-        safe = balance(site.with_cars({s: EPOCH for s in site.chargers}))  # every charger charging
+        safe = safe_shares(site)  # every charger charging
         cars = await self._cars(site, now)
         refused: set[str] = set()
         for _ in range(MAX_ROUNDS):

@@ -232,6 +232,7 @@ class Platform:
         self.schedules = Schedules(log, self.chargers, self.scheduling, self.link, self.run, key)
         self.sites = Sites(log, self.chargers)  # sites and circuits; their load management:
         self.load = LoadManager(self.sites, self.chargers, self.link, self.run)
+        self.scheduling.site_cap = self.sites.guaranteed_power_w  # plans respect the circuits' limits
         # firmware rollout campaigns: their targets from the fleet, their counts from the progress read model
         self.firmware_channels = FirmwareChannels(log, finder or NoChargers())  # who follows which channel
         self.firmware_images = images or FirmwareImages(log)  # uploaded, signed images; ``links``: their URLs

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 from cloudbay_domain.charging_cost import Cost, TariffHistory, transaction_cost
+from cloudbay_domain.planner import InvalidPlanRequest
 from cloudbay_domain.pricing import ChargerTariff, PublishedSeries
 from cloudbay_domain.quotes import Quote, QuoteRequest, make_quote
 from cloudbay_domain.tariff import InvalidTariff, PriceSeries, Tariff, check_series_name, parse_currency
@@ -27,6 +30,8 @@ class UnknownPriceSeries(ServiceError):
 class Scheduling:
     def __init__(self, log: EventLog, chargers: Chargers, clock: Callable[[], datetime] | None = None) -> None:
         self.log, self.chargers = log, chargers
+        # the power the charger's site guarantees it (None: on no site): a plan never counts on more
+        self.site_cap: Callable[[str], Fraction | None] = lambda station_id: None
         self.clock = clock or (lambda: datetime.now(UTC))
 
     # --- tariffs -------------------------------------------------------------------------------
@@ -93,6 +98,12 @@ class Scheduling:
         tariff = self.tariff_record(station_id).tariff
         assert tariff is not None
         series = self._series_or_none(tariff.series) if tariff.series else None
+        cap = self.site_cap(station_id)
+        if cap is not None:  # the circuits' limits hold for the plan too, whoever else plugs in meanwhile
+            if cap <= 0:
+                raise InvalidPlanRequest(f"the site of {station_id} guarantees it no power to plan with")
+            asked = request.max_power_w
+            request = dataclasses.replace(request, max_power_w=cap if asked is None else min(asked, cap))
         return make_quote(tariff, series, request, now or self.clock())
 
     # --- costs ---------------------------------------------------------------------------------

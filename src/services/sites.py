@@ -6,8 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
+from cloudbay_domain.load_balancing import safe_shares
+from cloudbay_domain.planner import VOLTAGE
 from cloudbay_domain.sites import Node, Placement, SiteLayout, UnknownSite
 from services.chargers import Chargers, not_whitelisted
 from services.errors import ServiceError
@@ -28,6 +31,16 @@ class Sites:
     def layout(self) -> SiteLayout:
         record: SiteLayout | None = self.log.load_or_none(SiteLayout.create_id())
         return record if record is not None else SiteLayout()
+
+    def guaranteed_power_w(self, station_id: str) -> Fraction | None:
+        """The power the charger's site guarantees it (W: its safe share, when every charger of the site charges),
+        or None on no site: what a plan for it may count on, whoever else plugs in."""
+        layout = self.layout()
+        root = layout.site_of(station_id)
+        if root is None:
+            return None
+        amps = safe_shares(layout.balanced(root)).get(station_id, Fraction(0))
+        return amps * VOLTAGE * layout.placements[station_id].phases
 
     def _change(self, what: str, command: Callable[[SiteLayout], tuple[Any, list[str]]]) -> Any:
         def attempt() -> tuple[tuple[Any, list[str]], list[Any]]:
