@@ -54,3 +54,28 @@ class SmartStation(Station):
             "charging_schedule_period": periods,
         }
         return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
+
+
+class ReportingStation(SmartStation):
+    """A SmartStation that reports its SmartChargingCtrlr variables (``rate_units``, ``periods_per_schedule``)."""
+
+    rate_units = "W"
+    periods_per_schedule = "3"
+
+    @on(Action.get_variables)
+    async def on_get_variables(self, get_variable_data: list[dict[str, Any]], **kwargs: Any) -> Any:
+        await self._answer("GetVariables", {"get_variable_data": get_variable_data})
+        known = {"RateUnit": self.rate_units, "PeriodsPerSchedule": self.periods_per_schedule}
+        results = []
+        for wanted in get_variable_data:
+            name = wanted["variable"]["name"]
+            found = wanted["component"]["name"] == "SmartChargingCtrlr" and name in known
+            results.append(
+                {
+                    "attribute_status": "Accepted" if found else "UnknownVariable",
+                    "component": wanted["component"],
+                    "variable": wanted["variable"],
+                    **({"attribute_value": known[name]} if found else {}),
+                }
+            )
+        return call_result.GetVariables(get_variable_result=results)

@@ -92,6 +92,22 @@ class VersionAnswer:
 
 
 @dataclass(frozen=True)
+class VariableAnswer:
+    """One variable's read: ``status`` Accepted (then ``value``), Rejected, UnknownComponent, UnknownVariable..."""
+
+    status: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class GetVariable(ChargerRequest[VariableAnswer]):
+    """Read one configuration variable's actual value (B06 GetVariables)."""
+
+    component: str
+    variable: str
+
+
+@dataclass(frozen=True)
 class GetLocalListVersion(ChargerRequest[VersionAnswer]):
     """Which local authorization list version the charger holds (D02)."""
 

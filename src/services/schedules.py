@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 from cloudbay_domain.charging_schedule import (
-    DEFAULT_MAX_PERIODS,
     DEFAULT_RATE_UNIT,
     STACK_LEVEL,
     ChargerSchedules,
@@ -25,6 +24,7 @@ from cloudbay_domain.planner import to_decimal
 from cloudbay_domain.quotes import Quote
 from cloudbay_domain.transaction import Transaction
 from services.chargers import Chargers
+from services.charging_capabilities import Capabilities, capabilities_of
 from services.errors import ServiceError
 from services.ports import (
     CallFailed,
@@ -86,7 +86,7 @@ class Schedules:
         self.log, self.chargers, self.scheduling, self.link, self.run = log, chargers, scheduling, link, run
         self.tickets = QuoteTickets(key)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.rate_unit, self.max_periods = DEFAULT_RATE_UNIT, DEFAULT_MAX_PERIODS
+        self.rate_unit = DEFAULT_RATE_UNIT  # what GetCompositeSchedule asks for
         self._scanned: set[str] = set()  # chargers whose schedules this process has looked at
         self._watched: set[str] = set()  # of those, the ones that may have an active schedule
 
@@ -119,8 +119,9 @@ class Schedules:
         quote: Quote = await self.run(self.scheduling.quote, station_id, ticket.request, ticket.quoted_at)
         transaction_id = charger.running.get(evse_id)
         digest = self.tickets.digest(quote_id)
+        takes = await capabilities_of(self.link, station_id)  # its rate unit and how many periods
         schedule = await self.run(
-            self._save_new, lambda: self._new(station_id, evse_id, transaction_id, quote, by, digest)
+            self._save_new, lambda: self._new(station_id, evse_id, transaction_id, quote, by, digest, takes)
         )
         request = SetChargingProfile(evse_id, self.profile(schedule))
         try:
@@ -138,10 +139,10 @@ class Schedules:
         return done
 
     def _new(
-        self, station_id: str, evse_id: int, tx: str | None, quote: Quote, by: str, digest: str
+        self, station_id: str, evse_id: int, tx: str | None, quote: Quote, by: str, digest: str, takes: Capabilities
     ) -> ChargingSchedule:
         plan = quote.plan
-        periods = profile_periods(plan, quote.limits, self.rate_unit, self.max_periods)
+        periods = profile_periods(plan, quote.limits, takes.rate_unit, takes.max_periods)
         return ChargingSchedule(
             station_id=station_id,
             quote=digest,
@@ -149,7 +150,7 @@ class Schedules:
             profile_id=FIRST_PROFILE_ID + secrets.randbelow(2**31 - FIRST_PROFILE_ID),
             purpose="TxProfile" if tx is not None else "TxDefaultProfile",
             transaction_id=tx,
-            rate_unit=self.rate_unit,
+            rate_unit=takes.rate_unit,
             start=plan.slots[0].start,
             end=plan.slots[-1].end,
             periods=[[str(at), str(limit)] for at, limit in periods],

@@ -15,7 +15,7 @@ import httpx
 
 from adapters.auth import Role
 from tests.ownership_support import pair
-from tests.schedule_support import SmartStation, smart
+from tests.schedule_support import ReportingStation, SmartStation, smart
 from tests.support import LiveServer, station
 
 PROBLEM = "application/problem+json"
@@ -225,3 +225,31 @@ def test_a_default_profile_follows_the_car_plugged_in_later_and_stops_it_when_do
     assert idle == [] and [(s.purpose, s.reason, s.transaction_id) for s in ended] == [
         ("TxDefaultProfile", "EnergyDelivered", "T-7")
     ]
+
+
+def test_the_profile_is_in_the_rate_unit_and_within_the_periods_the_charger_reports(server: LiveServer) -> None:
+    prepare(server, "SCH-W")
+
+    async def go() -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+        async with station(server, "SCH-W", ReportingStation) as cp:  # SmartChargingCtrlr: RateUnit W, 3 periods
+            await cp.boot()
+
+            def rest() -> dict[str, Any]:
+                with driver(server) as http:
+                    created = accept(http, "SCH-W", quote(http, "SCH-W", energy_kwh="20", hours=6)["quote_id"])
+                    assert created.status_code == 201, created.text
+                    body: dict[str, Any] = created.json()
+                    return body
+
+            created = await asyncio.to_thread(rest)
+            return cp.received, created
+
+    received, created = asyncio.run(go())
+    asked = [p for a, p in received if a == "GetVariables"]
+    names = {(v["component"]["name"], v["variable"]["name"]) for p in asked for v in p["get_variable_data"]}
+    assert names == {("SmartChargingCtrlr", "RateUnit"), ("SmartChargingCtrlr", "PeriodsPerSchedule")}
+    [(_, sent)] = [(a, p) for a, p in smart(received) if a == "SetChargingProfile"]
+    [schedule] = sent["charging_profile"]["charging_schedule"]
+    assert schedule["charging_rate_unit"] == "W" and created["charging_rate_unit"] == "W"
+    periods = schedule["charging_schedule_period"]
+    assert 1 <= len(periods) <= 3 and all(0 <= Decimal(str(p["limit"])) <= 11040 for p in periods)

@@ -16,6 +16,7 @@ from services.ports import (
     ClearChargingProfile,
     GetCompositeSchedule,
     GetLocalListVersion,
+    GetVariable,
     InstallCertificate,
     PublishFirmware,
     RequestStart,
@@ -107,6 +108,7 @@ CALLS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     SetChargingProfile: (k.set_charging_profile, _status),
     ClearChargingProfile: (k.clear_charging_profile, _status),
     GetCompositeSchedule: (k.get_composite_schedule, k.composite_answer),
+    GetVariable: (k.get_variable, k.variable_answer),
     InstallCertificate: (
         lambda q: call.CertificateSigned(certificate_chain=q.chain_pem, certificate_type=q.certificate_type),
         _status,

@@ -13,8 +13,10 @@ from services.ports import (
     ClearChargingProfile,
     CompositeAnswer,
     GetCompositeSchedule,
+    GetVariable,
     SchedulePeriod,
     SetChargingProfile,
+    VariableAnswer,
 )
 
 
@@ -90,3 +92,15 @@ def composite_answer(result: Any) -> CompositeAnswer:
         rate_unit=str(schedule["charging_rate_unit"]),
         periods=periods,
     )
+
+
+def get_variable(request: GetVariable) -> Any:
+    wanted = {"component": {"name": request.component}, "variable": {"name": request.variable}}
+    return call.GetVariables(get_variable_data=[wanted])
+
+
+def variable_answer(result: Any) -> VariableAnswer:
+    """The first (the only asked) result of a GetVariables answer."""
+    found = (result.get_variable_result or [{}])[0]
+    value = found.get("attribute_value")
+    return VariableAnswer(str(found.get("attribute_status", "Rejected")), None if value is None else str(value))
