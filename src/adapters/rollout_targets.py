@@ -4,8 +4,9 @@ fleet read model.
 A charger follows the channel and family operators assigned it (``ChannelMembership``, kept on its fleet row),
 else ``stable`` of its own hardware family. A filter narrows by hardware family, production batch, vendor,
 model and a list of station ids; a roll-back's filter (``rollback_of``, ``previous_version``) names the chargers
-of a campaign that updated from that version. Every charger's time zone is UTC. Read in pages by station id,
-so neither planning nor an assignment over a million chargers ever holds them all.
+of a campaign that updated from that version. A charger's time zone is the one its tariff states, UTC for a
+charger without a tariff (a re-install keeps the one its charger had in the rolled-back campaign). Read in
+pages by station id, so neither planning nor an assignment over a million chargers ever holds them all.
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ class FleetTargets:
         where, params, wanted = _conditions(filter)
         where += ["COALESCE(firmware_family, hardware_family) = %s", "COALESCE(firmware_channel, %s) = %s"]
         params += [family, DEFAULT_CHANNEL, channel]
-        sql = "SELECT station_id, firmware_version FROM rm_chargers"
+        sql = "SELECT station_id, firmware_version, COALESCE(time_zone, 'UTC') AS time_zone FROM rm_chargers"
         for row in self._rows(sql, where, params, wanted):
-            yield Target(row["station_id"], "UTC", row["firmware_version"])
+            yield Target(row["station_id"], row["time_zone"], row["firmware_version"])
 
     def _reverted(self, campaign_id: str, version: str | None, from_version: str | None) -> Iterator[Target]:
         """The chargers of campaign ``campaign_id`` that updated (from ``version`` to ``from_version``)."""

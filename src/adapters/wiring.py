@@ -15,6 +15,7 @@ from adapters.current_users import CurrentUsers
 from adapters.firmware_wiring import download_links, firmware_images
 from adapters.http.health import BoundedStatus
 from adapters.http.live_hub import LiveHub
+from adapters.http.rollout_hub import RolloutHub
 from adapters.mail import mail_sender
 from adapters.manufacturing import CodeHashes, ManufacturingKeys
 from adapters.metrics import Metrics, store_reader
@@ -43,6 +44,7 @@ from projections.id_tokens import IdTokenQueries
 from projections.members import MemberQueries
 from projections.production import ProductionQueries
 from projections.rollout_queries import RolloutQueries
+from projections.rollouts import RolloutsProjection
 from projections.security_events import SecurityEventQueries
 from projections.transactions import TransactionQueries, TransactionsProjection
 from projections.users import UserQueries
@@ -123,6 +125,10 @@ class Runtime:
         self.live = LiveHub(self.transactions)
         live = self.live
         self.followers[TransactionsProjection.name].subscribe(live.publish, wanted=lambda: live.watched() > 0)
+        self.live_rollouts = rollouts_live = RolloutHub()  # the live feed of campaigns' progress
+        self.followers[RolloutsProjection.name].subscribe(
+            rollouts_live.publish, wanted=lambda: rollouts_live.watched() > 0
+        )
         self.auth_settings = AuthSettings(
             issuer=settings.oauth_issuer, audience=settings.oauth_audience, jwks_url=settings.oauth_jwks_url
         )

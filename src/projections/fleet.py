@@ -1,4 +1,5 @@
-"""The fleet read model: per charger its identity, presence, last boot, firmware and connector status."""
+"""The fleet read model: per charger its identity, presence, last boot, firmware, time zone and connector
+status."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from cloudbay_domain.charger import Charger
 from cloudbay_domain.device import WHITELISTED, Device
 from cloudbay_domain.firmware_channel import ChannelMembership
+from cloudbay_domain.pricing import ChargerTariff
 from projections.db import ReadModelDB, Tx, add_missing_columns
 
 CHARGER_COLUMNS = (
@@ -25,7 +27,9 @@ PRODUCTION_COLUMNS = {
 }
 # the firmware channel operators put the charger on (docs/firmware.md); none: ``stable`` of its own family
 FIRMWARE_COLUMNS = {"firmware_family": "TEXT", "firmware_channel": "TEXT"}
-ADDED_COLUMNS = {**PRODUCTION_COLUMNS, **FIRMWARE_COLUMNS}
+# the time zone its owner's tariff states (``ChargerTariff``, whose stream ``tariff_id`` names); none: no tariff
+TARIFF_COLUMNS = {"tariff_id": "TEXT", "time_zone": "TEXT"}
+ADDED_COLUMNS = {**PRODUCTION_COLUMNS, **FIRMWARE_COLUMNS, **TARIFF_COLUMNS}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -59,6 +63,7 @@ class FleetProjection:
         tx.execute("CREATE INDEX IF NOT EXISTS rm_chargers_state ON rm_chargers (state, station_id)")
         tx.execute("CREATE INDEX IF NOT EXISTS rm_chargers_mac ON rm_chargers (mac_address)")
         tx.execute("CREATE INDEX IF NOT EXISTS rm_chargers_device ON rm_chargers (device_id)")
+        tx.execute("CREATE INDEX IF NOT EXISTS rm_chargers_tariff ON rm_chargers (tariff_id)")
 
     def drop_tables(self, tx: Tx) -> None:
         tx.execute("DROP TABLE IF EXISTS rm_connectors")
@@ -95,6 +100,20 @@ class FleetProjection:
         tx.execute(
             "UPDATE rm_chargers SET firmware_family = %s, firmware_channel = %s WHERE station_id = %s",
             (event.family, event.channel, event.station_id),
+        )
+
+    @apply.register
+    def _(self, event: ChargerTariff.Created, tx: Tx, position: int) -> None:
+        """A charger's first tariff (a charger is whitelisted before it may have one)."""
+        tx.execute(
+            "UPDATE rm_chargers SET tariff_id = %s WHERE station_id = %s", (str(event.originator_id), event.station_id)
+        )
+
+    @apply.register
+    def _(self, event: ChargerTariff.TariffSet, tx: Tx, position: int) -> None:
+        tx.execute(
+            "UPDATE rm_chargers SET time_zone = %s WHERE tariff_id = %s",
+            (event.tariff.get("time_zone"), str(event.originator_id)),
         )
 
     @apply.register
@@ -229,6 +248,8 @@ class FleetQueries:
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         """Every row of the read model, in a stable order (to compare live with rebuilt)."""
         return {
-            "chargers": self.db.query(f"SELECT {CHARGER_COLUMNS} FROM rm_chargers ORDER BY station_id"),
+            "chargers": self.db.query(
+                f"SELECT {CHARGER_COLUMNS}, {', '.join(TARIFF_COLUMNS)} FROM rm_chargers ORDER BY station_id"
+            ),
             "connectors": self.db.query("SELECT * FROM rm_connectors ORDER BY station_id, evse_id, connector_id"),
         }

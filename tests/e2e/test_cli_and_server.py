@@ -203,3 +203,33 @@ def test_live_feed_and_read_models_with_the_projector_process(env: dict[str, str
             "rollouts",
             "firmware_images",
         }
+
+
+def test_the_rollout_feed_with_the_projector_process(env: dict[str, str], served: str) -> None:
+    """The serving process tails the rollouts read model the child keeps: a campaign's decisions reach a watcher."""
+    cloudbay(env, "chargers", "add", "CB-902", "--family", "home-22kw")
+    cloudbay(env, "users", "add", "ops@example.com", "--role", "operator")
+    token = cloudbay(env, "token", "ops@example.com").stdout.strip()
+    http = httpx.Client(base_url=served, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    wait_until(lambda: http.get("/api/v1/chargers/CB-902").is_success, timeout=10)  # the projector saw it
+    image = {"version": "2.0.0", "location": "https://firmware.example.com/2.0.0.bin"}
+    created = http.post("/api/v1/rollouts", json={"family": "home-22kw", "channel": "stable", "image": image})
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["campaign_id"]
+
+    async def scenario() -> list[dict[str, Any]]:
+        url = f"{served.replace('http', 'ws')}/api/v1/live?rollout={campaign_id}&access_token={token}"
+        async with connect(url) as live:
+            messages = [json.loads(await asyncio.wait_for(live.recv(), 10))]
+            for command in ("start", "pause"):
+                assert (await asyncio.to_thread(http.post, f"/api/v1/rollouts/{campaign_id}/{command}")).is_success
+            while messages[-1]["rollout"]["state"] != "paused":
+                messages.append(json.loads(await asyncio.wait_for(live.recv(), 10)))
+            return messages
+
+    try:
+        messages = asyncio.run(scenario())
+    finally:
+        http.close()
+    assert messages[0]["type"] == "snapshot" and messages[0]["rollout"]["targets"] == 1
+    assert {m["type"] for m in messages[1:]} == {"progress"}

@@ -62,6 +62,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/chargers/{station_id}/transfer": {"email": "invited@example.com"},
     "POST /api/v1/chargers/{station_id}/unpair": {},
 }
+FEEDS = ["WS /api/v1/live?rollout={campaign_id}"]  # the live route's other feed, walked as a route of its own
 ROW = re.compile(r"^\| `(?P<route>[A-Z]+ /[^`]*)` \|(?P<cells>.*)\|\s*$")
 
 
@@ -88,7 +89,7 @@ def routes() -> list[str]:
             found += [f"{m} {route.path}" for m in sorted((route.methods or set()) - {"HEAD"})]
         elif isinstance(route, WebSocketRoute) and route.path.startswith("/api/v1"):
             found.append(f"WS {route.path}")
-    return sorted(found, key=lambda route: route.endswith("/unpair"))
+    return sorted(found + FEEDS, key=lambda route: route.endswith("/unpair"))
 
 
 def setup(server: LiveServer) -> dict[str, str]:
@@ -116,7 +117,7 @@ def call(server: LiveServer, route: str, token: str | None) -> tuple[int, str]:
 
 
 async def upgrade(server: LiveServer, path: str, headers: dict[str, str]) -> tuple[int, str]:
-    url = f"ws://127.0.0.1:{server.port}{path}?charger={STATION}"
+    url = f"ws://127.0.0.1:{server.port}{path}" + ("" if "?" in path else f"?charger={STATION}")
     try:
         async with connect(url, additional_headers=headers):
             return 101, ""

@@ -96,8 +96,8 @@ def rebuild_and_dump(app: EventLog, db: ReadModelDB) -> dict[str, Any]:
     }
     normalised: dict[str, Any] = json.loads(json.dumps(dumps))  # the shape the fixture was written in
     for row in normalised["fleet"]["chargers"]:  # columns added since: a charger of the fixture was whitelisted by hand
-        added = {name: row.pop(name) for name in ("state", "mac_address", "batch_id")}
-        assert added == {"state": "whitelisted", "mac_address": None, "batch_id": None}
+        added = {name: row.pop(name) for name in ("state", "mac_address", "batch_id", "tariff_id", "time_zone")}
+        assert added == {"state": "whitelisted", **dict.fromkeys(("mac_address", "batch_id", "tariff_id", "time_zone"))}
     return normalised
 
 

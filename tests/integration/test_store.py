@@ -91,6 +91,8 @@ def test_replay_rebuilds_read_models_equal_to_the_live_ones(store_url: str, tmp_
     try:
         for n in range(3):
             live.whitelist(f"CB-70{n}", "alpha")
+        tariff = {"currency": "CHF", "price_per_kwh": "0.30", "time_zone": "Europe/Zurich"}
+        live.platform.scheduling.set_tariff("CB-701", tariff, "owner@example.com")
 
         async def scenario() -> None:
             for n in range(3):
@@ -127,6 +129,7 @@ def test_replay_rebuilds_read_models_equal_to_the_live_ones(store_url: str, tmp_
         db.close()
     assert after == before
     assert len(after["chargers"]) == 3 and len(after["connectors"]) == 6
+    assert [c["time_zone"] for c in after["chargers"]] == [None, "Europe/Zurich", None]
 
 
 def test_rebuild_in_process_matches_incremental_batches(store_url: str, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The live feed ``/api/v1/live?charger=<stationId>``: a charger's transaction events as they land.
+"""The live feed ``/api/v1/live?charger=<stationId>``: a charger's transaction events as they land. (The same
+address with ``?rollout=<campaignId>`` follows a rollout campaign's progress: ``adapters.http.live_rollouts``.)
 
 Protocol (server to client only; whatever the client sends is ignored):
 
@@ -25,17 +26,16 @@ closed with code 4429: it has missed events, and reconnecting gives it a fresh s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters.access import Act, Actor, admit, visible_to
-from adapters.auth import bearer_token
 from adapters.http.common import verify_token
 from adapters.http.live_hub import OVERFLOW, SLOW_CONSUMER_CLOSE_CODE, Subscription
+from adapters.http.live_rollouts import rollout_feed
+from adapters.http.live_socket import refuse, serve, token_of
 from adapters.http.problems import Problem
 from projections.transactions import Visibility
 
@@ -45,19 +45,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("cloudbay.live")
 
 
-def _token(websocket: WebSocket) -> str:
-    token = websocket.query_params.get("access_token")
-    if token and "authorization" not in websocket.headers:
-        return token
-    return bearer_token(websocket.headers)  # the header's token, or the 401 Problem
-
-
 async def _admit(websocket: WebSocket, runtime: Runtime) -> tuple[str, Visibility]:
     """The station id the caller may watch and what they may see of it, or a Problem to refuse the upgrade."""
-    principal = await verify_token(runtime, _token(websocket))
+    principal = await verify_token(runtime, token_of(websocket))
     station_id = websocket.query_params.get("charger")
     if not station_id:
-        raise Problem(400, "Bad Request", "charger (a station id) is required")
+        raise Problem(400, "Bad Request", "charger (a station id) or rollout (a campaign id) is required")
     if await admit(runtime, principal, station_id, Act.WATCH) is Actor.OPERATOR:
         if await runtime.run(runtime.fleet.get_charger, station_id) is None:
             raise Problem(404, "Not Found", f"no charger {station_id}")
@@ -66,6 +59,8 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> tuple[str, Visibilit
 
 async def live_endpoint(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
+    if "rollout" in websocket.query_params:
+        return await rollout_feed(websocket, runtime)
     admitted = await _admitted(websocket, runtime)
     if admitted is None:
         return
@@ -73,7 +68,7 @@ async def live_endpoint(websocket: WebSocket) -> None:
     subscription = runtime.live.subscribe(*admitted)  # before the snapshot: nothing falls in between
     try:
         await _send_snapshot(websocket, runtime, subscription)
-        await _serve(websocket, subscription)
+        await serve(websocket, _push(websocket, subscription))
     except WebSocketDisconnect:
         pass
     finally:
@@ -85,7 +80,7 @@ async def _admitted(websocket: WebSocket, runtime: Runtime) -> tuple[str, Visibi
     try:
         return await _admit(websocket, runtime)
     except Problem as problem:
-        await websocket.send_denial_response(problem.response(websocket.url.path))
+        await refuse(websocket, problem)
         return None
 
 
@@ -97,25 +92,6 @@ async def _send_snapshot(websocket: WebSocket, runtime: Runtime, subscription: S
     subscription.after = position
     snapshot = {"type": "snapshot", "station_id": station_id, "position": position, "transactions": active}
     await websocket.send_json(snapshot)
-
-
-async def _serve(websocket: WebSocket, subscription: Subscription) -> None:
-    """Push until the client leaves, or until it is too slow and is closed."""
-    tasks = {asyncio.create_task(_until_closed(websocket)), asyncio.create_task(_push(websocket, subscription))}
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        with contextlib.suppress(WebSocketDisconnect, OSError):  # the client left while we were sending
-            task.result()
-
-
-async def _until_closed(websocket: WebSocket) -> None:
-    while (await websocket.receive())["type"] != "websocket.disconnect":
-        pass
 
 
 async def _push(websocket: WebSocket, subscription: Subscription) -> None:

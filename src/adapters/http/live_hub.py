@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cloudbay_domain.transaction import Transaction
 from projections.transactions import TransactionQueries, Visibility
@@ -14,6 +14,39 @@ from projections.transactions import TransactionQueries, Visibility
 SLOW_CONSUMER_CLOSE_CODE = 4429
 QUEUE_SIZE = 1000  # more than a follower batch (500 events): one batch alone never overflows a client
 OVERFLOW: dict[str, Any] = {"type": "overflow"}
+W = TypeVar("W")
+
+
+class Watchers(Generic[W]):
+    """The connections watching each key (a charger, a campaign): added and removed on the connections' loops,
+    read in a follower's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, set[W]] = {}
+
+    def add(self, key: str, watcher: W) -> None:
+        with self._lock:
+            self._by_key.setdefault(key, set()).add(watcher)
+
+    def remove(self, key: str, watcher: W) -> bool:
+        """Forget ``watcher``; True when nobody watches ``key`` any more."""
+        with self._lock:
+            watchers = self._by_key.get(key, set())
+            watchers.discard(watcher)
+            if watchers:
+                return False
+            self._by_key.pop(key, None)
+            return True
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(len(w) for w in self._by_key.values())
+
+    def by_key(self) -> dict[str, list[W]]:
+        """A copy: who watches what, now."""
+        with self._lock:
+            return {key: list(watchers) for key, watchers in self._by_key.items()}
 
 
 @dataclass(eq=False)
@@ -71,31 +104,23 @@ class LiveHub:
     def __init__(self, queries: TransactionQueries, queue_size: int = QUEUE_SIZE) -> None:
         self.queries = queries
         self.queue_size = queue_size
-        self._lock = threading.Lock()
-        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._subscriptions: Watchers[Subscription] = Watchers()
 
     def subscribe(self, station_id: str, visibility: Visibility) -> Subscription:
         subscription = Subscription(station_id, asyncio.get_running_loop(), asyncio.Queue(self.queue_size), visibility)
-        with self._lock:
-            self._subscriptions.setdefault(station_id, set()).add(subscription)
+        self._subscriptions.add(station_id, subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        with self._lock:
-            watchers = self._subscriptions.get(subscription.station_id, set())
-            watchers.discard(subscription)
-            if not watchers:
-                self._subscriptions.pop(subscription.station_id, None)
+        self._subscriptions.remove(subscription.station_id, subscription)
 
     def watched(self) -> int:
-        with self._lock:
-            return sum(len(s) for s in self._subscriptions.values())
+        return self._subscriptions.count()
 
     def publish(self, batch: list[tuple[int, Any]]) -> None:
         """The follower's subscriber: one message per Transaction event, to the connections of its charger."""
         events = [(p, e) for p, e in batch if isinstance(e, Transaction.Event)]
-        with self._lock:
-            watchers = {station: list(subs) for station, subs in self._subscriptions.items()}
+        watchers = self._subscriptions.by_key()
         if not events or not watchers:
             return  # nobody is watching: not even a read-model query
         rows = self.queries.by_ids({str(e.originator_id) for _, e in events})
