@@ -173,6 +173,9 @@ def test_a_rebuild_gives_the_same_rows() -> None:
     )
 
 
+NOT_PRICED = {"currency": None, "cost_nanos": 0, "priced_at": None, "priced_wh": None, "priced_count": 0}
+
+
 def test_meter_values_before_any_report_count_nowhere() -> None:
     harness = Harness()
     transaction = Transaction.open(STATION, "T-9", 1, 1)
@@ -184,7 +187,7 @@ def test_meter_values_before_any_report_count_nowhere() -> None:
     (row,) = harness.dump()["transactions"]
     assert row["version"] == 2 and row["energy_wh"] == 0 and row["status"] == "active" and row["user_email"] is None
     assert harness.dump()["energy_tx"] == [
-        {"tx_id": row["tx_id"], "station_id": STATION, "user_key": "", "day": None, "energy_mwh": 0}
+        {"tx_id": row["tx_id"], "station_id": STATION, "user_key": "", "day": None, "energy_mwh": 0, **NOT_PRICED}
     ]
     assert harness.dump()["energy_daily"] == []
 

@@ -166,7 +166,8 @@ class EnergyItem(Body):
     cost: str | None = Field(
         default=None,
         examples=["4.23"],
-        description="the sum of the period's transactions' costs (decimal); null without a tariff or in several currencies",
+        description="the sum of the period's transactions' costs (decimal); null without a tariff, or in"
+        " several currencies (see costs)",
     )
     currency: str | None = Field(default=None, examples=["CHF"])
     costs: dict[str, str] = Field(default_factory=dict, description="the cost per currency (usually one)")
