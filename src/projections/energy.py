@@ -14,6 +14,9 @@ domain's ``transaction_figures``, computed after each event from the transaction
 events carry facts only). Energy is kept in integer milliwatt-hours (``energy_mwh``, rounded once per figure),
 so deltas add exactly: a bucket is the same whatever the order of the updates that built it, and a rebuild
 gives the same numbers to the last digit. Months are sums of days (``substr(day, 1, 7)``).
+
+Each transaction's cost goes to the same bucket as its energy, priced from its new register readings only
+(``projections.energy_cost``: the tariffs followed, the last priced reading kept per transaction).
 """
 
 from __future__ import annotations
