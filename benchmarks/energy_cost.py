@@ -1,5 +1,6 @@
 """Energy cost per event: what the energy read model pays to price one more reading of a transaction that
-already holds N register readings (1,000 and 100,000 by default), under a tariff with a night window.
+already holds N register readings (1,000 and 100,000 by default), under the planning benchmark's tariff
+(a night window, a midday window).
 
 Two ways on the same readings: the projection's (``Priced.advanced``: only the pairs after the last priced
 reading), and pricing every pair again (what a late reading before the last priced one costs, once). Prints
@@ -12,19 +13,12 @@ import argparse
 import time
 from datetime import UTC, datetime, timedelta
 
+from planning import TARIFF
+
 from cloudbay_domain.charging_cost import TariffHistory
-from cloudbay_domain.tariff import Tariff
 from projections.energy_cost import Priced
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-TARIFF = Tariff.parse(
-    {
-        "currency": "CHF",
-        "price_per_kwh": "0.27",
-        "time_zone": "Europe/Zurich",
-        "night": {"from": "22:00", "to": "06:00", "price_per_kwh": "0.18"},
-    }
-)
 
 
 def main() -> None:
