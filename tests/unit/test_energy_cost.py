@@ -1,23 +1,26 @@
 """Cost per day and month in the energy read model: the reading pairs priced once each, a late reading that
 prices the transaction again, a tariff set later that reprices nothing, and the buckets a cost lands in (the
-UTC day the transaction started, as its energy: a session across midnight in Zurich counts on one day)."""
+UTC day the transaction started, as its energy: a session across midnight in Zurich counts on one day); the
+order, duplicates and batching of the charger's messages do not change the cost."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudbay_domain.charging_cost import NANOS, TariffHistory, readings_cost_nanos, transaction_cost
-from cloudbay_domain.metering import ENERGY_REGISTER, Sample
+from cloudbay_domain.metering import ENERGY_REGISTER, Sample, register_readings
 from cloudbay_domain.pricing import ChargerTariff
 from cloudbay_domain.tariff import Tariff
+from cloudbay_domain.transaction import Transaction
 from projections.energy import EnergyQueries
 from projections.energy_cost import Priced
-from tests.unit.test_history_projection import STATION, Harness, Message
+from tests.unit.test_history_projection import STATION, Harness, Message, deliveries, in_order_and_as_delivered
 
 T0 = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)  # 21:00 in Zurich
 ZURICH = {"currency": "CHF", "price_per_kwh": "0.30", "time_zone": "Europe/Zurich"}
@@ -122,3 +125,32 @@ def test_a_charger_without_a_tariff_has_a_null_cost() -> None:
     (item,) = EnergyQueries(harness.db).for_charger(STATION, "day", None, None)
     assert (item["energy_wh"], item["cost"], item["currency"], item["costs"]) == (5000, None, None, {})
     assert harness.dump()["energy_cost_daily"] == []
+
+
+EARLY = SINCE - timedelta(days=30)
+
+
+def priced_harness() -> Harness:
+    """A harness whose charger has had the night tariff since before its sessions (2026-11-25)."""
+    harness = Harness()
+    with mock.patch.object(
+        ChargerTariff.TariffSet, "create_timestamp", staticmethod(lambda: SINCE - timedelta(days=30))
+    ):
+        record = ChargerTariff(STATION)
+        record.set(Tariff.parse(NIGHT), by="owner@example.com")
+    harness.app.save(record)
+    return harness
+
+
+@settings(max_examples=40, deadline=None)
+@given(deliveries(), st.integers(1, 7))
+def test_order_duplicates_late_readings_and_batches_do_not_change_the_cost(
+    scenario: tuple[list[Message], list[Message], list[int]], batch: int
+) -> None:
+    expected, actual = in_order_and_as_delivered(scenario, batch, priced_harness)
+    assert actual.dump() == expected.dump()
+    (row,) = actual.dump()["energy_tx"]
+    transaction: Transaction = actual.app.repository.get(Transaction.create_id(STATION, "T-1"))
+    assert row["cost_nanos"] == readings_cost_nanos(register_readings(transaction.samples), history((EARLY, NIGHT)))
+    (bucket,) = actual.dump()["energy_cost_daily"]
+    assert (bucket["day"], bucket["currency"], bucket["cost_nanos"]) == ("2026-11-25", "CHF", row["cost_nanos"])
