@@ -15,7 +15,9 @@ Work per event is in proportion to its new readings: ``rm_energy_tx`` keeps, per
 its currency and its last priced register reading (time, value and how many readings up to it); a batch prices
 only the reading pairs from that reading on (``readings_cost_nanos`` is a sum over pairs). A reading that
 arrives late, before the last priced one (or a change of the register series that moves it: a new location,
-another phase family), or a change of the tariff's currency, prices the whole transaction again, once. A tariff
+another phase family), or a change of the tariff's currency, prices the whole transaction again, once. Not
+detected: an earlier reading whose value changes in place (a larger duplicate of one phase at the same time);
+its pair keeps the price it had until a replay. A tariff
 that follows a price series is priced at its fixed prices here (the series is not followed by this read model).
 """
 
