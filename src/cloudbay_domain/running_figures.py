@@ -161,6 +161,11 @@ class RunningFigures:
     def add_samples(self, samples: Iterable[Sample]) -> None:
         self._energy.add(samples)
 
+    @property
+    def register_readings(self) -> list[tuple[datetime, float]]:
+        """The energy register's readings so far, in time order (``RunningEnergy.register_readings``)."""
+        return self._energy.register_readings
+
     def _timed(self) -> tuple[datetime, datetime]:
         assert self._first is not None and self._last is not None
         started, ended = self._reports()

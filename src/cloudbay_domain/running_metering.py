@@ -195,6 +195,11 @@ class RunningEnergy:
             else:
                 (self._register if sample.measurand == ENERGY_REGISTER else self._power).add(sample)
 
+    @property
+    def register_readings(self) -> list[Point]:
+        """The register's readings as ``metering.register_readings`` gives them (the live list: read, never change)."""
+        return self._register.series.points
+
     def summary(self) -> EnergySummary:
         register, power = self._register.series, self._power.series
         first, last = (register.points[0], register.points[-1]) if register.points else (None, None)

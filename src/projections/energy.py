@@ -14,23 +14,39 @@ domain's ``transaction_figures``, computed after each event from the transaction
 events carry facts only). Energy is kept in integer milliwatt-hours (``energy_mwh``, rounded once per figure),
 so deltas add exactly: a bucket is the same whatever the order of the updates that built it, and a rebuild
 gives the same numbers to the last digit. Months are sums of days (``substr(day, 1, 7)``).
+
+Each transaction's cost goes to the same bucket as its energy, priced from its new register readings only
+(``projections.energy_cost``: the tariffs followed, the last priced reading kept per transaction).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import singledispatchmethod
 from typing import Any
 
-from cloudbay_domain.figures import TransactionFigures
+from cloudbay_domain.pricing import ChargerTariff
+from cloudbay_domain.running_figures import RunningFigures
 from cloudbay_domain.transaction import Transaction
 from projections.batch import Pending
 from projections.db import ReadModelDB, Tx
+from projections.energy_cost import (
+    COST_COLUMNS,
+    CostBuckets,
+    Priced,
+    costs_per_period,
+    create_cost_tables,
+    drop_cost_tables,
+    tariff_histories,
+    tariff_row,
+    with_cost,
+    write_tariffs,
+)
 from projections.transaction_states import Loader, TransactionStates
 
 PERIODS = {"day": "day", "month": "substr(day, 1, 7)"}
+ROW_COLUMNS = ("tx_id", "station_id", "user_key", "day", "energy_mwh", *COST_COLUMNS)
 ID_PAGE = 500  # ids per query when a batch reads the stored contributions
 
 
@@ -64,8 +80,10 @@ class EnergyProjection:
             " PRIMARY KEY (station_id, user_key, day))"
         )
         tx.execute("CREATE INDEX IF NOT EXISTS rm_energy_daily_by_user ON rm_energy_daily (user_key, day)")
+        create_cost_tables(tx)
 
     def drop_tables(self, tx: Tx) -> None:
+        drop_cost_tables(tx)
         tx.execute("DROP TABLE IF EXISTS rm_energy_daily")
         tx.execute("DROP TABLE IF EXISTS rm_energy_tx")
 
@@ -81,7 +99,12 @@ class EnergyProjection:
     @apply.register(Transaction.Reported)
     @apply.register(Transaction.MeterValuesRecorded)
     def _(self, event: Transaction.Reported | Transaction.MeterValuesRecorded, tx: Tx, position: int) -> None:
-        self._pending.of(tx).figures[str(event.originator_id)] = self.states.latest(event)  # read at the flush
+        batch = self._pending.of(tx)
+        batch.figures[str(event.originator_id)] = (self.states.running(event), event.timestamp)  # read at the flush
+
+    @apply.register
+    def _(self, event: ChargerTariff.TariffSet, tx: Tx, position: int) -> None:
+        self._pending.of(tx).tariffs.append(tariff_row(event))
 
     @apply.register
     def _(self, event: Transaction.Attributed, tx: Tx, position: int) -> None:
@@ -95,45 +118,61 @@ class EnergyProjection:
         """Write the batch: each transaction's contribution moves once, from what the table holds to where the
         batch's last event puts it (the moves of the events in between add up to that one move)."""
         pending = self._pending.take(tx)
-        for tx_id, latest in pending.figures.items():
-            figures = latest()
+        write_tariffs(tx, pending.tariffs)
+        for tx_id, (running, _) in pending.figures.items():
+            figures = running.figures()
             if figures:
                 pending.changed.setdefault(tx_id, {}).update(
                     day=utc_day(figures.started_at), energy_mwh=mwh(figures.energy_wh)
                 )
         touched = sorted(pending.opened.keys() | pending.changed.keys())
         stored = _energy_rows(tx, touched)
-        rows, buckets = [], _Buckets()
+        old_rows = {tx_id: self._old(tx_id, stored, pending) for tx_id in touched}
+        histories = tariff_histories(tx, {old_rows[tx_id]["station_id"] for tx_id in pending.figures})
+        rows, buckets, costs = [], _Buckets(), CostBuckets()
         for tx_id in touched:
-            old = stored.get(tx_id)
-            if old is None:
-                if tx_id not in pending.opened:
-                    raise LookupError(f"no energy row for transaction {tx_id}")
-                old = {"station_id": pending.opened[tx_id], "user_key": "", "day": None, "energy_mwh": 0}
+            old = old_rows[tx_id]
             new = {**old, **pending.changed.get(tx_id, {})}
+            if tx_id in pending.figures:
+                running, recorded_at = pending.figures[tx_id]
+                history = histories[old["station_id"]].known_at(recorded_at)
+                new.update(Priced.of(old).advanced(running.register_readings, history).columns())
             if tx_id in stored and old == new:
                 continue
-            rows.append((tx_id, new["station_id"], new["user_key"], new["day"], new["energy_mwh"]))
+            rows.append((tx_id, *(new[column] for column in ROW_COLUMNS[1:])))
+            costs.move(old, new)
             old_key, new_key = (old["user_key"], old["day"]), (new["user_key"], new["day"])
             if old_key == new_key:
                 buckets.add(old["station_id"], old_key, new["energy_mwh"] - old["energy_mwh"], 0)
             else:
                 buckets.add(old["station_id"], old_key, -old["energy_mwh"], -1)
                 buckets.add(new["station_id"], new_key, new["energy_mwh"], 1)
+        updated = ", ".join(f"{column} = excluded.{column}" for column in ROW_COLUMNS[2:])
         tx.executemany(
-            "INSERT INTO rm_energy_tx (tx_id, station_id, user_key, day, energy_mwh) VALUES (%s, %s, %s, %s, %s)"
-            " ON CONFLICT (tx_id) DO UPDATE SET user_key = excluded.user_key, day = excluded.day,"
-            " energy_mwh = excluded.energy_mwh",
+            f"INSERT INTO rm_energy_tx ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ROW_COLUMNS))})"
+            f" ON CONFLICT (tx_id) DO UPDATE SET {updated}",
             rows,
         )
         buckets.write(tx)
+        costs.write(tx)
+
+    @staticmethod
+    def _old(tx_id: str, stored: dict[str, dict[str, Any]], pending: _Batch) -> dict[str, Any]:
+        """The transaction's stored row, or that of a transaction opened in the batch."""
+        old = stored.get(tx_id)
+        if old is not None:
+            return old
+        if tx_id not in pending.opened:
+            raise LookupError(f"no energy row for transaction {tx_id}")
+        return {"station_id": pending.opened[tx_id], "user_key": "", "day": None, "energy_mwh": 0, **Priced().columns()}
 
 
 @dataclass
 class _Batch:
     opened: dict[str, str] = field(default_factory=dict)  # tx_id -> station, of the transactions opened
     changed: dict[str, dict[str, Any]] = field(default_factory=dict)  # tx_id -> its columns' latest values
-    figures: dict[str, Callable[[], TransactionFigures | None]] = field(default_factory=dict)  # tx_id -> latest
+    figures: dict[str, tuple[RunningFigures, datetime]] = field(default_factory=dict)  # tx_id -> latest, when
+    tariffs: list[tuple[str, str, str]] = field(default_factory=list)  # the tariffs set, in order
 
 
 def _energy_rows(tx: Tx, tx_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -142,8 +181,7 @@ def _energy_rows(tx: Tx, tx_ids: list[str]) -> dict[str, dict[str, Any]]:
     for first in range(0, len(tx_ids), ID_PAGE):
         page = tx_ids[first : first + ID_PAGE]
         for row in tx.fetchall(
-            "SELECT tx_id, station_id, user_key, day, energy_mwh FROM rm_energy_tx"
-            f" WHERE tx_id IN ({', '.join(['%s'] * len(page))})",
+            f"SELECT {', '.join(ROW_COLUMNS)} FROM rm_energy_tx WHERE tx_id IN ({', '.join(['%s'] * len(page))})",
             page,
         ):
             found[row.pop("tx_id")] = row
@@ -211,8 +249,23 @@ class EnergyQueries:
             f" WHERE {' AND '.join(where)} GROUP BY {bucket} ORDER BY {bucket}",
             params,
         )
+        costs = costs_per_period(
+            self.db.query(
+                f"SELECT {bucket} AS period, currency, CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos"
+                f" FROM rm_energy_cost_daily WHERE {' AND '.join(where)} GROUP BY {bucket}, currency"
+                f" ORDER BY {bucket}, currency",
+                params,
+            )
+        )
         return [
-            {"period": r["period"], "energy_wh": int(r["energy_mwh"]) / 1000, "transactions": int(r["transactions"])}
+            with_cost(
+                {
+                    "period": r["period"],
+                    "energy_wh": int(r["energy_mwh"]) / 1000,
+                    "transactions": int(r["transactions"]),
+                },
+                costs.get(r["period"], {}),
+            )
             for r in rows
         ]
 
@@ -221,4 +274,8 @@ class EnergyQueries:
         return {
             "energy_tx": self.db.query("SELECT * FROM rm_energy_tx ORDER BY tx_id"),
             "energy_daily": self.db.query("SELECT * FROM rm_energy_daily ORDER BY station_id, user_key, day"),
+            "energy_cost_daily": self.db.query(
+                "SELECT * FROM rm_energy_cost_daily ORDER BY station_id, user_key, day, currency"
+            ),
+            "energy_tariffs": self.db.query("SELECT * FROM rm_energy_tariffs ORDER BY tariff_id, since"),
         }

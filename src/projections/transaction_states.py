@@ -72,15 +72,20 @@ class TransactionStates:
         """Keep up with ``event``; the transaction's figures as they are when called (a batch asks once, after
         its last event of the transaction). Nothing to do if another projection was handed this very event
         object in this thread: its copy, just as far, answers."""
+        return self.running(event).figures
+
+    def running(self, event: Transaction.Event) -> RunningFigures:
+        """Keep up with ``event``; the transaction's running figures, as they are when read (a batch reads
+        them at its flush)."""
         memo = _memo_of_thread()
         known = memo.get(id(event))
         if known is not None and known[0]() is event and known[1] is not self:
-            return known[2].figures
+            return known[2]
         running = self._advance(event)[1]
         memo[id(event)] = (weakref.ref(event), self, running)
         if len(memo) > MEMO_SIZE:
             memo.popitem(last=False)
-        return running.figures
+        return running
 
     def _advance(self, event: Transaction.Event) -> tuple[Transaction, RunningFigures]:
         cached = self._cache.pop(event.originator_id, None)

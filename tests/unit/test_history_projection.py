@@ -3,6 +3,7 @@ charger's messages do not change the rows they end with."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -130,25 +131,32 @@ def deliveries(draw: st.DrawFn) -> tuple[list[Message], list[Message], list[int]
     return messages + [j03], delivered, points
 
 
-@settings(max_examples=60, deadline=None)
-@given(deliveries(), st.integers(1, 7))
-def test_order_duplicates_and_batches_do_not_change_the_rows(
-    scenario: tuple[list[Message], list[Message], list[int]], batch: int
-) -> None:
+def in_order_and_as_delivered(
+    scenario: tuple[list[Message], list[Message], list[int]], batch: int, new: Callable[[], Harness] = Harness
+) -> tuple[Harness, Harness]:
+    """Two harnesses: one given the messages in order and caught up once, one given them as delivered, caught
+    up at the points drawn in batches of ``batch`` events."""
     in_order, delivered, points = scenario
     last_seq_no = max(m.seq_no for m in in_order if m.seq_no is not None)
-    expected = Harness()
+    expected = new()
     for message in in_order:
         expected.deliver(message, last_seq_no)
     expected.catch_up()
-
-    actual = Harness()
+    actual = new()
     for index, message in enumerate(delivered):
         if index in points:
             actual.catch_up(limit=batch)
         actual.deliver(message, last_seq_no)
     actual.catch_up(limit=batch)
+    return expected, actual
 
+
+@settings(max_examples=60, deadline=None)
+@given(deliveries(), st.integers(1, 7))
+def test_order_duplicates_and_batches_do_not_change_the_rows(
+    scenario: tuple[list[Message], list[Message], list[int]], batch: int
+) -> None:
+    expected, actual = in_order_and_as_delivered(scenario, batch)
     assert actual.dump() == expected.dump()
     (row,) = actual.dump()["transactions"]
     assert row["status"] == "ended" and row["missing_seq_nos"] == "[]" and row["user_email"] == "driver@example.com"
@@ -173,6 +181,9 @@ def test_a_rebuild_gives_the_same_rows() -> None:
     )
 
 
+NOT_PRICED = {"currency": None, "cost_nanos": 0, "priced_at": None, "priced_wh": None, "priced_count": 0}
+
+
 def test_meter_values_before_any_report_count_nowhere() -> None:
     harness = Harness()
     transaction = Transaction.open(STATION, "T-9", 1, 1)
@@ -184,7 +195,7 @@ def test_meter_values_before_any_report_count_nowhere() -> None:
     (row,) = harness.dump()["transactions"]
     assert row["version"] == 2 and row["energy_wh"] == 0 and row["status"] == "active" and row["user_email"] is None
     assert harness.dump()["energy_tx"] == [
-        {"tx_id": row["tx_id"], "station_id": STATION, "user_key": "", "day": None, "energy_mwh": 0}
+        {"tx_id": row["tx_id"], "station_id": STATION, "user_key": "", "day": None, "energy_mwh": 0, **NOT_PRICED}
     ]
     assert harness.dump()["energy_daily"] == []
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudbay_domain.figures import transaction_figures
-from cloudbay_domain.metering import ENERGY_REGISTER, POWER_ACTIVE_IMPORT, Sample, summarise
+from cloudbay_domain.metering import ENERGY_REGISTER, POWER_ACTIVE_IMPORT, Sample, register_readings, summarise
 from cloudbay_domain.running_figures import RunningFigures
 from cloudbay_domain.running_metering import RunningEnergy
 
@@ -92,6 +92,7 @@ def test_the_running_energy_equals_the_summary_of_every_sample(batches: list[lis
         running.add(batch)
         seen.extend(batch)
         assert running.summary() == summarise(seen)
+        assert running.register_readings == register_readings(seen)  # what the energy read model prices
 
 
 def test_a_reading_between_two_segments_merges_and_splits_them_exactly() -> None:

@@ -163,6 +163,14 @@ class EnergyItem(Body):
     period: str = Field(examples=["2026-11-25"])
     energy_wh: float
     transactions: int
+    cost: str | None = Field(
+        default=None,
+        examples=["4.23"],
+        description="the sum of the period's transactions' costs (decimal); null without a tariff, or in"
+        " several currencies (see costs)",
+    )
+    currency: str | None = Field(default=None, examples=["CHF"])
+    costs: dict[str, str] = Field(default_factory=dict, description="the cost per currency (usually one)")
 
 
 class ChargerEnergy(Body):
