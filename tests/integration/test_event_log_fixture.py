@@ -98,6 +98,13 @@ def rebuild_and_dump(app: EventLog, db: ReadModelDB) -> dict[str, Any]:
     for row in normalised["fleet"]["chargers"]:  # columns added since: a charger of the fixture was whitelisted by hand
         added = {name: row.pop(name) for name in ("state", "mac_address", "batch_id", "tariff_id", "time_zone")}
         assert added == {"state": "whitelisted", **dict.fromkeys(("mac_address", "batch_id", "tariff_id", "time_zone"))}
+    energy = normalised["energy"]  # costs added since: the fixture's chargers have no tariff, so nothing is priced
+    assert energy.pop("energy_cost_daily") == [] and energy.pop("energy_tariffs") == []
+    for row in energy["energy_tx"]:
+        priced = {
+            name: row.pop(name) for name in sorted(set(row) - {"day", "energy_mwh", "station_id", "tx_id", "user_key"})
+        }
+        assert not any(priced.values()), priced
     return normalised
 
 
