@@ -4,7 +4,7 @@
   by their sha256.
 - ``CLOUDBAY_FIRMWARE_MAX_BYTES``: the largest upload (default 512 MiB); a larger one is refused with 413.
 - ``CLOUDBAY_FIRMWARE_BASE_URL``: the URL chargers reach this platform's HTTP port at, e.g.
-  ``https://csms.example.com`` (the download links start with it); default ``http://localhost:8000``.
+  ``https://csms.example.com`` (the download links start with it); default ``http://localhost:<the port served>``.
 - ``CLOUDBAY_FIRMWARE_URL_SECONDS``: how long a download link is good for (default 3600).
 - ``CLOUDBAY_FIRMWARE_URL_KEY``: the file holding the download links' HMAC secret (default
   ``$CLOUDBAY_DATA_DIR/firmware-url-key``, created at first use; every node must read the same file).

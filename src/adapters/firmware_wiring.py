@@ -11,7 +11,7 @@ from services.download_links import DownloadLinks
 from services.firmware_images import FirmwareImages
 from services.store import EventLog
 
-DEFAULT_BASE_URL = "http://localhost:8000"
+DEFAULT_BASE_URL = "http://localhost:8080"  # `cloudbay serve` sets its own port
 
 
 def firmware_images(settings: Settings, log: EventLog, authority: FileAuthority) -> FirmwareImages:

@@ -105,6 +105,9 @@ def serve(
     mode = projection_mode(projections)
     configure_logging(log_level)
     chosen = with_tls(dataclasses.replace(settings(), projections=mode), tls_cert, tls_key, tls_port, tls_client_ca)
+    files = chosen.firmware_files
+    if files.base_url is None:  # firmware download links name this server's own port unless told otherwise
+        chosen = dataclasses.replace(chosen, firmware=dataclasses.replace(files, base_url=f"http://localhost:{port}"))
     open_files.raise_limit(chosen.expected_chargers)  # one socket per charger (docs/operations.md, "Open files")
     projector = start_projector(log_level) if mode == "process" else None
     try:
