@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +18,7 @@ from adapters.settings import StoreSettings
 from cloudbay_domain.id_token import TokenKind
 from projections.db import ReadModelDB
 from projections.energy import EnergyQueries
+from tests.cli_support import cloudbay
 from tests.support import LiveServer, station
 
 ALICE = "alice@example.com"
@@ -95,14 +94,7 @@ def test_cost_per_day_and_month_is_the_sum_of_the_transactions_costs(store_url: 
     finally:
         live.stop()
     env = {**os.environ, "CLOUDBAY_DATABASE_URL": store_url, "CLOUDBAY_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [sys.executable, "-m", "adapters.cli.main", "replay", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    done = cloudbay(env, "replay", "--json", check=True)
     assert json.loads(done.stdout)["projections"]["energy"]["position"] == head
     db = ReadModelDB(StoreSettings(store_url))
     try:

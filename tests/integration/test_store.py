@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ from projections.db import ReadModelDB
 from projections.fleet import FleetQueries
 from projections.follower import catch_up, reset
 from services.errors import ConcurrentUpdate
+from tests.cli_support import cloudbay
 from tests.support import LiveServer, station, wait_until
 
 
@@ -112,14 +111,7 @@ def test_replay_rebuilds_read_models_equal_to_the_live_ones(store_url: str, tmp_
     finally:
         live.stop()
     env = {**os.environ, "CLOUDBAY_DATABASE_URL": store_url, "CLOUDBAY_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [sys.executable, "-m", "adapters.cli.main", "replay", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    done = cloudbay(env, "replay", "--json", check=True)
     summary = json.loads(done.stdout)
     assert summary["head"] == head and summary["projections"]["fleet"]["position"] == head
     db = ReadModelDB(StoreSettings(store_url))
