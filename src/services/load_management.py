@@ -156,10 +156,9 @@ class LoadManager:
 
     async def rebalance_station(self, station_id: str, force: Iterable[str] = ()) -> None:
         self._loop = asyncio.get_running_loop()
-        layout = await self.run(self.sites.layout)
-        root = layout.site_of(station_id)
-        if root is not None:
-            await self.rebalance(root, force, layout)
+        root = (await self.run(self.sites.recent_layout)).site_of(station_id)
+        if root is not None:  # the re-balance itself reads the layout as it is now
+            await self.rebalance(root, force)
 
     async def renew(self) -> None:
         """Balance every site again: a raised limit near its fall-back is renewed, any drift is mended."""

@@ -3,6 +3,7 @@ are told which sites' balance changed (after the commit: the load manager re-bal
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -16,6 +17,7 @@ from services.chargers import Chargers, not_whitelisted
 from services.errors import ServiceError
 from services.store import EventLog
 
+RECENT_SECONDS = 5.0
 Listener = Callable[[list[str]], None]  # the ids of the sites whose balance changed
 
 
@@ -27,10 +29,20 @@ class Sites:
     def __init__(self, log: EventLog, chargers: Chargers) -> None:
         self.log, self.chargers = log, chargers
         self.listeners: list[Listener] = []
+        self._recent: tuple[float, SiteLayout] | None = None  # (when read, the layout): see ``recent_layout``
 
     def layout(self) -> SiteLayout:
         record: SiteLayout | None = self.log.load_or_none(SiteLayout.create_id())
         return record if record is not None else SiteLayout()
+
+    def recent_layout(self) -> SiteLayout:
+        """The layout as read at most ``RECENT_SECONDS`` ago: enough to tell whether a charger is on a site at all
+        on every car's arrival and departure and every boot, without a store read each time (a change made here
+        is seen at once; one made by another process within that time)."""
+        recent = self._recent
+        if recent is None or time.monotonic() - recent[0] > RECENT_SECONDS:
+            recent = self._recent = (time.monotonic(), self.layout())
+        return recent[1]
 
     def guaranteed_power_w(self, station_id: str) -> Fraction | None:
         """The power the charger's site guarantees it (W: its safe share, when every charger of the site charges),
@@ -52,6 +64,7 @@ class Sites:
             return result, [layout]
 
         result, roots = self.log.retrying(attempt, what)
+        self._recent = None
         for listener in self.listeners:
             listener(roots)
         return result

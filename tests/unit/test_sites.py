@@ -116,6 +116,8 @@ class Fleet:
     def layout(self) -> SiteLayout:
         return self.site
 
+    recent_layout = layout  # never stale here: every change is made in this process
+
     def get(self, station_id: str) -> Station:
         return self.stations[station_id]
 
