@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -25,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.auth import Role
 from adapters.http.app import create_app
-from adapters.serving import build_servers
+from adapters.serving import Servers, build_servers
 from adapters.settings import Settings, StoreSettings
 from adapters.storage import drop_database, ensure_database
 from adapters.wiring import Runtime
@@ -50,7 +49,7 @@ class LiveServer:
     def __init__(self, store_url: str, data_dir: Path, **overrides: Any) -> None:
         self.settings = Settings(store=StoreSettings(store_url), data_dir=data_dir, node="test-node", **overrides)
         self.runtime: Runtime | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: Servers | None = None
         self._thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's event loop, once it runs
         self.port = self.tls_port = 0
@@ -104,6 +103,9 @@ class LiveServer:
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
+            if self.loop is not None and not self.loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile: it has stopped
+                    self.loop.call_soon_threadsafe(self._server.request_exit)
             self._thread.join(timeout=10)
         if self.runtime is not None:
             self.runtime.close()

@@ -49,6 +49,24 @@ class Servers(uvicorn.Server):
         super().__init__(config)
         self.secure, self.secure_sockets = secure, secure_sockets
         self._secure_task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    def request_exit(self) -> None:
+        """Stop now rather than at the next tick (call it on the server's loop)."""
+        self.should_exit = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def main_loop(self) -> None:
+        """uvicorn's ticks (every 0.1 s), woken at once by ``request_exit``."""
+        self._wake = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -73,7 +91,18 @@ class Servers(uvicorn.Server):
             self.secure.should_exit = True
             with contextlib.suppress(Exception):
                 await self._secure_task  # its sessions end (and are recorded) before the Runtime closes
-        await super().shutdown(sockets)
+        if self.server_state.connections or self.server_state.tasks:
+            await super().shutdown(sockets)  # asks each connection to end and waits for them
+            return
+        # idle: nothing to ask or wait for (uvicorn would still wait a fixed tenth of a second)
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
 def build_servers(

@@ -4,8 +4,9 @@ Every save is a transaction with a commit (and, on PostgreSQL, a table lock that
 order), so its cost is paid per save, not per event. Commands still load and decide in their own threads, in
 parallel; only the write is handed to one writer thread, which takes every save queued while the previous
 batch was being written and records their events together. If the batch loses an optimistic-concurrency
-race, nothing of it is written and each caller's events are saved again alone: only the callers that really
-conflict get the ``IntegrityError`` (and reload and retry), and nothing is ever half-applied.
+race, nothing of it is written and it is written again in halves until the saves that conflict stand alone:
+only the callers that really conflict get the ``IntegrityError`` (and reload and retry), and nothing is ever
+half-applied.
 """
 
 from __future__ import annotations
@@ -107,27 +108,54 @@ class GroupCommitter:
             log.exception("group commit observer failed")
 
     def _write(self, batch: list[_Save]) -> bool:
-        """Write a batch; True if every save in it was committed."""
-        if len(batch) > 1:
-            try:
-                self.app.save(*(event for item in batch for event in item.events))
-            except IntegrityError:
-                pass  # someone conflicts: find out who, saving each alone
-            except BaseException as e:
-                for item in batch:
-                    item.done.set_exception(e)
-                return False
-            else:
-                for item in batch:
-                    item.done.set_result(None)
-                return True
-        ok = True
+        """Write a batch; True if every save in it was committed.
+
+        Two saves of the same aggregate version in one batch (two commands decided on the same copy) cannot
+        both commit: the later ones are held out of it, and when the first committed they fail at once, without
+        a round trip. A batch that still loses a race is halved until the saves that conflict with the store
+        stand alone, so one conflict costs a few commits, not one per save of the batch."""
+        first: list[_Save] = []
+        later: list[_Save] = []
+        versions: set[tuple[UUID, int]] = set()
         for item in batch:
-            try:
-                self.app.save(*item.events)
-            except BaseException as e:  # IntegrityError: that caller reloads and retries
-                item.done.set_exception(e)
-                ok = False
+            keys = {(e.originator_id, e.originator_version) for e in item.events}
+            if keys & versions:
+                later.append(item)
             else:
+                first.append(item)
+                versions |= keys
+        ok = self._write_halving(first)
+        if not later:
+            return ok
+        committed = {(e.originator_id, e.originator_version) for item in first if _committed(item) for e in item.events}
+        again: list[_Save] = []
+        for item in later:
+            if any((e.originator_id, e.originator_version) in committed for e in item.events):
+                item.done.set_exception(IntegrityError("an aggregate version saved by another call of the batch"))
+            else:
+                again.append(item)
+        return self._write(again) and ok if again else False
+
+    def _write_halving(self, batch: list[_Save]) -> bool:
+        if not batch:
+            return True
+        try:
+            self.app.save(*(event for item in batch for event in item.events))
+        except IntegrityError as e:  # IntegrityError: that caller reloads and retries
+            if len(batch) == 1:
+                batch[0].done.set_exception(e)
+                return False
+        except BaseException as e:
+            for item in batch:
+                item.done.set_exception(e)
+            return False
+        else:
+            for item in batch:
                 item.done.set_result(None)
-        return ok
+            return True
+        half = len(batch) // 2
+        return self._write_halving(batch[:half]) & self._write_halving(batch[half:])
+
+
+def _committed(item: _Save) -> bool:
+    return item.done.done() and item.done.exception() is None

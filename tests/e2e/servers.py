@@ -60,6 +60,10 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             self._sockets += [client, upstream]
+            if self._closed:  # closed while this one was being connected: close() did not see it
+                for s in (client, upstream):
+                    s.close()
+                return
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
@@ -75,11 +79,13 @@ class TcpProxy:
         except OSError:
             pass
         finally:
-            for s in (source, sink):
+            for s in (source, sink):  # shut down (wakes the other pump's recv), then closed by this pump
                 try:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+            for s in (source, sink):
+                s.close()
 
 
 class Served:

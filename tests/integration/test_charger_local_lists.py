@@ -124,7 +124,7 @@ def test_a_charger_that_lost_its_list_gets_it_whole(server: LiveServer) -> None:
     async def scenario() -> Station:
         async with station(server, "CB-M5") as cp:
             await cp.boot()
-            await until_version(cp, 1)
+            await until_version(cp, 1, server)  # and the platform knows it holds version 1
         async with station(server, "CB-M5", local_list_version=0) as reset:  # a factory reset lost the list
             await reset.boot()
             await until_version(reset, 2)

@@ -103,7 +103,15 @@ def test_many_deferred_reports_share_commits_and_every_one_lands_once(
 
     async def scenario() -> list[Any]:
         targets = [*stations, *stations[:5], *["NOPE"] * 5]  # five chargers twice, five unknown ones
-        calls = [platform.run_deferred(platform.chargers.record_status, t, status(n)) for n, t in enumerate(targets)]
+        calls = [
+            asyncio.ensure_future(platform.run_deferred(platform.chargers.record_status, t, status(n)))
+            for n, t in enumerate(targets)
+        ]
+        queue = platform.log.committer._queue
+        for _ in range(1000):  # until the 30 chargers' first saves are decided: one in the writer, the rest queued
+            if writer.entered.is_set() and queue.qsize() >= len(stations) - 1:
+                break
+            await asyncio.sleep(0.01)
         writer.gate.set()
         return await asyncio.gather(*calls, return_exceptions=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -12,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from cloudbay_domain.charger import Charger, ConnectorStatus
 from cloudbay_domain.reports import StatusReport
 from services.chargers import ChargerNotWhitelisted
+from services.group_commit import _Save
 from services.platform import Platform
 
 AT = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -81,3 +83,38 @@ def test_of_two_stale_copies_saved_at_once_one_lands_and_the_other_conflicts(app
         t.join()
     assert sorted(outcomes) == ["conflict", "saved"]
     assert app.log.recorder.max_notification_id() == head + 1  # the loser wrote nothing
+
+
+class CountingLog:
+    """The writer's target: counts the saves (each one commit) and passes them on."""
+
+    def __init__(self, app: Platform) -> None:
+        self.app, self.commits = app, 0
+
+    def save(self, *events: Any) -> Any:
+        self.commits += 1
+        return self.app.log.save(*events)
+
+
+def test_one_conflict_in_a_big_batch_costs_a_few_commits_and_a_twin_none(app: Platform) -> None:
+    """A batch of 64 saves: one made on a stale copy (another writer saved first), one a twin of another save
+    of the batch (the same aggregate version). Each fails alone; the other 62 land in a handful of commits."""
+    for n in range(3, 64):
+        app.chargers.whitelist(f"CB-{n}", "home")
+        app.chargers.connected(f"CB-{n}", "s1", "node")
+    stale: Charger = app.log.repository.get(Charger.create_id("CB-0"))
+    app.chargers.record_status("CB-0", StatusReport(9, 1, ConnectorStatus.FAULTED, AT))  # CB-0 moved on
+    twin: Charger = app.log.repository.get(Charger.create_id("CB-1"))
+    copies = [stale] + [app.log.repository.get(Charger.create_id(f"CB-{n}")) for n in range(1, 64)] + [twin]
+    for n, copy in enumerate(copies):
+        copy.change_connector_status(StatusReport(n + 1, 1, ConnectorStatus.OCCUPIED, AT))
+    committer = app.log.committer
+    counting = CountingLog(app)
+    committer.app = counting  # type: ignore[assignment]
+    batch = [_Save(list(copy.collect_events())) for copy in copies]
+    assert not committer._write(batch)  # one batch, as the writer takes it from its queue
+    failed = [n for n, item in enumerate(batch) if item.done.exception(timeout=0) is not None]
+    assert failed == [0, 64]
+    assert counting.commits <= 16  # halving: about two per level, not one per save of the batch
+    assert "65/1" not in app.chargers.get("CB-1").connectors and "2/1" in app.chargers.get("CB-1").connectors
+    assert all(f"{n + 1}/1" in app.chargers.get(f"CB-{n}").connectors for n in range(1, 64))
