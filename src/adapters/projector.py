@@ -30,6 +30,7 @@ POLL_SECONDS = 0.15  # each poll is a transaction per projection: fewer, larger 
 RESTART_BACKOFF_SECONDS = 2.0
 PARENT_CHECK_SECONDS = 0.2  # how often the watchdog looks for the parent (one getppid call)
 ORPHAN_GRACE_SECONDS = 3.0  # once the parent is gone: this long to stop cleanly, then the process exits anyway
+SIGNAL_POLL_SECONDS = 0.2  # how soon the main thread sees a SIGTERM/SIGINT (its handler only records it)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -61,8 +62,12 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
     followers = [Follower(app, db, p, poll_interval=POLL_SECONDS) for p in all_projections(app)]
     webhooks: DeliveryWorker | None = None
 
+    signalled: list[int] = []
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # no lock here: a handler runs in the main thread, which may hold ``stop``'s own lock at that moment
+        # (inside ``stop.wait``); ``stop.set()`` here would wait for it forever
+        signalled.append(signum)
 
     try:
         for follower in followers:
@@ -75,7 +80,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
         if watchdog is not None:
             watchdog.started.set()
         log.info("projector keeping %s", ", ".join(f.projection.name for f in followers))
-        while not stop.wait(1.0):
+        while not stop.wait(SIGNAL_POLL_SECONDS) and not signalled:
             if watchdog is not None and not watchdog.parent_alive():
                 break  # the watchdog says so, and ends the process if this stop does not finish in time
     finally:
@@ -130,7 +135,8 @@ class ParentWatchdog(threading.Thread):
             log.warning("the serving process (PID %s) is gone during start-up; projector exiting", self.parent_pid)
             _exit_now(1)
         log.warning("the serving process (PID %s) is gone; projector stopping", self.parent_pid)
-        self.stop.set()
+        # set from a thread of its own: whatever holds ``stop``'s lock cannot keep the grace timer from running
+        threading.Thread(target=self.stop.set, name="projector-stop", daemon=True).start()
         time.sleep(self.grace)  # a clean stop ends the process before this returns
         log.error("projector did not stop within %.0f s of its parent's death; exiting", self.grace)
         _exit_now(1)
