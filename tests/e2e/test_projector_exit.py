@@ -74,10 +74,12 @@ def orphan_projector(
     started: bool = True,
     before_kill: Callable[[], None] | None = None,
     settle: float = 1.0,
+    to_child: Callable[[int], None] | None = None,
 ) -> tuple[float | None, str]:
     """Start parent + projector; with ``started``, wait until the projector keeps its read models; after
     ``settle`` s (and ``before_kill``) SIGKILL the parent. Returns how long the projector took to go (None:
-    still there after GONE_WITHIN) and its stderr."""
+    still there after GONE_WITHIN) and its stderr. With ``to_child``, that is called with the projector's PID
+    instead, and the parent is left running."""
     env = {**os.environ, "CLOUDBAY_DATABASE_URL": database_url, "CLOUDBAY_DATA_DIR": str(data_dir)}
     stderr_path = data_dir.parent / f"projector-{uuid.uuid4().hex[:6]}.log"
     with stderr_path.open("wb") as stderr:
@@ -93,6 +95,9 @@ def orphan_projector(
             assert alive(child) and time.monotonic() < deadline, stderr_path.read_text(errors="replace")
             time.sleep(0.05)
         time.sleep(settle)
+        if to_child is not None:
+            to_child(child)
+            return wait_gone(child, GONE_WITHIN), stderr_path.read_text(errors="replace")
         if before_kill is not None:
             before_kill()
             time.sleep(0.5)  # let the followers run into it
@@ -186,35 +191,13 @@ def test_a_burst_of_sigterms_stops_it_cleanly(tmp_path: Path) -> None:
     handler held the flag's lock deadlocked the process, and its watchdog waited on the same lock, so it never
     exited (seen once, in a stack dump of a projector left over from the outage tests). The window is a few
     bytecodes wide, so this burst seldom hit it; the handler now only records the signal."""
-    data_dir = tmp_path / "data"
-    env = {
-        **os.environ,
-        "CLOUDBAY_DATABASE_URL": f"sqlite:///{tmp_path / 'cb.sqlite3'}",
-        "CLOUDBAY_DATA_DIR": str(data_dir),
-    }
-    stderr_path = tmp_path / "projector.log"
-    with stderr_path.open("wb") as stderr:
-        parent = subprocess.Popen(
-            [sys.executable, "-c", PARENT], env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
-        )
-    child: int | None = None
-    try:
-        assert parent.stdout is not None
-        child = int(parent.stdout.readline())
-        deadline = time.monotonic() + 15
-        while "projector keeping" not in stderr_path.read_text(errors="replace"):
-            assert alive(child) and time.monotonic() < deadline, stderr_path.read_text(errors="replace")
-            time.sleep(0.05)
+
+    def burst(child: int) -> None:
         for _ in range(500):  # the projector this test's parent started, by its PID
             try:
                 os.kill(child, signal.SIGTERM)
             except ProcessLookupError:
-                break
-        assert_gone(wait_gone(child, GONE_WITHIN), stderr_path.read_text(errors="replace"))
-    finally:
-        if child is not None:
-            kill_if_alive(child)
-        parent.kill()
-        parent.wait(5)
-        if parent.stdout is not None:
-            parent.stdout.close()
+                return
+
+    took, stderr = orphan_projector(f"sqlite:///{tmp_path / 'cb.sqlite3'}", tmp_path / "data", settle=0, to_child=burst)
+    assert_gone(took, stderr)
