@@ -34,6 +34,10 @@ class Chargers:
 
     def __init__(self, log: EventLog) -> None:
         self.log = log
+        # kept for the charger's own session (its reports, its transactions' EVSE map) and checked: other
+        # nodes and processes change chargers too (REST calls, presence sweeps)
+        log.kept_kinds = (*log.kept_kinds, Charger)
+        log.checked_kinds = (*log.checked_kinds, Charger)
 
     def whitelist(self, station_id: str, hardware_family: str) -> Charger:
         exists = ChargerAlreadyWhitelisted(f"charger {station_id} is already whitelisted")

@@ -142,7 +142,8 @@ class _DeferredCall:
 
     def _run(self) -> None:
         try:
-            result, deferred = self.context.run(self.log.deferring, self.call)
+            # after a lost race every read is from the store: a kept copy or a guess may be why it was lost
+            result, deferred = self.context.run(self.log.deferring, self.call, self.tries > 0)
         except RetryWhole:
             self._again()
             return

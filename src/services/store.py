@@ -39,6 +39,12 @@ class NeedsStore(BaseException):  # noqa: N818 - not an error: a signal, past an
     call saved anything (it is for calls whose one save comes after their reads)."""
 
 
+class Unconfirmed(NeedsStore):  # noqa: N818 - a signal, like NeedsStore
+    """A call decided something on a kept copy of a ``checked_kinds`` aggregate that its save will not check
+    (the copy was only read, or the command refused): another process may have changed that aggregate, so the
+    call is made again from what the store holds. On the event loop it is a ``NeedsStore``."""
+
+
 class Deferred:
     """A call whose first save is not waited for in its thread (``EventLog.deferring``): the save is queued for
     the next group commit and the thread goes on, so a store thread is not held while a batch is written and
@@ -67,8 +73,11 @@ class EventLog(Application[UUID]):
         super().__init__(env)
         self.committer = GroupCommitter(self)
         self._listeners: list[Callable[[], None]] = []
-        # aggregates of the kinds in ``kept_kinds`` as this process last saved them (see ``take``)
+        # aggregates of the kinds in ``kept_kinds`` as this process last saved them (see ``take``); of those,
+        # ``checked_kinds`` are the ones other writers change too: a decision on a kept copy counts only if the
+        # save of that copy checks it (``relied_on``)
         self.kept_kinds: tuple[type[Aggregate], ...] = ()
+        self.checked_kinds: tuple[type[Aggregate], ...] = ()
         self._kept: OrderedDict[UUID, Any] = OrderedDict()
         self._kept_lock = threading.Lock()
         self._listeners_lock = threading.Lock()
@@ -80,8 +89,20 @@ class EventLog(Application[UUID]):
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings:
+            self._forget_overtaken(recordings)
             for listener in list(self._listeners):
                 listener()
+
+    def _forget_overtaken(self, recordings: list[Recording[UUID]]) -> None:
+        """A kept copy older than what was just saved (by a call that did not ``take`` it) is dropped."""
+        with self._kept_lock:
+            if not self._kept:
+                return
+            for recording in recordings:
+                event = recording.domain_event
+                kept = self._kept.get(event.originator_id)
+                if kept is not None and kept.version < event.originator_version:
+                    del self._kept[event.originator_id]
 
     def load(self, aggregate_id: UUID, missing: ServiceError) -> Any:
         """The aggregate, or ``missing`` raised when there is none."""
@@ -98,19 +119,58 @@ class EventLog(Application[UUID]):
         except AggregateNotFoundError:
             return None
 
-    def take(self, aggregate_id: UUID) -> Any:
+    def take(self, aggregate_id: UUID, likely_new: bool = False) -> Any:
         """The aggregate (or None), without a store read when this process saved it last: that copy is handed
         out and forgotten, so no two threads ever hold it; a save puts it back. A copy that another writer has
         overtaken meanwhile fails its save (the optimistic-concurrency check), and the retry reads the store.
-        For the aggregates one writer changes almost always (a charger's transactions, by its session)."""
+        For the aggregates one writer changes almost always (a charger's transactions, by its session), and
+        for ``checked_kinds`` (see ``relied_on``).
+
+        ``likely_new``: when nothing is kept, None without a read (the caller creates it): if it exists after
+        all, the save of version 1 loses the race and the call runs again, reading the store this time."""
         with self._kept_lock:
             kept = self._kept.pop(aggregate_id, None)
-        if kept is None:
+        if kept is None or getattr(_calls, "fresh", False):
+            if likely_new and not getattr(_calls, "fresh", False):
+                return None
             return self.load_or_none(aggregate_id)
         taken: list[Any] | None = getattr(_calls, "taken", None)
         if taken is not None:
             taken.append(kept)
+        from_kept: set[int] | None = getattr(_calls, "from_kept", None)
+        if from_kept is not None:
+            from_kept.add(id(kept))
         return kept
+
+    def relied_on(self, aggregate: Any) -> None:
+        """The call's decision depends on ``aggregate`` as it was read, and its save will not check that (it is
+        unchanged, or the command refused): when it is a kept copy of a ``checked_kinds`` aggregate, the call is
+        made again from the store (``Unconfirmed``), since another process may have changed it."""
+        if not isinstance(aggregate, self.checked_kinds) or getattr(_calls, "fresh", False):
+            return
+        if id(aggregate) in (getattr(_calls, "from_kept", None) or ()):
+            raise Unconfirmed
+
+    def _attempt(self, attempt: Callable[[], tuple[R, list[Any]]], fresh: bool) -> tuple[R, list[Any]]:
+        """Run ``attempt`` once (every store read when ``fresh``); again, fresh, when it relied on a kept copy
+        its save does not check (``Unconfirmed``; on the event loop that moves the call to a store thread)."""
+        was = (getattr(_calls, "fresh", False), getattr(_calls, "from_kept", None))
+        _calls.fresh, _calls.from_kept = fresh or was[0], set()
+        try:
+            try:
+                return attempt()
+            except Unconfirmed:
+                if getattr(_calls, "inline", False):
+                    raise
+                _calls.fresh, _calls.from_kept = True, set()
+                return attempt()
+        finally:
+            _calls.fresh, _calls.from_kept = was
+
+    def forget_kept(self) -> None:
+        """Drop every kept copy: the next ``take`` of each reads the store."""
+        with self._kept_lock:
+            self._kept.clear()
 
     def keep(self, *aggregates: Any) -> None:
         """Put back what ``take`` gave out and was saved (or left unchanged)."""
@@ -130,15 +190,16 @@ class EventLog(Application[UUID]):
             raise exists from None
         return aggregate
 
-    def deferring(self, call: Callable[[], R]) -> tuple[R, Deferred]:
+    def deferring(self, call: Callable[[], R], fresh: bool = False) -> tuple[R, Deferred]:
         """Run ``call`` in this thread with its first save deferred (see ``Deferred``); the caller must wait for
-        ``Deferred.pending`` and call ``settled`` before it uses the result. ``RetryWhole``: run it again."""
+        ``Deferred.pending`` and call ``settled`` before it uses the result. ``RetryWhole``: run it again, with
+        ``fresh`` (every read from the store: it lost a race)."""
         deferred = Deferred()
-        _calls.deferred = deferred
+        _calls.deferred, _calls.fresh = deferred, fresh
         try:
             return call(), deferred
         finally:
-            _calls.deferred = None
+            _calls.deferred, _calls.fresh = None, False
 
     def inline(self, call: Callable[[], R]) -> tuple[R, Deferred]:
         """``deferring`` in the calling thread (the event loop's) for a call that needs no store read: one whose
@@ -176,7 +237,7 @@ class EventLog(Application[UUID]):
         deferred: Deferred | None = getattr(_calls, "deferred", None)
         if deferred is not None and not deferred.waited:
             if deferred.pending is None:
-                result, changed = attempt()
+                result, changed = self._attempt(attempt, fresh=False)
                 done = self.committer.submit(*changed)
                 if done is None:
                     self.keep(*changed)
@@ -187,7 +248,7 @@ class EventLog(Application[UUID]):
         for n in range(MAX_CONFLICT_RETRIES):
             if n:
                 time.sleep(random.uniform(0, 0.002 * n))  # jitter: let the winner's writes settle
-            result, changed = attempt()
+            result, changed = self._attempt(attempt, fresh=n > 0)
             try:
                 self.committer.save(*changed)
             except IntegrityError:
@@ -203,7 +264,14 @@ class EventLog(Application[UUID]):
             aggregate = self.take(aggregate_id)
             if aggregate is None:
                 raise missing
-            return command(aggregate), [aggregate]
+            try:
+                result = command(aggregate)
+            except Exception:
+                self.relied_on(aggregate)  # refused on a kept copy: refused again on what the store holds
+                raise
+            if not aggregate.pending_events:
+                self.relied_on(aggregate)
+            return result, [aggregate]
 
         return self.retrying(attempt, f"aggregate {aggregate_id}")
 

@@ -49,29 +49,42 @@ class Transactions:
         token = normalise_token(report.id_token) if report.id_token else None
 
         def attempt() -> tuple[TransactionEventResult, list[Any]]:
-            tx: Transaction | None = self.log.take(Transaction.create_id(station_id, report.transaction_id))
+            # a Started opens a transaction: its stream is not read first (a retransmitted one fails its save)
+            started = report.event_type.value == "Started"
+            tx: Transaction | None = self.log.take(Transaction.create_id(station_id, report.transaction_id), started)
             opened = tx is None
-            charger = _Lazy(lambda: self.chargers.get(station_id))
+            charger = _Lazy(lambda: self._charger(station_id))
             if opened or report.event_type.value in ("Started", "Ended"):
                 # read now, before anything changes: only a whitelisted charger opens transactions, and a call
                 # run on the event loop that must read the store is moved to a store thread before it changed
                 # what it took (which goes back to be taken there)
-                charger()
+                charger.load()
             if tx is None:
                 tx = Transaction.open(station_id, report.transaction_id, report.evse_id, report.connector_id)
             authorized: Authorized = {token: self.id_tokens.authorize_at(charger, token)} if token else {}
             status = authorized[token][0] if token else None
             if not tx.report(report):
-                self.log.keep(tx)
+                self._confirm(charger)
+                self.log.keep(tx, *charger.loaded())
                 return TransactionEventResult(False, tx, status), []
             if tx.attribution in UNDECIDED:
                 self._attribute(tx, charger, authorized)
-            changed: list[Any] = [tx]
-            if self._track_evse(tx, report, opened, charger):
-                changed.append(charger())
-            return TransactionEventResult(True, tx, status), changed
+            self._track_evse(tx, report, opened, charger)
+            self._confirm(charger)
+            return TransactionEventResult(True, tx, status), [tx, *charger.loaded()]
 
         return self.log.retrying(attempt, f"transaction {report.transaction_id}")
+
+    def _charger(self, station_id: str) -> Charger:
+        charger: Charger | None = self.log.take(Charger.create_id(station_id))
+        if charger is None:
+            raise not_whitelisted(station_id)
+        return charger
+
+    def _confirm(self, charger: _Lazy) -> None:
+        """What was decided from the charger counts when its save checks it (it changed), or it was read now."""
+        if charger.consulted and not charger().pending_events:
+            self.log.relied_on(charger())
 
     @staticmethod
     def _track_evse(tx: Transaction, report: TransactionReport, opened: bool, charger: _Lazy) -> bool:
@@ -119,16 +132,25 @@ class Transactions:
 
 
 class _Lazy:
-    """The charger, loaded on first use and then the same copy (so its changes are saved with the transaction)."""
+    """The charger, loaded on first use and then the same copy (so its changes are saved with the transaction).
+    Called, it is consulted (a decision depends on what it holds); ``load`` only makes sure it exists."""
 
     def __init__(self, load: Callable[[], Charger]) -> None:
         self._load = load
         self._charger: Charger | None = None
+        self.consulted = False
 
-    def __call__(self) -> Charger:
+    def load(self) -> Charger:
         if self._charger is None:
             self._charger = self._load()
         return self._charger
+
+    def __call__(self) -> Charger:
+        self.consulted = True
+        return self.load()
+
+    def loaded(self) -> list[Charger]:
+        return [] if self._charger is None else [self._charger]
 
 
 __all__ = ["TransactionEventResult", "Transactions", "UnknownTransaction", "not_whitelisted"]
