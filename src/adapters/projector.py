@@ -22,11 +22,11 @@ from adapters.settings import Settings
 from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
 from adapters.wiring import all_projections, build_log
 from projections.db import ReadModelDB
-from projections.follower import Follower
+from projections.group import FollowerGroup
 
 log = logging.getLogger("cloudbay.projector")
 
-POLL_SECONDS = 0.15  # each poll is a transaction per projection: fewer, larger batches cost less CPU
+POLL_SECONDS = 0.15  # each poll reads the log once for all read models: fewer, larger batches cost less CPU
 RESTART_BACKOFF_SECONDS = 2.0
 PARENT_CHECK_SECONDS = 0.2  # how often the watchdog looks for the parent (one getppid call)
 ORPHAN_GRACE_SECONDS = 3.0  # once the parent is gone: this long to stop cleanly, then the process exits anyway
@@ -59,7 +59,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
     except BaseException:
         app.close()
         raise
-    followers = [Follower(app, db, p, poll_interval=POLL_SECONDS) for p in all_projections(app)]
+    followers = FollowerGroup(app, db, all_projections(app), poll_interval=POLL_SECONDS)
     webhooks: DeliveryWorker | None = None
 
     signalled: list[int] = []
@@ -70,8 +70,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
         signalled.append(signum)
 
     try:
-        for follower in followers:
-            follower.start()
+        followers.start()
         webhooks = delivery_worker(settings, db)  # the webhook outbox is delivered where it is kept
         webhooks.start()
         # from now on SIGTERM/SIGINT stop the followers and close the stores (the supervisor's stop path)
@@ -79,7 +78,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
         signal.signal(signal.SIGINT, on_signal)
         if watchdog is not None:
             watchdog.started.set()
-        log.info("projector keeping %s", ", ".join(f.projection.name for f in followers))
+        log.info("projector keeping %s", ", ".join(p.name for p in followers.projections))
         while not stop.wait(SIGNAL_POLL_SECONDS) and not signalled:
             if watchdog is not None and not watchdog.parent_alive():
                 break  # the watchdog says so, and ends the process if this stop does not finish in time
@@ -87,8 +86,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
         stop.set()
         if webhooks is not None:
             webhooks.stop()
-        for follower in followers:
-            follower.stop()
+        followers.stop()
         db.close()
         app.close()
 

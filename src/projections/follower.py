@@ -23,7 +23,7 @@ from projections.poison import SKIPPED_DDL, EventFailed, PoisonWatch, record_ski
 log = logging.getLogger("cloudbay.projections")
 
 BATCH_SIZE = 500
-COALESCE_SECONDS = 0.02
+COALESCE_SECONDS, RETRY_SECONDS = 0.02, 2.0  # waits: for a burst of saves to gather; after a failure
 TRACKING_DDL = "CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
 STATUS_DDL = "CREATE TABLE IF NOT EXISTS rm_status (projection TEXT PRIMARY KEY, failure TEXT, updated_at TEXT)"
 
@@ -293,7 +293,7 @@ class Follower:
                     record_failure(self.db, self.projection.name, self._failure)
                 except Exception:
                     log.exception("could not record the failure of projection %s", self.projection.name)
-                self._stop.wait(2.0)
+                self._stop.wait(RETRY_SECONDS)
                 continue
             self._wake.wait(self.poll_interval)
             self._stop.wait(COALESCE_SECONDS)  # let a burst of saves gather into one batch

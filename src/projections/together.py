@@ -60,12 +60,12 @@ def catch_up_together(
         mine = [n for n in notifications if not reads or n.topic in reads]
         applied = 0
         if positions[projection.name] < stop:
-            applied = _apply_window(app, db, projection, mine, stop, decoded)
+            applied = apply_window(app, db, projection, mine, stop, decoded)
         figures[projection.name] = (applied, len(mine))
     return stop, figures
 
 
-def _apply_window(
+def apply_window(
     app: Application[UUID], db: ReadModelDB, projection: Projection, mine: list[Any], stop: int, decoded: dict[int, Any]
 ) -> int:
     """Apply the events of ``mine`` after the projection's position and move it to ``stop``; how many applied."""
