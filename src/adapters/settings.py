@@ -15,6 +15,8 @@ from adapters.pki.settings import CaSettings, CaSettingsError
 from cloudbay_domain.mac import MacBlock, MacError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/cloudbay.sqlite3"
+POSTGRES_TUNING = {"POSTGRES_POOL_SIZE": "8", "POSTGRES_MAX_OVERFLOW": "8", "POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
+POSTGRES_TUNING["APPLICATION_RECORDER_TOPIC"] = "adapters.pg_events:TypedArraysRecorder"  # a cheaper insert
 CONNECT_TIMEOUT_SECONDS = 5  # a PostgreSQL server that does not answer within this is reported unreachable
 
 
@@ -85,9 +87,7 @@ class StoreSettings:
                 POSTGRES_USER=pg["user"],
                 POSTGRES_PASSWORD=pg["password"],
                 POSTGRES_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT_SECONDS),
-                POSTGRES_POOL_SIZE="8",
-                POSTGRES_MAX_OVERFLOW="8",
-                POSTGRES_ENABLE_DB_FUNCTIONS="y",
+                **POSTGRES_TUNING,
             )
         else:
             env["PERSISTENCE_MODULE"] = "eventsourcing.popo"

@@ -30,6 +30,9 @@ class InvalidPlanRequest(ValueError):
     """A quote that cannot be planned: a deadline not in the future, energy or a budget not above zero."""
 
 
+MICROSECOND = timedelta(microseconds=1)
+
+
 @dataclass(frozen=True)
 class Slot:
     start: datetime
@@ -39,7 +42,8 @@ class Slot:
 
     @functools.cached_property
     def hours(self) -> Fraction:
-        return Fraction(int((self.end - self.start).total_seconds()), 3600)
+        # exact to the microsecond: a plan asked for just before a quarter hour starts with a slot under a second
+        return Fraction((self.end - self.start) // MICROSECOND, 3_600_000_000)
 
 
 @dataclass(frozen=True)

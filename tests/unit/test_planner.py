@@ -217,3 +217,12 @@ def test_plans_across_both_dst_changes_use_the_night_as_it_is_that_night(day: da
 def test_bad_requests_are_refused(call: object, message: str) -> None:
     with pytest.raises(InvalidPlanRequest, match=message):
         call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("before", [timedelta(microseconds=1), timedelta(milliseconds=400), timedelta(seconds=1.5)])
+def test_a_plan_asked_for_just_before_a_quarter_hour_starts_with_its_short_slot(before: timedelta) -> None:
+    limits, start = EvLimits(Fraction(7_000), min_current_a=Fraction(6)), T0 - before  # first slot: < 2 s
+    cuts = grid(start, T0 + timedelta(hours=3))
+    plan = plan_energy(slots(cuts, lambda _: Decimal("0.27"), lambda _: limits.max_power_w), Fraction(5_000), limits)
+    assert plan.feasible and plan.energy_wh == 5_000
+    assert cuts[0][1] - cuts[0][0] == before

@@ -112,6 +112,7 @@ def test_postgres_url_becomes_the_eventsourcing_postgres_env() -> None:
         "POSTGRES_POOL_SIZE": "8",
         "POSTGRES_MAX_OVERFLOW": "8",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+        "APPLICATION_RECORDER_TOPIC": "adapters.pg_events:TypedArraysRecorder",
     }
 
 
