@@ -7,7 +7,7 @@ import contextvars
 import functools
 import secrets
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError
@@ -22,6 +22,7 @@ from services.firmware import Firmware
 from services.firmware_channels import ChargerFinder, FirmwareChannels, NoChargers
 from services.firmware_images import FirmwareImages
 from services.firmware_publish import Publications
+from services.group_commit import Committed
 from services.guests import Guests
 from services.id_tokens import IdTokens
 from services.load_management import LoadManager
@@ -158,7 +159,7 @@ class _DeferredCall:
             return
         deferred.pending[0].add_done_callback(functools.partial(self._committed, result, deferred))
 
-    def _committed(self, result: Any, deferred: Deferred, done: Future[None]) -> None:
+    def _committed(self, result: Any, deferred: Deferred, done: Committed) -> None:
         error = done.exception()
         if error is None:
             self.log.settled(deferred)  # before the answer: the charger's next message finds what was saved

@@ -12,7 +12,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
 from services.errors import ConcurrentUpdate, ServiceError
-from services.group_commit import GroupCommitter
+from services.group_commit import Committed, GroupCommitter
 
 MAX_CONFLICT_RETRIES = 8
 MAX_KEPT = 20_000  # aggregates kept by ``take``/``keep`` (least recently saved forgotten first)
@@ -52,7 +51,7 @@ class Deferred:
     then ``settled``) before answering: nothing is answered before it is committed."""
 
     def __init__(self) -> None:
-        self.pending: tuple[Future[None], list[Any]] | None = None
+        self.pending: tuple[Committed, list[Any]] | None = None
         self.waited = False  # a later save of the call waited for the first one: the rest ran as usual
 
 

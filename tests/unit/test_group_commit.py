@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from cloudbay_domain.charger import Charger, ConnectorStatus
 from cloudbay_domain.reports import StatusReport
 from services.chargers import ChargerNotWhitelisted
-from services.group_commit import _Save
+from services.group_commit import Committed, _Save
 from services.platform import Platform
 
 AT = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -118,3 +118,20 @@ def test_one_conflict_in_a_big_batch_costs_a_few_commits_and_a_twin_none(app: Pl
     assert counting.commits <= 16  # halving: about two per level, not one per save of the batch
     assert "65/1" not in app.chargers.get("CB-1").connectors and "2/1" in app.chargers.get("CB-1").connectors
     assert all(f"{n + 1}/1" in app.chargers.get(f"CB-{n}").connectors for n in range(1, 64))
+
+
+def test_a_commit_outcome_wakes_its_waiter_and_runs_each_callback_once() -> None:
+    done, seen = Committed(), list[str]()
+    done.add_done_callback(lambda d: seen.append(f"early {d.exception()}"))
+    with pytest.raises(TimeoutError):
+        done.result(timeout=0.01)
+    waiter = threading.Thread(target=lambda: seen.append(f"waited {done.exception()}"))
+    waiter.start()
+    done.set_exception(IntegrityError("lost a race"))
+    waiter.join(5)
+    done.add_done_callback(lambda d: seen.append("late"))  # added once settled: runs at once
+    assert sorted(seen) == ["early lost a race", "late", "waited lost a race"]
+    with pytest.raises(IntegrityError):
+        done.result()
+    with pytest.raises(RuntimeError):
+        done.set_result(None)
