@@ -156,7 +156,9 @@ class LoadManager:
 
     async def rebalance_station(self, station_id: str, force: Iterable[str] = ()) -> None:
         self._loop = asyncio.get_running_loop()
-        root = (await self.run(self.sites.recent_layout)).site_of(station_id)
+        layout = self.sites.fresh_layout()  # on every arrival and departure: no thread hop while it is fresh
+        layout = layout if layout is not None else await self.run(self.sites.recent_layout)
+        root = layout.site_of(station_id)
         if root is not None:  # the re-balance itself reads the layout as it is now
             await self.rebalance(root, force)
 

@@ -44,6 +44,11 @@ class Sites:
             recent = self._recent = (time.monotonic(), self.layout())
         return recent[1]
 
+    def fresh_layout(self) -> SiteLayout | None:
+        """``recent_layout`` when it needs no store read (any thread: the event loop asks on every arrival)."""
+        recent = self._recent
+        return recent[1] if recent is not None and time.monotonic() - recent[0] <= RECENT_SECONDS else None
+
     def guaranteed_power_w(self, station_id: str) -> Fraction | None:
         """The power the charger's site guarantees it (W: its safe share, when every charger of the site charges),
         or None on no site: what a plan for it may count on, whoever else plugs in."""

@@ -116,7 +116,7 @@ class Fleet:
     def layout(self) -> SiteLayout:
         return self.site
 
-    recent_layout = layout  # never stale here: every change is made in this process
+    recent_layout = fresh_layout = layout  # never stale here: every change is made in this process
 
     def get(self, station_id: str) -> Station:
         return self.stations[station_id]
