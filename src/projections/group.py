@@ -32,12 +32,10 @@ from projections.follower import (
     Follower,
     Projection,
     claim,
-    handled_topics,
     prepare,
     track,
-    tracked_position,
 )
-from projections.together import apply_window
+from projections.together import apply_window, read_window
 
 log = logging.getLogger("cloudbay.projections")
 
@@ -49,16 +47,11 @@ def catch_up_group(
 ) -> int:
     """Apply the next window of the log to every projection, each event read and decoded once; how far the
     lowest position moved (0: every projection is at the head)."""
-    with db.transaction(write=False) as tx:
-        positions = {p.name: tracked_position(tx, p.name) for p in projections}
-    head = app.recorder.max_notification_id() or 0
-    start = min(positions.values(), default=head)
-    if head <= start:
+    window = read_window(app, db, projections, limit)
+    if window is None:
         return 0
-    wanted = {p.name: set(handled_topics(type(p))) for p in projections}
-    topics = () if any(not t for t in wanted.values()) else tuple(sorted(set().union(*wanted.values())))
-    notifications = app.recorder.select_notifications(start=start + 1, limit=limit, stop=head, topics=topics)
-    stop = notifications[-1].id if len(notifications) == limit else head  # as in ``catch_up``
+    positions, wanted, notifications, stop = window
+    start = min(positions.values())
     decoded: dict[int, Any] = {}
     idle: list[Projection] = []  # nothing of theirs in the window: their positions move together
     for projection in projections:

@@ -11,7 +11,7 @@ meanwhile is never applied twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -41,18 +41,10 @@ def catch_up_together(
     started from even while chargers keep writing) and per projection (events this call applied, events of the
     window it reads); windows follow one another without gap or overlap.
     """
-    with db.transaction(write=False) as tx:
-        positions = {p.name: tracked_position(tx, p.name) for p in projections}
-    head = app.recorder.max_notification_id() or 0
-    if until is not None:
-        head = min(head, until)
-    start = min(positions.values(), default=head)
-    if head <= start:
+    window = read_window(app, db, projections, limit, until)
+    if window is None:
         return 0, {}
-    wanted = {p.name: set(handled_topics(type(p))) for p in projections}
-    topics = () if any(not t for t in wanted.values()) else tuple(sorted(set().union(*wanted.values())))
-    notifications = app.recorder.select_notifications(start=start + 1, limit=limit, stop=head, topics=topics)
-    stop = notifications[-1].id if len(notifications) == limit else head  # as in ``catch_up``
+    positions, wanted, notifications, stop = window
     decoded: dict[int, Any] = {}
     figures: dict[str, tuple[int, int]] = {}
     for projection in projections:
@@ -63,6 +55,36 @@ def catch_up_together(
             applied = apply_window(app, db, projection, mine, stop, decoded)
         figures[projection.name] = (applied, len(mine))
     return stop, figures
+
+
+class Window(NamedTuple):
+    """The next window of the log for several projections, read once: their positions before it, the topics
+    each reads (empty: every event), the window's events any of them reads, and the position it ends at."""
+
+    positions: dict[str, int]
+    wanted: dict[str, set[str]]
+    notifications: Sequence[Any]
+    stop: int
+
+
+def read_window(
+    app: Application[UUID], db: ReadModelDB, projections: Sequence[Projection], limit: int, until: int | None = None
+) -> Window | None:
+    """The window after the lowest tracked position of ``projections`` (at most ``limit`` events, up to the
+    head or ``until``); None when every one of them is there already."""
+    with db.transaction(write=False) as tx:
+        positions = {p.name: tracked_position(tx, p.name) for p in projections}
+    head = app.recorder.max_notification_id() or 0
+    if until is not None:
+        head = min(head, until)
+    start = min(positions.values(), default=head)
+    if head <= start:
+        return None
+    wanted = {p.name: set(handled_topics(type(p))) for p in projections}
+    topics = () if any(not t for t in wanted.values()) else tuple(sorted(set().union(*wanted.values())))
+    notifications = app.recorder.select_notifications(start=start + 1, limit=limit, stop=head, topics=topics)
+    stop = notifications[-1].id if len(notifications) == limit else head  # as in ``catch_up``
+    return Window(positions, wanted, notifications, stop)
 
 
 def apply_window(

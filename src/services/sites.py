@@ -39,10 +39,11 @@ class Sites:
         """The layout as read at most ``RECENT_SECONDS`` ago: enough to tell whether a charger is on a site at all
         on every car's arrival and departure and every boot, without a store read each time (a change made here
         is seen at once; one made by another process within that time)."""
-        recent = self._recent
-        if recent is None or time.monotonic() - recent[0] > RECENT_SECONDS:
-            recent = self._recent = (time.monotonic(), self.layout())
-        return recent[1]
+        layout = self.fresh_layout()
+        if layout is None:
+            layout = self.layout()
+            self._recent = (time.monotonic(), layout)
+        return layout
 
     def fresh_layout(self) -> SiteLayout | None:
         """``recent_layout`` when it needs no store read (any thread: the event loop asks on every arrival)."""

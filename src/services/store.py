@@ -129,10 +129,9 @@ class EventLog(Application[UUID]):
         all, the save of version 1 loses the race and the call runs again, reading the store this time."""
         with self._kept_lock:
             kept = self._kept.pop(aggregate_id, None)
-        if kept is None or getattr(_calls, "fresh", False):
-            if likely_new and not getattr(_calls, "fresh", False):
-                return None
-            return self.load_or_none(aggregate_id)
+        fresh = getattr(_calls, "fresh", False)
+        if kept is None or fresh:
+            return None if likely_new and not fresh else self.load_or_none(aggregate_id)
         taken: list[Any] | None = getattr(_calls, "taken", None)
         if taken is not None:
             taken.append(kept)

@@ -83,21 +83,20 @@ class Transactions:
 
     def _confirm(self, charger: _Lazy) -> None:
         """What was decided from the charger counts when its save checks it (it changed), or it was read now."""
-        if charger.consulted and not charger().pending_events:
-            self.log.relied_on(charger())
+        if charger.consulted and not charger.load().pending_events:
+            self.log.relied_on(charger.load())
 
     @staticmethod
-    def _track_evse(tx: Transaction, report: TransactionReport, opened: bool, charger: _Lazy) -> bool:
+    def _track_evse(tx: Transaction, report: TransactionReport, opened: bool, charger: _Lazy) -> None:
         """Keep the charger's EVSE -> running transaction map (for J03 meter values), from live messages only.
 
         The charger is loaded only when the map may change: a transaction's first message, a Started, an Ended.
         """
         evse_id = report.evse_id if report.evse_id is not None else tx.evse_id
         if evse_id is None or report.offline:
-            return False
-        if not (opened or report.event_type.value in ("Started", "Ended")):
-            return False
-        return charger().track_transaction(evse_id, tx.transaction_id, tx.status is TransactionStatus.ACTIVE)
+            return
+        if opened or report.event_type.value in ("Started", "Ended"):
+            charger().track_transaction(evse_id, tx.transaction_id, tx.status is TransactionStatus.ACTIVE)
 
     def _attribute(self, tx: Transaction, charger: Callable[[], Charger], authorized: Authorized) -> None:
         """Decide who the transaction is charged to, once the evidence is there (first evidence wins).
