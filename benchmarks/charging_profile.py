@@ -27,9 +27,9 @@ from rawload import Fleet
 from serving import SRC, children, cloudbay
 
 
-def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def record(pid: int, seconds: float, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
     command = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200"]
-    command += ["--format", "speedscope", "--output", str(out), "--nonblocking"]
+    command += ["--format", "speedscope", "--output", str(out), "--nonblocking", *(["--gil"] if gil else [])]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -73,6 +73,11 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=2, help="load generator processes")
     p.add_argument("--top", type=int, default=25, help="frames printed per list")
     p.add_argument("--flame", type=Path, help="keep the speedscope profiles in this directory")
+    p.add_argument(
+        "--gil",
+        action="store_true",
+        help="only samples of the thread holding the GIL: CPU work, without the time a thread waits for the GIL",
+    )
     args = p.parse_args()
     if shutil.which("py-spy") is None:
         sys.exit("py-spy is not installed: python3 -m pip install py-spy")
@@ -94,7 +99,8 @@ def profile(args: argparse.Namespace, stations: list[str], tmp: str) -> None:
             time.sleep(max(0.0, fleet.go_at(0.5) - time.time()) + 2)  # the load settles first
             pids = {"server": served.pid, **{f"child {c}": c for c in children(served.pid)}}
             cpu0, t0 = {k: cpu_seconds(pid) for k, pid in pids.items()}, time.time()
-            spies = {k: (record(pid, args.seconds, Path(tmp) / f"{pid}.json"), pid) for k, pid in pids.items()}
+            out_of = {k: Path(tmp) / f"{pid}.json" for k, pid in pids.items()}
+            spies = {k: (record(pid, args.seconds, out_of[k], args.gil), pid) for k, pid in pids.items()}
             for spy, _ in spies.values():
                 spy.wait(timeout=args.seconds + 60)
             window = time.time() - t0

@@ -20,6 +20,7 @@ those figures too; their upcasters drop them.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -64,11 +65,17 @@ class Attribution(str, enum.Enum):
     UNKNOWN = "unknown"  # an id token the platform does not know
 
 
+#: Bounded (chargers choose transaction ids): a few transactions for each charger of a busy node.
+ID_CACHE_SIZE = 65536
+
+
 class Transaction(Aggregate):
     """A charging session on one EVSE of one charger."""
 
     @staticmethod
+    @functools.lru_cache(maxsize=ID_CACHE_SIZE)
     def create_id(station_id: str, transaction_id: str) -> UUID:
+        """Each of a transaction's messages names it: its id is computed once while it runs."""
         return uuid5(NAMESPACE_URL, f"cloudbay:transaction:{station_id}:{transaction_id}")
 
     class Opened(Aggregate.Created):
@@ -174,8 +181,10 @@ class Transaction(Aggregate):
 
     # --- derived state ----------------------------------------------------------------------
 
-    def _ordered(self) -> list[Transaction.Reported]:
-        return [report for _, report in sorted(self.reports.items())]
+    @staticmethod
+    def _first(found: list[tuple[int, Any]]) -> Any:
+        """Of (seqNo, value) pairs, the value with the lowest seqNo (no sort of every report), else None."""
+        return min(found, key=lambda pair: pair[0])[1] if found else None
 
     @property
     def status(self) -> TransactionStatus:
@@ -188,11 +197,11 @@ class Transaction(Aggregate):
 
     @property
     def remote_start_id(self) -> int | None:
-        return next((r.remote_start_id for r in self._ordered() if r.remote_start_id is not None), None)
+        return self._first([(n, r.remote_start_id) for n, r in self.reports.items() if r.remote_start_id is not None])
 
     @property
     def reported_id_token(self) -> str | None:
-        return next((r.id_token for r in self._ordered() if r.id_token), None)
+        return self._first([(n, r.id_token) for n, r in self.reports.items() if r.id_token])
 
     @property
     def missing_seq_nos(self) -> list[list[int]]:
@@ -209,13 +218,16 @@ _EVENT_FIELDS = {f.name for f in fields(Aggregate.Event)}
 _REPORTED_FACTS = tuple(f.name for f in fields(Transaction.Reported) if f.name not in _EVENT_FIELDS)
 
 
+_REPORT_FIELDS = tuple(f.name for f in fields(TransactionReport))
+
+
 def _reported_facts(report: TransactionReport) -> dict[str, Any]:
     """The report's values as the Reported event holds them: the event's own fields, in their stored forms.
 
     The report's ``timestamp`` becomes ``occurred_at`` (the event has a timestamp of its own); transaction id,
     EVSE and connector are the Opened event's facts and are not repeated.
     """
-    values = {f.name: getattr(report, f.name) for f in fields(report)}
+    values = {name: getattr(report, name) for name in _REPORT_FIELDS}
     values.update(
         occurred_at=report.timestamp,
         event_type=EventType(report.event_type).value,
