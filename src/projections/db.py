@@ -21,6 +21,7 @@ class Tx(Protocol):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
     def columns(self, table: str) -> set[str]: ...
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]: ...
 
 
 def add_missing_columns(tx: Tx, table: str, columns: dict[str, str]) -> None:
@@ -116,6 +117,11 @@ class _SqliteTx:
     def columns(self, table: str) -> set[str]:
         return {row["name"] for row in self.fetchall("SELECT name FROM pragma_table_info(%s)", (table,))}
 
+    @staticmethod
+    def one_of(column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """A condition that ``column`` is one of ``values`` and its parameters (an ``IN`` list here)."""
+        return f"{column} IN ({', '.join(['%s'] * len(values))})", tuple(values)
+
 
 class _PgTx:
     def __init__(self, cur: Any) -> None:
@@ -132,6 +138,12 @@ class _PgTx:
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cur.execute(sql, tuple(params))
         return list(self.cur.fetchall())
+
+    @staticmethod
+    def one_of(column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """``column = ANY(array)``: one statement text whatever the number of values, so psycopg parses it once
+        and the server prepares it (an ``IN`` list is a new text per length, re-parsed every time)."""
+        return f"{column} = ANY(%s)", (list(values),)
 
     def columns(self, table: str) -> set[str]:
         rows = self.fetchall(

@@ -180,10 +180,8 @@ def _energy_rows(tx: Tx, tx_ids: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for first in range(0, len(tx_ids), ID_PAGE):
         page = tx_ids[first : first + ID_PAGE]
-        for row in tx.fetchall(
-            f"SELECT {', '.join(ROW_COLUMNS)} FROM rm_energy_tx WHERE tx_id IN ({', '.join(['%s'] * len(page))})",
-            page,
-        ):
+        where, params = tx.one_of("tx_id", page)
+        for row in tx.fetchall(f"SELECT {', '.join(ROW_COLUMNS)} FROM rm_energy_tx WHERE {where}", params):
             found[row.pop("tx_id")] = row
     return found
 

@@ -83,11 +83,8 @@ def tariff_histories(tx: Tx, station_ids: set[str]) -> dict[str, TariffHistory]:
     ids = sorted(by_id)
     for first in range(0, len(ids), ID_PAGE):
         page = ids[first : first + ID_PAGE]
-        for row in tx.fetchall(
-            "SELECT tariff_id, since, tariff FROM rm_energy_tariffs"
-            f" WHERE tariff_id IN ({', '.join(['%s'] * len(page))})",
-            page,
-        ):
+        where, params = tx.one_of("tariff_id", page)
+        for row in tx.fetchall(f"SELECT tariff_id, since, tariff FROM rm_energy_tariffs WHERE {where}", params):
             parsed = (datetime.fromisoformat(row["since"]), Tariff.parse(json.loads(row["tariff"])))
             entries[by_id[row["tariff_id"]]].append(parsed)
     return {station_id: TariffHistory(sorted(found, key=lambda e: e[0])) for station_id, found in entries.items()}
