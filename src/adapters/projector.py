@@ -18,6 +18,7 @@ import threading
 import time
 from types import FrameType
 
+from adapters import gc_tuning
 from adapters.settings import Settings
 from adapters.webhooks.delivery import DeliveryWorker, delivery_worker
 from adapters.wiring import all_projections, build_log
@@ -53,6 +54,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
         watchdog.start()
     # Until the followers run, SIGTERM keeps its default action (end the process at once): start-up has
     # nothing to stop cleanly, and may be blocked in a database call that would never look at a flag.
+    gc_tuning.tune()  # a long-running process's collector (adapters/gc_tuning.py)
     app = build_log(settings)
     try:
         db = ReadModelDB(settings.store)
@@ -79,6 +81,7 @@ def run_projector(settings: Settings, parent_pid: int | None = None) -> None:
         if watchdog is not None:
             watchdog.started.set()
         log.info("projector keeping %s", ", ".join(p.name for p in followers.projections))
+        gc_tuning.started()
         while not stop.wait(SIGNAL_POLL_SECONDS) and not signalled:
             if watchdog is not None and not watchdog.parent_alive():
                 break  # the watchdog says so, and ends the process if this stop does not finish in time

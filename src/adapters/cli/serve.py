@@ -46,11 +46,14 @@ def start_projector(log_level: str) -> ProjectorProcess:
 
 def run_server(chosen: Settings, host: str, port: int, log_level: str, child: ProjectorProcess | None) -> None:
     """Serve the ASGI app with uvicorn (plain port, and the TLS port when configured) until it is stopped."""
+    from adapters import gc_tuning
     from adapters.http.app import create_app
     from adapters.serving import build_servers
 
+    gc_tuning.tune()  # a long-running node's collector (adapters/gc_tuning.py)
+    alive = child.alive if child is not None else None
     servers = build_servers(
-        create_app(chosen, projector_alive=child.alive if child is not None else None),
+        create_app(chosen, projector_alive=alive, started=gc_tuning.started),
         chosen,
         host=host,
         port=port,

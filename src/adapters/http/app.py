@@ -214,9 +214,13 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
 
 
 def lifespan_for(
-    settings: Settings | None, runtime: Runtime | None, projector_alive: Callable[[], bool] | None = None
+    settings: Settings | None,
+    runtime: Runtime | None,
+    projector_alive: Callable[[], bool] | None = None,
+    started: Callable[[], None] | None = None,
 ) -> StatelessLifespan[Starlette]:
-    """The app's lifespan: with ``runtime`` given, the caller owns it; else one is built and closed here."""
+    """The app's lifespan: with ``runtime`` given, the caller owns it; else one is built and closed here.
+    ``started`` is called once the runtime is built, before the first request."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -229,6 +233,8 @@ def lifespan_for(
         else:
             app.state.runtime = runtime
         app.state.runtime.platform.load.attach()  # site changes committed in store threads re-balance on this loop
+        if started is not None:
+            started()
         try:
             if own:  # this node runs the campaigns', the schedules' and the sites' rounds (adapters/rollout_rounds.py)
                 runtime_here = app.state.runtime
@@ -251,12 +257,14 @@ def create_app(
     settings: Settings | None = None,
     runtime: Runtime | None = None,
     projector_alive: Callable[[], bool] | None = None,
+    started: Callable[[], None] | None = None,
 ) -> Starlette:
     """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one.
-    ``projector_alive``: whether the `cloudbay project` child runs (``serve``), shown on /readyz."""
+    ``projector_alive``: whether the `cloudbay project` child runs (``serve``), shown on /readyz; ``started``:
+    called once the runtime is built (``serve`` tunes the garbage collector then)."""
     app = Starlette(
         routes=app_routes(),
-        lifespan=lifespan_for(settings, runtime, projector_alive),
+        lifespan=lifespan_for(settings, runtime, projector_alive, started),
         exception_handlers=exception_handlers(),
         middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware), Middleware(TextGuardMiddleware)],
     )
