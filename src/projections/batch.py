@@ -59,19 +59,19 @@ def write_rows(
     ``changed``: the columns to set in a row, latest values. A row in both is inserted with its changes (an
     existing one gets only the changes), exactly as the insert followed by the update would leave it.
     """
-    statements: dict[str, list[tuple[Any, ...]]] = {}
+    inserts: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[Any, ...]]] = {}
     for row_key, row in inserted.items():
         changes = changed.get(row_key, {})
         merged = {**row, **changes}
-        updates = ", ".join(f"{name} = excluded.{name}" for name in changes)
-        sql = (
-            f"INSERT INTO {table} ({', '.join(merged)}) VALUES ({', '.join(['%s'] * len(merged))})"
-            f" ON CONFLICT ({key}) {f'DO UPDATE SET {updates}' if changes else 'DO NOTHING'}"
-        )
-        statements.setdefault(sql, []).append(tuple(merged.values()))
+        inserts.setdefault((tuple(merged), tuple(changes)), []).append(tuple(merged.values()))
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for row_key, changes in changed.items():
         if row_key not in inserted:
-            sql = f"UPDATE {table} SET {', '.join(f'{name} = %s' for name in changes)} WHERE {key} = %s"
-            statements.setdefault(sql, []).append((*changes.values(), row_key))
-    for sql, rows in statements.items():
-        tx.executemany(sql, rows)
+            updates.setdefault(tuple(changes), []).append((*changes.values(), row_key))
+    for (columns, updated), rows in inserts.items():  # one statement per shape of change, the keys distinct
+        sets = ", ".join(f"{name} = excluded.{name}" for name in updated)
+        tx.insert_rows(
+            table, columns, rows, f"ON CONFLICT ({key}) {f'DO UPDATE SET {sets}' if updated else 'DO NOTHING'}"
+        )
+    for columns, rows in updates.items():
+        tx.update_rows(table, key, columns, rows)

@@ -6,6 +6,7 @@ timestamps stored as ISO-8601 text so they sort the same everywhere.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,6 +23,20 @@ class Tx(Protocol):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
     def columns(self, table: str) -> set[str]: ...
     def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]: ...
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], conflict: str) -> None:
+        """Insert ``rows`` (values of ``columns``) with the ``ON CONFLICT ...`` clause ``conflict``; no two rows
+        may share a conflict key when it updates (one statement on PostgreSQL may not touch a row twice)."""
+
+    def update_rows(self, table: str, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Set ``columns`` of the row whose ``key`` is each row's last value, to its other values (distinct keys)."""
+
+
+def _insert_sql(table: str, columns: Sequence[str], conflict: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) {conflict}"
+
+
+def _update_sql(table: str, key: str, columns: Sequence[str]) -> str:
+    return f"UPDATE {table} SET {', '.join(f'{name} = %s' for name in columns)} WHERE {key} = %s"
 
 
 def add_missing_columns(tx: Tx, table: str, columns: dict[str, str]) -> None:
@@ -122,6 +137,12 @@ class _SqliteTx:
         """A condition that ``column`` is one of ``values`` and its parameters (an ``IN`` list here)."""
         return f"{column} IN ({', '.join(['%s'] * len(values))})", tuple(values)
 
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], conflict: str) -> None:
+        self.executemany(_insert_sql(table, columns, conflict), rows)
+
+    def update_rows(self, table: str, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.executemany(_update_sql(table, key, columns), rows)
+
 
 class _PgTx:
     def __init__(self, cur: Any) -> None:
@@ -139,6 +160,27 @@ class _PgTx:
         self.cur.execute(sql, tuple(params))
         return list(self.cur.fetchall())
 
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], conflict: str) -> None:
+        """One statement for all the rows: they go as one JSON array, read into the table's own row type
+        (``json_populate_recordset``), so PostgreSQL parses and plans once and psycopg sends one message, where
+        ``executemany`` sends (and the server runs) one statement per row."""
+        records = _records(columns, rows)
+        if records is None:
+            return self.executemany(_insert_sql(table, columns, conflict), rows)
+        names = ", ".join(columns)
+        sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s) {conflict}"
+        self.cur.execute(sql, (records,))
+
+    def update_rows(self, table: str, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """``insert_rows``'s one statement for an update of many rows."""
+        records = _records([*columns, key], rows)
+        if records is None:
+            return self.executemany(_update_sql(table, key, columns), rows)
+        sets = ", ".join(f"{name} = x.{name}" for name in columns)
+        source = f"json_populate_recordset(NULL::{table}, %s) AS x"
+        sql = f"UPDATE {table} SET {sets} FROM {source} WHERE {table}.{key} = x.{key}"
+        self.cur.execute(sql, (records,))
+
     @staticmethod
     def one_of(column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
         """``column = ANY(array)``: one statement text whatever the number of values, so psycopg parses it once
@@ -152,3 +194,20 @@ class _PgTx:
             (table,),
         )
         return {row["column_name"] for row in rows}
+
+
+def _json_value(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _records(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str | None:
+    """``rows`` as a JSON array of objects keyed by ``columns``; None when there are fewer than two (a plain
+    statement is as good) or a value has no JSON form (a float that is not finite, anything but text,
+    numbers, booleans and NULL): those rows go as parameters of their own."""
+    if len(rows) < 2:
+        return None
+    try:
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        return json.dumps(records, default=_json_value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None

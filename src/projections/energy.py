@@ -148,11 +148,7 @@ class EnergyProjection:
                 buckets.add(old["station_id"], old_key, -old["energy_mwh"], -1)
                 buckets.add(new["station_id"], new_key, new["energy_mwh"], 1)
         updated = ", ".join(f"{column} = excluded.{column}" for column in ROW_COLUMNS[2:])
-        tx.executemany(
-            f"INSERT INTO rm_energy_tx ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ROW_COLUMNS))})"
-            f" ON CONFLICT (tx_id) DO UPDATE SET {updated}",
-            rows,
-        )
+        tx.insert_rows("rm_energy_tx", ROW_COLUMNS, rows, f"ON CONFLICT (tx_id) DO UPDATE SET {updated}")
         buckets.write(tx)
         costs.write(tx)
 
@@ -204,12 +200,13 @@ class _Buckets:
             self.emptied.add((station_id, user_key, day))
 
     def write(self, tx: Tx) -> None:
-        tx.executemany(
-            "INSERT INTO rm_energy_daily (station_id, user_key, day, energy_mwh, transactions)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (station_id, user_key, day) DO UPDATE SET"
+        tx.insert_rows(
+            "rm_energy_daily",
+            ("station_id", "user_key", "day", "energy_mwh", "transactions"),
+            [(*bucket, energy, count) for bucket, (energy, count) in self.deltas.items() if energy or count],
+            "ON CONFLICT (station_id, user_key, day) DO UPDATE SET"
             " energy_mwh = rm_energy_daily.energy_mwh + excluded.energy_mwh,"
             " transactions = rm_energy_daily.transactions + excluded.transactions",
-            [(*bucket, energy, count) for bucket, (energy, count) in self.deltas.items() if energy or count],
         )
         # an emptied bucket goes, as if it had never been (a rebuild would not make it)
         tx.executemany(

@@ -163,12 +163,13 @@ class CostBuckets:
             self.emptied.add(bucket)
 
     def write(self, tx: Tx) -> None:
-        tx.executemany(
-            "INSERT INTO rm_energy_cost_daily (station_id, user_key, day, currency, cost_nanos, transactions)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (station_id, user_key, day, currency) DO UPDATE SET"
+        tx.insert_rows(
+            "rm_energy_cost_daily",
+            ("station_id", "user_key", "day", "currency", "cost_nanos", "transactions"),
+            [(*bucket, cost, count) for bucket, (cost, count) in self.deltas.items() if cost or count],
+            "ON CONFLICT (station_id, user_key, day, currency) DO UPDATE SET"
             " cost_nanos = rm_energy_cost_daily.cost_nanos + excluded.cost_nanos,"
             " transactions = rm_energy_cost_daily.transactions + excluded.transactions",
-            [(*bucket, cost, count) for bucket, (cost, count) in self.deltas.items() if cost or count],
         )
         tx.executemany(
             "DELETE FROM rm_energy_cost_daily WHERE station_id = %s AND user_key = %s AND day = %s AND currency = %s"
