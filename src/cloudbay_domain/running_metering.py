@@ -5,7 +5,8 @@ insertion each; appending in time order moves nothing), not to the samples seen 
 ``summary()`` equals ``summarise`` of every sample added, to the last bit:
 
 * the register series (and the power series) is kept sorted, with its segments (runs without a drop) and the
-  exact sum of their spans (``Fraction`` of each float span, rounded once at the end as ``math.fsum`` does);
+  exact sum of their spans (an integer count of ``2**-1074``, the unit every finite float is a whole
+  multiple of, rounded once at the end as ``math.fsum`` does: Python's ``int / int`` is correctly rounded);
   a new reading changes only the segments around its place;
 * a choice ``summarise`` makes from all samples (the location, totals or phase sums, the phase family, the
   phases seen) is rebuilt from the samples of that measurand when a new sample changes it; each can change
@@ -18,7 +19,6 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from datetime import datetime
-from fractions import Fraction
 
 from cloudbay_domain.metering import (
     ENERGY_REGISTER,
@@ -30,6 +30,13 @@ from cloudbay_domain.metering import (
 )
 
 Point = tuple[datetime, float]
+_UNITS = 1 << 1074  # 2**1074 units of 2**-1074 in 1: a float's exact value is a whole number of them
+
+
+def _units(value: float) -> int:
+    """A finite float's exact value in units of 2**-1074 (its ratio's denominator is a power of 2 up to that)."""
+    numerator, denominator = value.as_integer_ratio()
+    return numerator * (_UNITS // denominator)
 
 
 class Series:
@@ -39,7 +46,7 @@ class Series:
         self.points: list[Point] = []
         self.starts: list[Point] = []  # readings below their predecessor: each begins a segment (a reset)
         self.values: list[float] = []  # the values, sorted (for the largest)
-        self._total, self._infinite = Fraction(0), 0  # exact sum of the finite segment spans; infinite ones
+        self._total, self._infinite = 0, 0  # exact sum of the finite segment spans (in _units); infinite ones
         for point in sorted(set(points)):
             self.add(point)
 
@@ -56,7 +63,7 @@ class Series:
 
     @property
     def energy(self) -> float:
-        return math.inf if self._infinite else max(0.0, float(self._total))
+        return math.inf if self._infinite else max(0.0, self._total / _UNITS)
 
     @property
     def resets(self) -> int:
@@ -98,7 +105,7 @@ class Series:
         for start, stop in zip(bounds, bounds[1:], strict=False):
             span = self.points[stop - 1][1] - self.points[start][1]
             if math.isfinite(span):
-                self._total += sign * Fraction(span)
+                self._total += sign * _units(span)
             else:
                 self._infinite += sign
 
