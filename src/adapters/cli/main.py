@@ -95,6 +95,9 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary instead of progress")] = False,
 ) -> None:
     """Drop every read model and rebuild it from the event log."""
+    from adapters import gc_tuning
+
+    gc_tuning.tune()  # a rebuild allocates for every event, and its garbage is nearly all freed by refcounts
     s = settings()
     event_log = build_log(s)
     db = ReadModelDB(s.store)
