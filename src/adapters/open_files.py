@@ -1,7 +1,8 @@
 """The open-file limit of a serving node: every connected charger holds a socket, so it bounds the fleet.
 
-``cloudbay serve`` raises its soft ``RLIMIT_NOFILE`` to the hard limit (which only the system can raise) and
-says in its log when even that is below what ``CLOUDBAY_EXPECTED_CHARGERS`` chargers need.
+``cloudbay serve`` raises its soft ``RLIMIT_NOFILE`` to the hard limit and says in its log when even that is
+below what ``CLOUDBAY_EXPECTED_CHARGERS`` chargers need. A process allowed to (root, or ``CAP_SYS_RESOURCE``,
+as in many containers) raises the hard limit itself to what the fleet needs, within the kernel's ceiling.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def raise_limit(expected_chargers: int) -> int:
     """Raise this process's soft open-file limit as far as the hard limit allows, log what was done, and warn
     when the limit is below ``needed(expected_chargers)``; the limit in force afterwards."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed(expected_chargers):
+        hard = _raise_hard(hard, min(needed(expected_chargers), _kernel_ceiling(hard)))
     ceiling = hard if hard != resource.RLIM_INFINITY else _kernel_ceiling(soft)
     if soft < ceiling:
         try:
@@ -47,6 +50,18 @@ def raise_limit(expected_chargers: int) -> int:
     elif limit > soft:
         log.info("open-file limit (RLIMIT_NOFILE) raised from %d to %d (hard limit %s)", soft, limit, hard_text)
     return limit
+
+
+def _raise_hard(hard: int, wanted: int) -> int:
+    """The hard limit raised to ``wanted`` if this process may (else as it was): the hard limit in force."""
+    if wanted <= hard:
+        return hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    except (ValueError, OSError):
+        return hard  # not allowed: the warning below names the limit
+    log.info("open-file hard limit raised from %d to %d for the expected fleet", hard, wanted)
+    return wanted
 
 
 def _kernel_ceiling(soft: int) -> int:

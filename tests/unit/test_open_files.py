@@ -42,8 +42,9 @@ def test_the_soft_limit_is_raised_to_the_hard_limit_and_logged(
 
 
 def test_a_fleet_beyond_the_hard_limit_is_warned_about_naming_the_limit(
-    lowered: tuple[int, int], caplog: pytest.LogCaptureFixture
+    lowered: tuple[int, int], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(open_files, "_raise_hard", lambda hard, wanted: hard)  # a process without the privilege
     caplog.set_level(logging.INFO, logger="cloudbay")
 
     limit = open_files.raise_limit(expected_chargers=limit_now_plus_one())
@@ -52,6 +53,28 @@ def test_a_fleet_beyond_the_hard_limit_is_warned_about_naming_the_limit(
     assert f"open-file limit (RLIMIT_NOFILE) is {limit}" in warning.getMessage()
     assert f"CLOUDBAY_EXPECTED_CHARGERS={limit + 1}" in warning.getMessage()
     assert "ulimit -Hn" in warning.getMessage()
+
+
+def test_a_privileged_process_raises_the_hard_limit_to_what_the_fleet_needs(
+    lowered: tuple[int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    low, hard = lowered
+    if hard == resource.RLIM_INFINITY or hard + open_files.RESERVE + 1 > open_files._kernel_ceiling(0):
+        pytest.skip("no finite hard limit below the kernel's ceiling to raise")
+    try:  # only a privileged process may raise its hard limit: find out without changing anything
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard + 1))
+    except (ValueError, OSError):
+        pytest.skip("this process may not raise its hard open-file limit")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    caplog.set_level(logging.INFO, logger="cloudbay")
+    try:
+        limit = open_files.raise_limit(expected_chargers=hard + 1)
+
+        assert limit == resource.getrlimit(resource.RLIMIT_NOFILE)[1] == hard + 1 + open_files.RESERVE
+        assert f"hard limit raised from {hard} to {limit}" in caplog.text
+        assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
 
 
 def test_nothing_is_said_when_the_limit_already_suffices(caplog: pytest.LogCaptureFixture) -> None:
