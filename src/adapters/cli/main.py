@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters import gc_tuning
 from adapters.auth import AuthSettings, Role, SigningKey, TokenIssuer
 from adapters.cli import guard, version
 from adapters.cli import users as users_commands
@@ -95,8 +96,6 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary instead of progress")] = False,
 ) -> None:
     """Drop every read model and rebuild it from the event log."""
-    from adapters import gc_tuning
-
     gc_tuning.tune()  # a rebuild allocates for every event, and its garbage is nearly all freed by refcounts
     s = settings()
     event_log = build_log(s)

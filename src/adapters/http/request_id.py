@@ -53,9 +53,11 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The app's own awaitable, not a coroutine of ours around it: a WebSocket's connection holds no frame
+        of this middleware for its whole life (memory per charger, ``benchmarks/connection_memory.py``)."""
         if scope["type"] not in _STARTS:
-            return await self.app(scope, receive, send)
+            return self.app(scope, receive, send)
         request_id = request_id_from(list(scope.get("headers", [])))
         scope[SCOPE_KEY] = request_id
         request_id_var.set(request_id)  # not reset: the error handler and uvicorn's access line still need it
@@ -64,7 +66,7 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             await send(_with_header(message, request_id) if message["type"] in starts else message)
 
-        await self.app(scope, receive, send_with_id)
+        return self.app(scope, receive, send_with_id)
 
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]

@@ -7,6 +7,7 @@ reaches a read-model query (PostgreSQL refuses NUL in text); a body string with 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -35,13 +36,13 @@ class TextGuardMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The app's own awaitable when the URL is clean (no frame of ours held while a WebSocket lives)."""
         where = bad_url_text(scope) if scope["type"] == "http" else None
         if where is None:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         problem = Problem(400, "Bad Request", f"{where} must not contain control characters")
-        await problem.response()(scope, receive, send)
+        return problem.response()(scope, receive, send)
 
 
 def check_body_text(raw: Any) -> None:

@@ -30,6 +30,7 @@ from ocpp.v201 import call as calls
 
 from adapters.log_context import message_id_var
 from adapters.ocpp import rpc_schema as schema
+from adapters.ocpp.inbox import Inbox
 from adapters.ocpp.routing import Route as _Route
 from adapters.ocpp.routing import after as after  # re-exported
 from adapters.ocpp.routing import collect_routes as _collect_routes
@@ -77,7 +78,7 @@ class RpcConnection:
         self._after_tasks: set[asyncio.Task[None]] = set()
         self._call_lock = asyncio.Lock()
         self._pending: tuple[str, asyncio.Future[list[Any]]] | None = None
-        self._inbox: asyncio.Queue[Any] | None = None
+        self._inbox: Inbox[Any] | None = None
         self._closed = False
 
     async def on_frame_error(self, code: str, message_id: str) -> None:
@@ -92,7 +93,7 @@ class RpcConnection:
         """Serve the connection until ``recv()`` raises, then clean up and re-raise that exception."""
         if self._inbox is not None or self._closed:
             raise RuntimeError(f"connection of {self.id} was already started")
-        self._inbox = asyncio.Queue(maxsize=INBOX_SIZE)
+        self._inbox = Inbox(INBOX_SIZE)
         worker = asyncio.create_task(self._work(self._inbox), name=f"ocpp-worker-{self.id}")
         reader = asyncio.create_task(self._read(), name=f"ocpp-reader-{self.id}")
         try:
@@ -107,7 +108,7 @@ class RpcConnection:
         while True:
             await self.route_message(await self._connection.recv())
 
-    async def _work(self, inbox: asyncio.Queue[Any]) -> None:
+    async def _work(self, inbox: Inbox[Any]) -> None:
         """Handle the charger's CALLs strictly one after another, in the order they arrived."""
         while True:
             await self._serve(*await inbox.get())

@@ -1,0 +1,55 @@
+"""A connection's inbox: the CALLs read but not yet handled, at most ``size`` of them.
+
+What ``asyncio.Queue(maxsize)`` does for one reader task and one worker task, in a few slots: an idle
+connection (the usual state of a charger between heartbeats) holds an empty list and no waiter, where a Queue
+holds four deques and an Event. Nodes hold tens of thousands of idle connections, so this is memory per
+charger (``benchmarks/connection_memory.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Inbox(Generic[T]):
+    """First in, first out; ``put`` waits while ``size`` items wait; one getter and one putter at a time."""
+
+    __slots__ = ("_items", "_size", "_getter", "_putter")
+
+    def __init__(self, size: int) -> None:
+        self._items: list[T] = []
+        self._size = size
+        self._getter: asyncio.Future[None] | None = None
+        self._putter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, item: T) -> None:
+        while len(self._items) >= self._size:
+            self._putter = asyncio.get_running_loop().create_future()
+            try:
+                await self._putter
+            finally:
+                self._putter = None
+        self._items.append(item)
+        _wake(self._getter)
+
+    async def get(self) -> T:
+        while not self._items:
+            self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await self._getter
+            finally:
+                self._getter = None
+        item = self._items.pop(0)
+        _wake(self._putter)
+        return item
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
