@@ -9,13 +9,15 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from adapters.ocpp.inbox import Inbox
 from adapters.settings import Settings
 
 DRAIN_SECONDS = 5.0  # after a close for a protocol error, how long the rest of the client's data is read
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, with two fixes:
+    """uvicorn's sans-I/O WebSocket protocol, lighter per connection (its queue of ASGI events an ``Inbox``, the
+    upgrade's request and response dropped once accepted), with these fixes:
 
     * an upgrade that ``websockets`` refused while parsing it (a request line or header over 8 kB: 414,
       431) was left unanswered with its socket open; here the refusal is sent and the socket closed;
@@ -28,6 +30,17 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
       and the rest of the client's data is read and dropped until the client closes (at most
       ``DRAIN_SECONDS``), as RFC 6455 (7.1.1) asks: the client reads 1009.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]  # its put_nowait/get/empty, in a fraction of the memory
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete and getattr(self, "response", None) is not None:
+            # the upgrade's request and response (their headers) are never read again: not kept for the
+            # connection's life (memory per charger, ``benchmarks/connection_memory.py``)
+            self.request = self.response = None  # type: ignore[assignment]
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

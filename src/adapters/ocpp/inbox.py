@@ -3,12 +3,14 @@
 What ``asyncio.Queue(maxsize)`` does for one reader task and one worker task, in a few slots: an idle
 connection (the usual state of a charger between heartbeats) holds an empty list and no waiter, where a Queue
 holds four deques and an Event. Nodes hold tens of thousands of idle connections, so this is memory per
-charger (``benchmarks/connection_memory.py``).
+charger (``benchmarks/connection_memory.py``). Without a size it also stands in for the unbounded queue of
+ASGI events uvicorn keeps per WebSocket (``adapters/server_options.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -19,7 +21,7 @@ class Inbox(Generic[T]):
 
     __slots__ = ("_items", "_size", "_getter", "_putter")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int = sys.maxsize) -> None:
         self._items: list[T] = []
         self._size = size
         self._getter: asyncio.Future[None] | None = None
@@ -27,6 +29,16 @@ class Inbox(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: T) -> None:
+        """``put`` without waiting; ``asyncio.QueueFull`` if it would have to wait."""
+        if len(self._items) >= self._size:
+            raise asyncio.QueueFull
+        self._items.append(item)
+        _wake(self._getter)
 
     async def put(self, item: T) -> None:
         while len(self._items) >= self._size:
