@@ -9,15 +9,15 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
-from adapters.ocpp.inbox import Inbox
+from adapters.ocpp.inbox import Gate, Inbox
 from adapters.settings import Settings
 
 DRAIN_SECONDS = 5.0  # after a close for a protocol error, how long the rest of the client's data is read
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, lighter per connection (its queue of ASGI events an ``Inbox``, the
-    upgrade's request and response dropped once accepted), with these fixes:
+    """uvicorn's sans-I/O WebSocket protocol, lighter per connection (its queue of ASGI events an ``Inbox``, its
+    writable Event a ``Gate``, the upgrade's request and response dropped once accepted), with these fixes:
 
     * an upgrade that ``websockets`` refused while parsing it (a request line or header over 8 kB: 414,
       431) was left unanswered with its socket open; here the refusal is sent and the socket closed;
@@ -34,6 +34,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]  # its put_nowait/get/empty, in a fraction of the memory
+        self.writable = Gate()  # type: ignore[assignment]  # likewise for the Event
+        self.writable.set()
 
     async def send(self, message: Any) -> None:
         await super().send(message)

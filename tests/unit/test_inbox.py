@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.ocpp.inbox import Inbox
+from adapters.ocpp.inbox import Gate, Inbox
 
 
 def test_items_come_out_in_order_and_a_put_waits_for_room() -> None:
@@ -35,3 +35,23 @@ def test_a_get_waits_for_the_next_put_and_a_cancelled_wait_leaves_no_waiter() ->
         return [await asyncio.wait_for(getter, 1), len(inbox)]
 
     assert asyncio.run(scenario()) == ["frame", 0]
+
+
+def test_a_gate_lets_every_waiter_through_once_set_and_holds_them_while_cleared() -> None:
+    async def scenario() -> list[object]:
+        gate = Gate()
+        waiters = [asyncio.create_task(gate.wait()) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        held = not any(w.done() for w in waiters)
+        gate.set()
+        through = await asyncio.wait_for(asyncio.gather(*waiters), 1)
+        gate.clear()
+        late = asyncio.create_task(gate.wait())
+        await asyncio.sleep(0.01)
+        held_again = not late.done()
+        late.cancel()
+        await asyncio.gather(late, return_exceptions=True)
+        gate.set()
+        return [held, through, held_again, gate.is_set(), await gate.wait()]
+
+    assert asyncio.run(scenario()) == [True, [True, True, True], True, True, True]

@@ -4,7 +4,8 @@ What ``asyncio.Queue(maxsize)`` does for one reader task and one worker task, in
 connection (the usual state of a charger between heartbeats) holds an empty list and no waiter, where a Queue
 holds four deques and an Event. Nodes hold tens of thousands of idle connections, so this is memory per
 charger (``benchmarks/connection_memory.py``). Without a size it also stands in for the unbounded queue of
-ASGI events uvicorn keeps per WebSocket (``adapters/server_options.py``).
+ASGI events uvicorn keeps per WebSocket (``adapters/server_options.py``), and ``Gate`` for its
+``asyncio.Event`` of a writable socket.
 """
 
 from __future__ import annotations
@@ -60,6 +61,42 @@ class Inbox(Generic[T]):
         item = self._items.pop(0)
         _wake(self._putter)
         return item
+
+
+class Gate:
+    """``asyncio.Event``'s ``set``, ``clear``, ``is_set`` and ``wait``, with no deque while nobody waits."""
+
+    __slots__ = ("_open", "_waiters")
+
+    def __init__(self) -> None:
+        self._open = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def set(self) -> None:
+        self._open = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            _wake(waiter)
+
+    def clear(self) -> None:
+        self._open = False
+
+    async def wait(self) -> bool:
+        if self._open:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
