@@ -58,7 +58,7 @@ class RpcConnection:
     validate_responses: ClassVar[bool] = False
     #: How many answered CALL ids are remembered for duplicate replay. A charger has one CALL outstanding at a
     #: time (OCPP-J), so what it resends is its latest; a few cover a resend racing the next CALL. Kept per
-    #: connection for its whole life: 32 cost an idle charger ~5 KiB once it had sent as many heartbeats.
+    #: connection for its whole life: 32 heartbeat answers with UUID message ids hold ~9 KiB, 4 about 1.2 KiB.
     answer_cache_size: ClassVar[int] = 4
     _on_routes: ClassVar[dict[str, _Route]] = {}
     _after_routes: ClassVar[dict[str, _Route]] = {}
