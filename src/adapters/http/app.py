@@ -45,6 +45,7 @@ from adapters.http.errors import SCHEDULING, SITES, problem_for
 from adapters.http.health import healthz, readyz
 from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
+from adapters.http.ocpp_path import CloudBayApp
 from adapters.http.openapi import api_route
 from adapters.http.ownership_errors import REFUSALS as OWNERSHIP_REFUSALS
 from adapters.http.problems import Problem
@@ -262,7 +263,7 @@ def create_app(
     """Build the ASGI app. With ``runtime`` given, the caller owns it; else the lifespan builds one.
     ``projector_alive``: whether the `cloudbay project` child runs (``serve``), shown on /readyz; ``started``:
     called once the runtime is built (``serve`` tunes the garbage collector then)."""
-    app = Starlette(
+    app = CloudBayApp(
         routes=app_routes(),
         lifespan=lifespan_for(settings, runtime, projector_alive, started),
         exception_handlers=exception_handlers(),
