@@ -199,7 +199,15 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: orjson reads an integer past 64 bits as a float; the standard library keeps it exact (and the schema's
 #: integer check, then the range check, judge it), so a frame with such a run of digits is read by the latter.
-_LONG_DIGITS = re.compile(r"\d{19}")
+#: Found at C speed: the frame's bytes with every ASCII digit made "0" and all else " ", searched for 19 zeros
+#: (a regular expression took longer than orjson's whole reading).
+_DIGITS = bytes(ord("0") if 48 <= i <= 57 else ord(" ") for i in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _long_digits(raw: str | bytes) -> bool:
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    return _LONG_RUN in data.translate(_DIGITS)
 
 
 def loads(raw: str | bytes) -> Any:
@@ -210,7 +218,7 @@ def loads(raw: str | bytes) -> Any:
     Read by orjson (several times faster), which refuses all of that itself; what it refuses, or may read
     differently (a number it would round), is read again by the standard library, which decides.
     """
-    if not _LONG_DIGITS.search(raw if isinstance(raw, str) else raw.decode("utf-8", "replace")):
+    if not _long_digits(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
