@@ -8,21 +8,21 @@ and their mapping follow OCPP 2.0.1 Part 4, not the library (which answers some 
 
 from __future__ import annotations
 
-import decimal
 import functools
 import json
 import logging
-import re
 from collections.abc import Callable
-from dataclasses import is_dataclass
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import fastjsonschema
-import orjson
 from jsonschema.exceptions import best_match
-from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.messages import get_validator
 from ocpp.v201.enums import Action
+
+from adapters.ocpp.rpc_json import dumps as dumps  # re-exported: the frames' JSON
+from adapters.ocpp.rpc_json import loads as loads  # re-exported
 
 LOGGER = logging.getLogger("cloudbay.ocpp")
 
@@ -184,68 +184,6 @@ def json_details(details: Any) -> dict[str, Any]:
     return clean
 
 
-def _decimal(value: Any) -> Any:
-    """Decimals (which handlers may compute with) go out as JSON numbers; anything else is a bug."""
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
-
-
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-#: orjson reads an integer past 64 bits as a float; the standard library keeps it exact (and the schema's
-#: integer check, then the range check, judge it), so a frame with such a run of digits is read by the latter.
-#: Found at C speed: the frame's bytes with every ASCII digit made "0" and all else " ", searched for 19 zeros
-#: (a regular expression took longer than orjson's whole reading).
-_DIGITS = bytes(ord("0") if 48 <= i <= 57 else ord(" ") for i in range(256))
-_LONG_RUN = b"0" * 19
-
-
-def _long_digits(raw: str | bytes) -> bool:
-    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    return _LONG_RUN in data.translate(_DIGITS)
-
-
-def loads(raw: str | bytes) -> Any:
-    """A frame's JSON; ``ValueError`` for what RFC 8259 is not, ``NaN`` and ``Infinity`` included, and for
-    text that is not Unicode: a lone surrogate escape (``"\\ud800"``, which no store can encode; I-JSON,
-    RFC 7493, forbids it). A valid pair is one character once decoded, so any surrogate left is a lone one.
-
-    Read by orjson (several times faster), which refuses all of that itself; what it refuses, or may read
-    differently (a number it would round), is read again by the standard library, which decides.
-    """
-    if not _long_digits(raw):
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    value = json.loads(raw, parse_constant=_not_json)
-    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-    if _SURROGATE_ESCAPE.search(text) and _SURROGATE.search(json.dumps(value, ensure_ascii=False)):
-        raise ValueError("a string holds a lone UTF-16 surrogate")
-    return value
-
-
-def dumps(frame: list[Any]) -> str:
-    """One frame as compact JSON (chargers with small buffers are happier without the spaces).
-
-    Written by orjson; what it will not write (an integer past 64 bits, a key that is not a string, a
-    dataclass or a datetime, which must never reach an answer) goes to the standard library, which writes it
-    or refuses it with ``TypeError``.
-    """
-    try:
-        return orjson.dumps(frame, default=_decimal, option=_PASSTHROUGH).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(frame, separators=(",", ":"), default=_decimal)
-
-
-_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-
-
 @functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def _snake_key(key: str) -> str:
     """The library's camelCase -> snake_case key translation, computed once per distinct key."""
@@ -276,12 +214,30 @@ def camel_case(data: Any) -> Any:
     return data
 
 
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind))
+
+
+def _answer_value(value: Any) -> Any:
+    """The library's ``serialize_as_dict``, ``remove_nones`` and ``camel_case`` in one walk, without the deep
+    copy ``dataclasses.asdict`` makes: dataclasses as dicts, every None in a dict or list left out, every key
+    in camelCase."""
+    if isinstance(value, dict):
+        return {_camel_key(k): _answer_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_answer_value(v) for v in value if v is not None]
+    if is_dataclass(value) and not isinstance(value, type):
+        found = ((name, getattr(value, name)) for name in _field_names(type(value)))
+        return {_camel_key(name): _answer_value(v) for name, v in found if v is not None}
+    return value
+
+
 def answer_payload(action: str, result: Any, check: bool) -> dict[str, Any]:
     """A handler's result (a ``call_result`` dataclass or a dict) as the camelCase payload to answer."""
-    payload = serialize_as_dict(result) if is_dataclass(result) and not isinstance(result, type) else result
-    if not isinstance(payload, dict):
+    if not isinstance(result, dict) and not (is_dataclass(result) and not isinstance(result, type)):
         raise TypeError(f"handler for {action} returned {type(result).__name__}, not a payload")
-    answer: dict[str, Any] = camel_case(remove_nones(payload))
+    answer: dict[str, Any] = _answer_value(result)
     if check:
         validate(CALLRESULT, action, answer)
     return answer
