@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute
 from starlette.types import ExceptionHandler, StatelessLifespan
 
 from adapters.auth import Role
@@ -45,7 +45,7 @@ from adapters.http.errors import SCHEDULING, SITES, problem_for
 from adapters.http.health import healthz, readyz
 from adapters.http.metrics_middleware import MetricsMiddleware
 from adapters.http.metrics_middleware import routes as metrics_routes
-from adapters.http.ocpp_path import CloudBayApp
+from adapters.http.ocpp_path import OCPP_ROUTE, CloudBayApp
 from adapters.http.openapi import api_route
 from adapters.http.ownership_errors import REFUSALS as OWNERSHIP_REFUSALS
 from adapters.http.problems import Problem
@@ -54,7 +54,6 @@ from adapters.http.request_id import RequestIdMiddleware, with_request_id
 from adapters.http.text_guard import TextGuardMiddleware
 from adapters.http.token_guard import TokenGuard
 from adapters.oauth import OAuthError, claimed_client_id, client_credentials_grant
-from adapters.ocpp.endpoint import ocpp_endpoint
 from adapters.rollout_rounds import rollout_rounds, schedule_round, site_round
 from adapters.settings import Settings
 from adapters.wiring import Runtime
@@ -177,7 +176,7 @@ def app_routes() -> list[BaseRoute]:
         api_route("POST", "/oauth/token", token, docs.TOKEN),
         api_route("GET", "/.well-known/jwks.json", jwks, docs.JWKS),
         api_route("GET", "/.well-known/openid-configuration", openid_configuration, docs.OPENID),
-        WebSocketRoute("/ocpp/{station_id}", ocpp_endpoint),
+        OCPP_ROUTE,
         *chargers.routes,
         *remote.routes,
         *cards.routes,

@@ -11,18 +11,18 @@ the router too, for its documentation.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Coroutine
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import Match, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from adapters.http.request_id import RequestIdMiddleware
 from adapters.ocpp.endpoint import ocpp_endpoint
 
-OCPP_PATH = re.compile(r"/ocpp/([^/]+)")  # the route's {station_id}: one path segment, as Starlette matches it
+OCPP_ROUTE = WebSocketRoute("/ocpp/{station_id}", ocpp_endpoint)  # in the router too (``app_routes``)
 
 
 def _session(scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
@@ -38,11 +38,9 @@ class CloudBayApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A coroutine function (servers tell ASGI 3 apps by it): its one frame is all a charger's keeps."""
         if scope["type"] == "websocket":
-            root = scope.get("root_path", "")
-            path: str = scope["path"]
-            found = OCPP_PATH.fullmatch(path[len(root) :] if root and path.startswith(root) else path)
-            if found is not None:
+            match, child = OCPP_ROUTE.matches(scope)  # the route's own matching, as the router would
+            if match is Match.FULL:
                 scope["app"] = self
-                scope["path_params"] = {"station_id": found[1]}
+                scope.update(child)
                 return await _OCPP_SESSION(scope, receive, send)
         return await super().__call__(scope, receive, send)

@@ -24,7 +24,6 @@ import uuid
 from collections import OrderedDict
 from typing import Any, ClassVar
 
-from ocpp.charge_point import remove_nones, serialize_as_dict
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call as calls
 
@@ -274,7 +273,7 @@ class RpcConnection:
         action = type(payload).__name__
         if action not in schema.ACTIONS or type(payload) is not getattr(calls, action, None):
             raise TypeError(f"{action} is not an OCPP {schema.OCPP_VERSION} call payload")
-        body = schema.camel_case(remove_nones(serialize_as_dict(payload)))
+        body = schema.wire_payload(payload)
         async with asyncio.timeout(timeout):
             async with self._call_lock:  # one outstanding CALL per connection (Part 4)
                 frame = await self._exchange(action, body)

@@ -61,6 +61,9 @@ def loads(raw: str | bytes) -> Any:
     return value
 
 
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME  # to _decimal: refused
+
+
 def dumps(frame: list[Any]) -> str:
     """One frame as compact JSON (chargers with small buffers are happier without the spaces).
 
@@ -72,6 +75,3 @@ def dumps(frame: list[Any]) -> str:
         return orjson.dumps(frame, default=_decimal, option=_PASSTHROUGH).decode()
     except orjson.JSONEncodeError:
         return json.dumps(frame, separators=(",", ":"), default=_decimal)
-
-
-_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME

@@ -219,17 +219,17 @@ def _field_names(kind: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(kind))
 
 
-def _answer_value(value: Any) -> Any:
-    """The library's ``serialize_as_dict``, ``remove_nones`` and ``camel_case`` in one walk, without the deep
-    copy ``dataclasses.asdict`` makes: dataclasses as dicts, every None in a dict or list left out, every key
-    in camelCase."""
+def wire_payload(value: Any) -> Any:
+    """A payload as it goes on the wire, ours (a CALL) or an answer: the library's ``serialize_as_dict``,
+    ``remove_nones`` and ``camel_case`` in one walk, without the deep copy ``dataclasses.asdict`` makes:
+    dataclasses as dicts, every None in a dict or list left out, every key in camelCase."""
     if isinstance(value, dict):
-        return {_camel_key(k): _answer_value(v) for k, v in value.items() if v is not None}
+        return {_camel_key(k): wire_payload(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
-        return [_answer_value(v) for v in value if v is not None]
+        return [wire_payload(v) for v in value if v is not None]
     if is_dataclass(value) and not isinstance(value, type):
         found = ((name, getattr(value, name)) for name in _field_names(type(value)))
-        return {_camel_key(name): _answer_value(v) for name, v in found if v is not None}
+        return {_camel_key(name): wire_payload(v) for name, v in found if v is not None}
     return value
 
 
@@ -237,7 +237,7 @@ def answer_payload(action: str, result: Any, check: bool) -> dict[str, Any]:
     """A handler's result (a ``call_result`` dataclass or a dict) as the camelCase payload to answer."""
     if not isinstance(result, dict) and not (is_dataclass(result) and not isinstance(result, type)):
         raise TypeError(f"handler for {action} returned {type(result).__name__}, not a payload")
-    answer: dict[str, Any] = _answer_value(result)
+    answer: dict[str, Any] = wire_payload(result)
     if check:
         validate(CALLRESULT, action, answer)
     return answer
