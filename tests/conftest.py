@@ -23,6 +23,24 @@ STORES = ["sqlite", "postgres"]
 logging.getLogger("ocpp").setLevel(logging.CRITICAL)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Spread the end-to-end tests (a few seconds each: real processes, restarts, outages) evenly over the run.
+
+    pytest-xdist hands each worker consecutive tests; in file order, one worker got every end-to-end test and
+    ran on for two minutes after the others had finished. The other tests keep their order (a module's shared
+    server serves its tests one after another)."""
+    slow = [item for item in items if item.path.parent.name == "e2e"]
+    if not slow or len(slow) == len(items):
+        return
+    rest = [item for item in items if item.path.parent.name != "e2e"]
+    spread: list[pytest.Item] = []
+    for k, item in enumerate(slow):
+        spread.extend(rest[len(spread) - k : (k * len(rest)) // len(slow)])
+        spread.append(item)
+    spread.extend(rest[len(spread) - len(slow) :])
+    items[:] = spread
+
+
 @pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every storage test runs on the embedded SQLite store and on PostgreSQL (a fresh database each)."""

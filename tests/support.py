@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,12 +24,12 @@ from adapters.auth import Role
 from adapters.http.app import create_app
 from adapters.serving import Servers, build_servers
 from adapters.settings import Settings, StoreSettings
-from adapters.storage import drop_database, ensure_database
 from adapters.wiring import Runtime
 from cloudbay_domain.user import UserRole
 from services.platform import Platform
 from services.ports import ChargerRequest
 from services.users import UnknownUser
+from tests.pg_template import create_test_database, drop_test_database
 
 A = TypeVar("A")
 
@@ -290,21 +288,17 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-PG_BASE = os.environ.get("CLOUDBAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-
-
 @contextmanager
 def fresh_store(kind: str, directory: Path) -> Iterator[str]:
     """The URL of an empty store of ``kind``: a SQLite file in ``directory``, or a PostgreSQL database of its own."""
     if kind == "sqlite":
         yield f"sqlite:///{directory / 'cloudbay.sqlite3'}"
         return
-    url = f"{PG_BASE}/cloudbay_test_{uuid.uuid4().hex[:12]}"
-    ensure_database(StoreSettings(url))
+    url = create_test_database()  # with the platform's tables already made (tests/pg_template.py)
     try:
         yield url
     finally:
-        drop_database(StoreSettings(url))
+        drop_test_database(url)
 
 
 @contextmanager

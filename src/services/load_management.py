@@ -197,11 +197,14 @@ class LoadManager:
         for _ in range(MAX_ROUNDS):
             wanted = self._plan(site, cars, safe, refused, now)
             changed = {s: p for s, p in wanted.items() if s in force or self._differs(s, p)}
-            downs = {s: p for s, p in changed.items() if s not in self.sent or p.amps < self.sent[s].at(now)}
-            failed = await self._send_all(downs)
-            force -= set(downs) - failed
+            # lowered first, and the others only once every lowering was taken; a charger whose holding is not
+            # known (just booted) is not "lowered": its share counts on the others' lowering, so it waits for it
+            downs = {s: p for s, p in changed.items() if s in self.sent and p.amps < self.sent[s].at(now)}
+            tried, failed = downs, await self._send_all(downs)
             if not failed:
-                await self._send_all({s: p for s, p in changed.items() if s not in downs})
+                tried, failed = changed, await self._send_all({s: p for s, p in changed.items() if s not in downs})
+            force -= set(tried) - failed
+            if not failed:
                 return
             refused |= failed  # they keep counting at the higher limit: balance again around them
         log.warning("site %s: chargers %s keep refusing lower limits", root, sorted(refused))

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from adapters.settings import StoreSettings
 from adapters.storage import drop_database, ensure_database
 from tests.e2e.servers import Served, TcpProxy, base_env
-from tests.support import PG_BASE
+from tests.pg_template import PG_BASE
 
 STORE_TIMEOUT = 2.0
 BOOT = [2, "b1", "BootNotification", {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}]

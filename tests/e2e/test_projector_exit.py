@@ -23,7 +23,8 @@ import pytest
 
 from adapters.settings import StoreSettings
 from adapters.storage import drop_database, ensure_database
-from tests.support import PG_BASE, fresh_store
+from tests.pg_template import PG_BASE
+from tests.support import fresh_store
 
 GONE_WITHIN = 10.0  # generous: the projector exits in about a second; before the fix it took 20 s or more
 

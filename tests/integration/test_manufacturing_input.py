@@ -122,6 +122,7 @@ def test_an_older_fleet_table_gets_the_new_columns(store_url: str) -> None:
     db = ReadModelDB(StoreSettings(store_url))
     try:
         with db.transaction() as tx:  # rm_chargers as the first version made it
+            tx.execute("DROP TABLE IF EXISTS rm_chargers")  # a test database comes with today's tables
             tx.execute(
                 "CREATE TABLE rm_chargers (station_id TEXT PRIMARY KEY, charger_id TEXT NOT NULL UNIQUE,"
                 " hardware_family TEXT NOT NULL, presence TEXT NOT NULL, node TEXT, whitelisted_at TEXT NOT NULL,"

@@ -282,6 +282,7 @@ def test_a_charger_taken_off_its_site_has_its_limit_cleared_now_or_at_its_boot()
 )
 @example(3, [(0, "a"), (0, "o"), (2, "a"), (1, "a")])  # a car beside an offline charger holding 32 A
 @example(4, [(0, "a"), (1, "a"), (3, "u"), (3, "a"), (1, "l"), (2, "a")])
+@example(4, [(3, "a"), (3, "u"), (1, "a"), (1, "r")])  # a boot beside a charger refusing to go lower
 def test_no_circuit_is_ever_over_its_limit_while_cars_come_and_go(chargers: int, steps: list[tuple[int, str]]) -> None:
     """a: arrives, l: leaves, o: goes offline, r: comes back (and boots), u: refuses lower limits."""
     fleet = Fleet(site_of(chargers))
