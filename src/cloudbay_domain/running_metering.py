@@ -51,8 +51,20 @@ class Series:
             self.add(point)
 
     def add(self, point: Point) -> None:
-        i = bisect_left(self.points, point)
-        if i == len(self.points) or self.points[i] != point:
+        points = self.points
+        if points and point > points[-1]:  # after every reading so far: the common case, a register read in turn
+            last = points[-1]
+            if point[1] < last[1]:
+                self.starts.append(point)  # a reset: the reading begins a segment of its own, of span 0
+            else:  # the last segment grows: its span counted again, as ``_count`` counts it
+                first = self.starts[-1][1] if self.starts else points[0][1]
+                self._span(last[1] - first, -1)
+                self._span(point[1] - first, +1)
+            points.append(point)
+            insort(self.values, point[1])
+            return
+        i = bisect_left(points, point)
+        if i == len(points) or points[i] != point:
             self._replace(i, i, [point])
             insort(self.values, point[1])
 
@@ -103,11 +115,13 @@ class Series:
         inside = self.starts[bisect_right(self.starts, self.points[a]) : bisect_right(self.starts, self.points[b])]
         bounds = [a, *(bisect_left(self.points, key) for key in inside), b + 1]
         for start, stop in zip(bounds, bounds[1:], strict=False):
-            span = self.points[stop - 1][1] - self.points[start][1]
-            if math.isfinite(span):
-                self._total += sign * _units(span)
-            else:
-                self._infinite += sign
+            self._span(self.points[stop - 1][1] - self.points[start][1], sign)
+
+    def _span(self, span: float, sign: int) -> None:
+        if math.isfinite(span):
+            self._total += sign * _units(span)
+        else:
+            self._infinite += sign
 
 
 class _Measurand:

@@ -127,14 +127,14 @@ def catch_up(
             start=position + 1, limit=limit, stop=head, topics=handled_topics(type(projection))
         )
         getattr(projection, "begin", lambda: None)()  # a projection that buffers within a batch starts afresh
-        last = None
+        last, apply = None, projection.apply  # bound once: a singledispatchmethod builds a wrapper per access
         for notification in notifications:
             if skip is not None and notification.id == skip[0]:
                 record_skipped(tx, projection.name, notification, skip[1])
                 continue
             try:
                 event = app.mapper.to_domain_event(notification)
-                projection.apply(event, tx, notification.id)
+                apply(event, tx, notification.id)
             except Exception as e:
                 raise EventFailed(notification.id, notification.topic, e) from e
             batch.append((notification.id, event))

@@ -96,7 +96,7 @@ def apply_window(
         if position >= stop:  # a follower got there first
             return 0
         getattr(projection, "begin", lambda: None)()  # a projection that buffers within a batch starts afresh
-        applied, last = 0, None
+        applied, last, apply = 0, None, projection.apply  # bound once (``follower.catch_up``)
         for notification in mine:
             if notification.id <= position:
                 continue
@@ -104,7 +104,7 @@ def apply_window(
                 event = decoded.get(notification.id)
                 if event is None:
                     event = decoded[notification.id] = app.mapper.to_domain_event(notification)
-                projection.apply(event, tx, notification.id)
+                apply(event, tx, notification.id)
             except Exception as e:
                 raise EventFailed(notification.id, notification.topic, e) from e
             applied, last = applied + 1, (notification.id, notification.topic)

@@ -22,6 +22,7 @@ from cloudbay_domain import webhook as hooks
 from cloudbay_domain.charger import Charger
 from cloudbay_domain.transaction import Transaction
 from cloudbay_domain.webhook import WebhookSubscription
+from projections.batch import Pending
 from projections.db import ReadModelDB, Tx
 
 TRANSACTION_TYPES = {
@@ -53,6 +54,8 @@ class WebhookOutboxProjection:
     def __init__(self) -> None:
         self._active_tx: Tx | None = None
         self._active_rows: list[tuple[str, list[str]]] = []
+        # the station map's new rows of a batch (aggregate id -> station, transaction id), written at its flush
+        self._sources: Pending[dict[str, tuple[str, str | None]]] = Pending(dict)
 
     def create_tables(self, tx: Tx) -> None:
         tx.execute(
@@ -119,6 +122,9 @@ class WebhookOutboxProjection:
 
     @apply.register
     def _(self, event: Transaction.Reported, tx: Tx, position: int) -> None:
+        event_type = TRANSACTION_TYPES[event.event_type]
+        if not self._subscribers(tx, event_type):
+            return
         facts = {
             "seq_no": event.seq_no,
             "event_type": event.event_type,
@@ -130,7 +136,7 @@ class WebhookOutboxProjection:
             "remote_start_id": event.remote_start_id,
             "id_token": event.id_token,
         }
-        self._enqueue(tx, event, position, TRANSACTION_TYPES[event.event_type], facts)
+        self._enqueue(tx, event, position, event_type, facts)
 
     @apply.register
     def _(self, event: Charger.Connected, tx: Tx, position: int) -> None:
@@ -165,11 +171,27 @@ class WebhookOutboxProjection:
         self._enqueue(tx, event, position, hooks.CHARGER_STATUS_CHANGED, facts)
 
     def _source(self, tx: Tx, event: Aggregate.Event, station_id: str, transaction_id: str | None) -> None:
-        tx.execute(
-            "INSERT INTO rm_webhook_sources (aggregate_id, station_id, transaction_id) VALUES (%s, %s, %s)"
-            " ON CONFLICT (aggregate_id) DO NOTHING",
-            (str(event.originator_id), station_id, transaction_id),
+        """A row of the station map, written at the batch's flush (a row already there stays as it is)."""
+        self._sources.of(tx).setdefault(str(event.originator_id), (station_id, transaction_id))
+
+    def flush(self, tx: Tx) -> None:
+        """The batch's new rows of the station map, in one statement."""
+        rows = [(aggregate_id, *source) for aggregate_id, source in self._sources.take(tx).items()]
+        if rows:
+            columns = ("aggregate_id", "station_id", "transaction_id")
+            tx.insert_rows("rm_webhook_sources", columns, rows, "ON CONFLICT (aggregate_id) DO NOTHING")
+
+    def _source_of(self, tx: Tx, aggregate_id: str) -> dict[str, Any]:
+        pending = self._sources.of(tx).get(aggregate_id)
+        if pending is not None:
+            return {"station_id": pending[0], "transaction_id": pending[1]}
+        rows = tx.fetchall(
+            "SELECT station_id, transaction_id FROM rm_webhook_sources WHERE aggregate_id = %s", (aggregate_id,)
         )
+        return rows[0] if rows else {"station_id": None, "transaction_id": None}
+
+    def _subscribers(self, tx: Tx, event_type: str) -> list[str]:
+        return [subscription for subscription, events in self._active(tx) if event_type in events]
 
     def _active(self, tx: Tx) -> list[tuple[str, list[str]]]:
         """The active subscriptions, read once per read-model transaction (a batch), not once per event: the
@@ -181,14 +203,10 @@ class WebhookOutboxProjection:
         return self._active_rows
 
     def _enqueue(self, tx: Tx, event: Aggregate.Event, position: int, event_type: str, facts: dict[str, Any]) -> None:
-        subscriptions = [subscription for subscription, events in self._active(tx) if event_type in events]
+        subscriptions = self._subscribers(tx, event_type)
         if not subscriptions:
             return
-        sources = tx.fetchall(
-            "SELECT station_id, transaction_id FROM rm_webhook_sources WHERE aggregate_id = %s",
-            (str(event.originator_id),),
-        )
-        source = sources[0] if sources else {"station_id": None, "transaction_id": None}
+        source = self._source_of(tx, str(event.originator_id))
         data: dict[str, Any] = {"station_id": source["station_id"]}
         if event_type.startswith("transaction."):
             data["transaction_id"] = source["transaction_id"]
