@@ -58,6 +58,7 @@ from services.store import EventLog
 
 log = logging.getLogger("cloudbay")
 
+ADMISSIONS = 1000  # a boot storm waits in the event loop, not behind the store (its calls answer within the timeout)
 STORE_WORKERS = 16  # threads blocked on a group commit hold no connection: more saves share a batch
 CLOSE_TIMEOUT = 2.0
 T = TypeVar("T")
@@ -89,6 +90,7 @@ class Runtime:
         self.settings = settings
         self.log = build_log(settings)
         self.link = SessionLink(settings.ocpp_call_timeout)
+        self.admissions = asyncio.Semaphore(ADMISSIONS)  # connections admitted at once (adapters/ocpp/endpoint.py)
         self.ocpp_limits = Limits(
             max_frame=settings.ocpp_max_frame,
             max_samples=settings.ocpp_max_samples,

@@ -57,7 +57,11 @@ def _run_for(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> None:
-    """In a store thread: run ``fn`` and hand its outcome to ``answer`` on the loop (unless nobody waits)."""
+    """In a store thread: run ``fn`` and hand its outcome to ``answer`` on the loop (unless nobody waits). Not run
+    if its caller stopped waiting before a thread took it (timed out, cancelled): in a flood of calls (a boot
+    storm) the threads would spend themselves on calls nobody waits for, and the others time out in turn."""
+    if answer.done():
+        return
     try:
         result = context.run(fn, *args, **kwargs)
     except BaseException as e:  # the caller gets it; a failure nobody awaits anymore is dropped with it

@@ -50,6 +50,13 @@ class Security:
             raise not_whitelisted(station_id)
         return _config(station_id, self.log.load_or_none(ChargerSecurity.create_id(station_id)))
 
+    def admission(self, station_id: str) -> SecurityConfig | None:
+        """What a connecting charger is checked against, in one store call: None if it may not connect (not
+        whitelisted, or a scrapped device), else its security configuration."""
+        if not self.chargers.is_whitelisted(station_id):
+            return None
+        return _config(station_id, self.log.load_or_none(ChargerSecurity.create_id(station_id)))
+
     def set_profile(self, station_id: str, profile: int, allow_unsecured: bool, by: str) -> SecurityConfig:
         check_profile(profile, allow_unsecured)  # refused before anything is loaded
         return self._change(station_id, lambda s: s.set_profile(profile, allow_unsecured, by))

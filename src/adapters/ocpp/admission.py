@@ -65,10 +65,9 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (username, password) if colon else None
 
 
-async def check_profile(websocket: WebSocket, runtime: Runtime, station_id: str) -> None:
+async def check_profile(websocket: WebSocket, runtime: Runtime, config: SecurityConfig) -> None:
     """Refuse (``Refused``) a connection below the charger's configured security profile."""
-    platform = runtime.platform
-    config: SecurityConfig = await platform.run(platform.security.config, station_id)
+    station_id = config.station_id
     if config.profile == 0 and config.allow_unsecured:
         return
     peer = runtime.forwarding.peer(websocket)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("cloudbay.ocpp")
 
 SUBPROTOCOL = "ocpp2.0.1"
+RETRY_AFTER_S = (5, 15)  # a refusal for a busy store says when to come back, spread so a storm does not return at once
+ADMISSION_WAIT_S = 30.0  # a connection waits at most this long for its turn to be admitted
 DISCONNECT_TIMEOUT = 3.0  # a disconnect write waits at most this long (serve's SIGTERM exits within 10 s)
 
 
@@ -51,6 +54,10 @@ class StarletteConnection:
         await self.websocket.send_text(text)
 
 
+def retry_later() -> dict[str, str]:
+    return {"Retry-After": str(random.randint(*RETRY_AFTER_S))}
+
+
 async def refuse(websocket: WebSocket, refusal: Refused) -> None:
     client = websocket.client.host if websocket.client else "?"
     log.warning("refused OCPP connection from %s to %s: %s", client, websocket.url.path, refusal.reason)
@@ -70,9 +77,14 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
     station_id_var.set(station_id)
     if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
         raise Refused(400, f"the {SUBPROTOCOL} WebSocket sub-protocol is required")
-    if not await platform.run(platform.chargers.is_whitelisted, station_id):
+    try:
+        config = await platform.run(platform.security.admission, station_id)
+    except Exception as e:  # the store is away or overwhelmed (a boot storm): the charger retries later
+        log.warning("could not check the admission of %s: %s", station_id, e)
+        raise Refused(503, "the platform cannot admit this connection now; retry later", retry_later()) from None
+    if config is None:
         raise Refused(404, f"station {station_id} is not whitelisted")
-    await check_profile(websocket, runtime, station_id)  # the security profile (adapters/ocpp/admission.py)
+    await check_profile(websocket, runtime, config)  # the security profile (adapters/ocpp/admission.py)
     session = StationSession(
         station_id,
         StarletteConnection(websocket),
@@ -89,14 +101,28 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
     except Exception:
         runtime.presence.closed(session.session_id)
         log.exception("could not record the connection of %s", station_id)
-        raise Refused(503, "the platform cannot record this connection now; retry later") from None
+        raise Refused(503, "the platform cannot record this connection now; retry later", retry_later()) from None
     return session
+
+
+async def _admit_in_turn(websocket: WebSocket, runtime: Runtime) -> StationSession:
+    """``_admit``, at most ``ADMISSIONS`` at once. In a boot storm the others wait here, in arrival order, each
+    at most ``ADMISSION_WAIT_S`` (then 503, retry later): were every one admitted at once, each would queue its
+    store calls behind everybody else's and all would time out together."""
+    try:
+        await asyncio.wait_for(runtime.admissions.acquire(), ADMISSION_WAIT_S)
+    except TimeoutError:
+        raise Refused(503, "too many chargers are connecting; retry later", retry_later()) from None
+    try:
+        return await _admit(websocket, runtime)
+    finally:
+        runtime.admissions.release()
 
 
 async def ocpp_endpoint(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
     try:
-        session = await _admit(websocket, runtime)
+        session = await _admit_in_turn(websocket, runtime)
     except Refused as refusal:
         return await refuse(websocket, refusal)
     reason = "server shutting down"  # unless the session ends by itself (then _serve says why)
