@@ -97,8 +97,11 @@ class FollowerGroup:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                while not self._stop.is_set() and catch_up_group(self.app, self.db, self.projections):
-                    pass
+                moved = catch_up_group(self.app, self.db, self.projections)
+                while moved and not self._stop.is_set():
+                    if moved < BATCH_SIZE:  # at the head: let the next saves gather into one batch (on SQLite each
+                        self._stop.wait(COALESCE_SECONDS)  # batch is a write that the node's saves wait behind)
+                    moved = catch_up_group(self.app, self.db, self.projections)
             except Exception as e:
                 log.warning(
                     "projections applied together failed (%s: %s); applying them one by one", type(e).__name__, e
