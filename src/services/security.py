@@ -48,13 +48,14 @@ class Security:
         """The charger's security configuration (``ChargerNotWhitelisted`` for an unknown station id)."""
         if not self.chargers.exists(station_id):
             raise not_whitelisted(station_id)
-        return _config(station_id, self.log.load_or_none(ChargerSecurity.create_id(station_id)))
+        return self._stored(station_id)
 
     def admission(self, station_id: str) -> SecurityConfig | None:
         """What a connecting charger is checked against, in one store call: None if it may not connect (not
         whitelisted, or a scrapped device), else its security configuration."""
-        if not self.chargers.is_whitelisted(station_id):
-            return None
+        return self._stored(station_id) if self.chargers.is_whitelisted(station_id) else None
+
+    def _stored(self, station_id: str) -> SecurityConfig:
         return _config(station_id, self.log.load_or_none(ChargerSecurity.create_id(station_id)))
 
     def set_profile(self, station_id: str, profile: int, allow_unsecured: bool, by: str) -> SecurityConfig:

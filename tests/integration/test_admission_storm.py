@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from adapters.ocpp import endpoint
+from adapters.wiring import ADMISSIONS
 from services.platform import StoreUnavailable, _run_for
 from tests.support import LiveServer, station
 
@@ -42,7 +43,7 @@ def test_a_charger_waiting_too_long_for_its_turn_is_told_to_retry_later(
     monkeypatch.setattr(endpoint, "ADMISSION_WAIT_S", 0.3)
     assert server.runtime is not None
     admissions = server.runtime.admissions
-    taken = admissions._value  # every place taken, as by a storm of chargers being admitted
+    taken = ADMISSIONS  # every place taken, as by a storm of chargers being admitted
 
     async def take_all() -> None:
         for _ in range(taken):

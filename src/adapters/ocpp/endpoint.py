@@ -23,6 +23,7 @@ from adapters.log_context import station_id_var
 from adapters.ocpp.admission import Refused, check_profile
 from adapters.ocpp.station import StationSession
 from cloudbay_domain.charger import InvalidStationId, check_station_id
+from services.platform import StoreUnavailable
 
 if TYPE_CHECKING:
     from adapters.wiring import Runtime
@@ -79,8 +80,11 @@ async def _admit(websocket: WebSocket, runtime: Runtime) -> StationSession:
         raise Refused(400, f"the {SUBPROTOCOL} WebSocket sub-protocol is required")
     try:
         config = await platform.run(platform.security.admission, station_id)
-    except Exception as e:  # the store is away or overwhelmed (a boot storm): the charger retries later
-        log.warning("could not check the admission of %s: %s", station_id, e)
+    except Exception as e:  # the charger retries later, as for the connection's record below
+        if isinstance(e, StoreUnavailable):  # away or overwhelmed (a boot storm): expected, no traceback
+            log.warning("could not check the admission of %s: %s", station_id, e)
+        else:
+            log.exception("could not check the admission of %s", station_id)
         raise Refused(503, "the platform cannot admit this connection now; retry later", retry_later()) from None
     if config is None:
         raise Refused(404, f"station {station_id} is not whitelisted")
