@@ -24,6 +24,7 @@ from typing import Any
 from rich.console import Console
 from serving import child_env, fresh_store
 
+from adapters import gc_tuning
 from adapters.cli.rebuild import rebuild_all, replay_progress
 from adapters.ocpp.messages import transaction_report
 from adapters.settings import Settings, StoreSettings
@@ -102,6 +103,7 @@ def cli_replay(url: str, data: Path) -> tuple[float, dict[str, Any]]:
 
 def in_process_replay(url: str, data: Path, head: int) -> float:
     settings = Settings(store=StoreSettings(url), data_dir=data)
+    gc_tuning.tune()  # as the command does
     log, db = build_log(settings), ReadModelDB(settings.store)
     try:
         t0 = time.perf_counter()

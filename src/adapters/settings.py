@@ -72,7 +72,7 @@ class StoreSettings:
 
     def event_store_env(self) -> dict[str, str]:
         """The eventsourcing library's settings for this store."""
-        env = {"AGGREGATE_CACHE_MAXSIZE": "20000"}
+        env = {"AGGREGATE_CACHE_MAXSIZE": "20000", "TRANSCODER_TOPIC": "adapters.event_json:StoredEventJSON"}
         if self.kind == "sqlite":
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             env.update(PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=str(self.sqlite_path))

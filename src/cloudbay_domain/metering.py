@@ -3,7 +3,9 @@
 Normalising (:func:`normalised_sample`): one reading as the charger sent it (read from JSON by the OCPP
 adapter, ``adapters.ocpp.meter_values``) becomes one :class:`Sample`.
   * Timestamps: naive ones are taken as UTC; all become UTC. ``raw_value`` must be a finite number (not bool),
-    ``multiplier`` an int; anything else raises :class:`MeterValueError`.
+    ``multiplier`` an int, and a reading in a known unit at most ``MAX_READING`` either way once normalised (no
+    meter reads a petawatt-hour; past it, sums of readings could leave the float range); anything else raises
+    :class:`MeterValueError`.
   * Defaults: measurand ``Energy.Active.Import.Register``; location Outlet (stored as None). An absent unit is the
     spec's ``Wh`` for energy measurands; for others it is read as the measurand's base unit (W, var, VA, A, V,
     Percent, Hz), else ``Wh`` as the spec says.
@@ -25,7 +27,8 @@ Summarising (:func:`summarise`):
   5. A reading below its predecessor is a register reset (reboot, per-transaction register): it counts in
      ``register_resets`` and starts a new segment; no energy is invented for the step. ``energy_wh`` = sum of
      (segment last - segment first) = sum of max(0, delta) >= 0: last - first for a non-decreasing series, 0 for a
-     single reading; missing samples just mean larger deltas.
+     single reading; missing samples just mean larger deltas. The sum is exact, rounded once; past the largest
+     float it is infinite.
   6. ``first/last_register_wh`` and ``first/last_at``: the first and last readings of that series (the interval
      ``energy_wh`` covers); ``register_samples``: its length.
   7. Power: ``Power.Active.Import`` in W, chosen as in 2-4; ``max_power_w`` the largest, ``last_power_w`` the last.
@@ -43,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -51,6 +55,9 @@ CHARGING = "Charging"
 PHASE_FAMILIES = (("L1", "L2", "L3"), ("L1-N", "L2-N", "L3-N"), ("L1-L2", "L2-L3", "L3-L1"))
 LOCATION_PREFERENCE = ("Outlet", "Inlet")
 _OTHER_UNITS = {"Current": "A", "Voltage": "V", "SoC": "Percent", "Frequency": "Hz"}
+
+
+MAX_READING = 1e15  # in the normalised unit (Wh, W, A, V...): a petawatt-hour, a petawatt
 
 
 class MeterValueError(ValueError):
@@ -173,7 +180,7 @@ def normalised_sample(
     return Sample(
         timestamp=_utc(timestamp),
         measurand=measurand,
-        value=_scaled(raw_value, exponent) if known else as_sent,
+        value=_bounded(_scaled(raw_value, exponent)) if known else as_sent,
         unit=unit,
         multiplier=multiplier,
         raw_value=as_sent,
@@ -182,6 +189,12 @@ def normalised_sample(
         location=location,
         known_unit=known,
     )
+
+
+def _bounded(value: float) -> float:
+    if abs(value) > MAX_READING:
+        raise MeterValueError(f"value {value!r} is beyond what a meter reads (at most {MAX_READING:g} either way)")
+    return value
 
 
 def _phase_sums(samples: list[Sample]) -> set[tuple[datetime, float]]:
@@ -213,6 +226,19 @@ def register_readings(samples: Iterable[Sample]) -> list[tuple[datetime, float]]
     return _series(set(samples), ENERGY_REGISTER)
 
 
+def exact_sum(values: list[float]) -> float:
+    """The exact sum of ``values`` rounded once (``math.fsum``); infinite when beyond the largest float, where
+    ``fsum`` raises (it also raises when only a partial sum is beyond it: then the exact sum decides)."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        total = sum(map(Fraction, values), Fraction(0))
+        try:
+            return float(total)
+        except OverflowError:
+            return math.inf if total > 0 else -math.inf
+
+
 def summarise(samples: Iterable[Sample]) -> EnergySummary:
     """Energy, register resets and power of a transaction's samples (rules in the module docstring)."""
     distinct = set(samples)
@@ -227,7 +253,7 @@ def summarise(samples: Iterable[Sample]) -> EnergySummary:
     if register:
         spans.append(register[-1][1] - register[segment_start][1])
     return EnergySummary(
-        energy_wh=max(0.0, math.fsum(spans)),
+        energy_wh=max(0.0, exact_sum(spans)),
         first_register_wh=register[0][1] if register else None,
         last_register_wh=register[-1][1] if register else None,
         register_resets=resets,

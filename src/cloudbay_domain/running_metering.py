@@ -75,7 +75,12 @@ class Series:
 
     @property
     def energy(self) -> float:
-        return math.inf if self._infinite else max(0.0, self._total / _UNITS)
+        if self._infinite:
+            return math.inf
+        try:
+            return max(0.0, self._total / _UNITS)
+        except OverflowError:  # past the largest float, as ``metering.exact_sum``
+            return math.inf
 
     @property
     def resets(self) -> int:

@@ -23,6 +23,7 @@ from projections.poison import SKIPPED_DDL, EventFailed, PoisonWatch, record_ski
 log = logging.getLogger("cloudbay.projections")
 
 BATCH_SIZE = 500
+SPAN = 4  # a batch is sought in the next SPAN * limit positions, not up to the head (docs/architecture.md)
 COALESCE_SECONDS, RETRY_SECONDS = 0.02, 2.0  # waits: for a burst of saves to gather; after a failure
 TRACKING_DDL = "CREATE TABLE IF NOT EXISTS rm_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
 STATUS_DDL = "CREATE TABLE IF NOT EXISTS rm_status (projection TEXT PRIMARY KEY, failure TEXT, updated_at TEXT)"
@@ -123,9 +124,8 @@ def catch_up(
         head = app.recorder.max_notification_id() or 0
         if head <= position:
             return 0
-        notifications = app.recorder.select_notifications(
-            start=position + 1, limit=limit, stop=head, topics=handled_topics(type(projection))
-        )
+        topics, bound = handled_topics(type(projection)), min(head, position + SPAN * limit)
+        notifications = app.recorder.select_notifications(start=position + 1, limit=limit, stop=bound, topics=topics)
         getattr(projection, "begin", lambda: None)()  # a projection that buffers within a batch starts afresh
         last, apply = None, projection.apply  # bound once: a singledispatchmethod builds a wrapper per access
         for notification in notifications:
@@ -140,8 +140,8 @@ def catch_up(
             batch.append((notification.id, event))
             last = (notification.id, notification.topic)
         flush_batch(projection, tx, last)  # what a batching projection buffered, written in this transaction
-        # a short batch means nothing else of interest up to the head: the position moves to the head
-        new_position = notifications[-1].id if len(notifications) == limit else head
+        # a short batch means nothing else of interest up to the bound: the position moves to it
+        new_position = notifications[-1].id if len(notifications) == limit else bound
         track(tx, projection.name, new_position)
     if applied is not None:
         applied.extend(batch)

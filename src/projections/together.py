@@ -18,7 +18,7 @@ from eventsourcing.application import Application
 
 from projections.batch import flush_batch
 from projections.db import ReadModelDB
-from projections.follower import Projection, claim, handled_topics, track, tracked_position
+from projections.follower import SPAN, Projection, claim, handled_topics, track, tracked_position
 from projections.poison import EventFailed
 
 WINDOW = 5_000  # events per query: many, as nothing waits for a rebuild's first rows
@@ -82,8 +82,9 @@ def read_window(
         return None
     wanted = {p.name: set(handled_topics(type(p))) for p in projections}
     topics = () if any(not t for t in wanted.values()) else tuple(sorted(set().union(*wanted.values())))
-    notifications = app.recorder.select_notifications(start=start + 1, limit=limit, stop=head, topics=topics)
-    stop = notifications[-1].id if len(notifications) == limit else head  # as in ``catch_up``
+    bound = min(head, start + SPAN * limit)
+    notifications = app.recorder.select_notifications(start=start + 1, limit=limit, stop=bound, topics=topics)
+    stop = notifications[-1].id if len(notifications) == limit else bound  # as in ``catch_up``
     return Window(positions, wanted, notifications, stop)
 
 

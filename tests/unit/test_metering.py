@@ -141,6 +141,10 @@ def test_timestamps_become_utc_and_naive_ones_are_taken_as_utc() -> None:
         [mv(0, sv(1, "Wh", "3"))],  # type: ignore[arg-type]
         [mv(0, sv(1e300, "kWh", 300))],
         [mv(0, sv(10**400))],
+        [mv(0, sv(1.0000000000000002e15))],  # beyond what a meter reads, once normalised
+        [mv(0, sv(-2e15))],
+        [mv(0, sv(1.5e12, "kWh"))],
+        [mv(0, sv(2, "W", 15, measurand=POWER))],
         [mv(0, sv(1, measurand=5))],
         [{"timestamp": "yesterday", "sampled_value": [sv(1)]}],
         [{"timestamp": None, "sampled_value": [sv(1)]}],
@@ -152,6 +156,12 @@ def test_timestamps_become_utc_and_naive_ones_are_taken_as_utc() -> None:
 def test_unreadable_meter_values_are_refused(meter_values: list[Any]) -> None:
     with pytest.raises(MeterValueError):
         parse_meter_values(meter_values)
+
+
+def test_readings_up_to_a_petawatt_hour_either_way_are_read() -> None:
+    samples = parse_meter_values([mv(0, sv(1e15), sv(-1e15), sv(1e12, "kWh"), sv(1, "W", 15, measurand=POWER))])
+    assert [s.value for s in samples] == [1e15, -1e15, 1e15, 1e15]
+    assert parse_meter_values([mv(0, sv(5e20, "kwh"))])[0].value == 5e20  # an unknown unit counts in nothing
 
 
 def test_an_unknown_unit_is_kept_but_excluded_and_counted() -> None:

@@ -4,6 +4,7 @@ with resets, duplicates, phases, locations and unknown units."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -107,3 +108,21 @@ def test_a_reading_between_two_segments_merges_and_splits_them_exactly() -> None
         running.add([sample])
         assert running.summary() == summarise(history[:n])
     assert running.summary().register_resets == 1 and running.summary().energy_wh == 22.0
+
+
+def test_segments_whose_sum_is_past_the_largest_float_make_an_infinite_energy_in_both() -> None:
+    readings = [0.0, 1e308, 0.0, 1e308]  # two segments of 1e308 each, after a reset
+    seen = [
+        Sample(T0 + timedelta(minutes=m), ENERGY_REGISTER, value, "Wh", 0, value) for m, value in enumerate(readings)
+    ]
+    running = RunningEnergy()
+    running.add(seen)
+
+    assert summarise(seen).energy_wh == running.summary().energy_wh == math.inf
+    assert summarise(seen[:2]).energy_wh == running_of(seen[:2]).summary().energy_wh == 1e308
+
+
+def running_of(seen: list[Sample]) -> RunningEnergy:
+    running = RunningEnergy()
+    running.add(seen)
+    return running

@@ -49,6 +49,7 @@ def test_sqlite_event_store_env_creates_the_directory(tmp_path: Path) -> None:
     assert path.parent.is_dir()
     assert env == {
         "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "TRANSCODER_TOPIC": "adapters.event_json:StoredEventJSON",
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(path),
         "SQLITE_LOCK_TIMEOUT": "10",
@@ -102,6 +103,7 @@ def test_postgres_url_becomes_the_eventsourcing_postgres_env() -> None:
     assert store.kind == "postgres"
     assert store.event_store_env() == {
         "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "TRANSCODER_TOPIC": "adapters.event_json:StoredEventJSON",
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": "cloudbay",
         "POSTGRES_HOST": "db.internal",
@@ -156,7 +158,11 @@ def test_memory_url_uses_the_in_memory_store() -> None:
 
     env = store.event_store_env()
 
-    assert env == {"AGGREGATE_CACHE_MAXSIZE": "20000", "PERSISTENCE_MODULE": "eventsourcing.popo"}
+    assert env == {
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "TRANSCODER_TOPIC": "adapters.event_json:StoredEventJSON",
+        "PERSISTENCE_MODULE": "eventsourcing.popo",
+    }
     app = Platform.from_env(env=env)
     app.chargers.whitelist("CB-0001", "home")
     assert app.chargers.is_whitelisted("CB-0001")
