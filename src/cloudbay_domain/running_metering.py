@@ -213,9 +213,12 @@ class RunningEnergy:
     def add(self, samples: Iterable[Sample]) -> None:
         for sample in samples:
             relevant = sample.measurand in (ENERGY_REGISTER, POWER_ACTIVE_IMPORT)
-            if not (relevant or not sample.known_unit) or sample in self._distinct:
+            if not (relevant or not sample.known_unit):
                 continue
-            self._distinct.add(sample)
+            seen = len(self._distinct)
+            self._distinct.add(sample)  # hashed once (a dataclass hashes all ten fields each time)
+            if len(self._distinct) == seen:
+                continue
             if not sample.known_unit:
                 self._unknown_units += 1
             else:

@@ -23,6 +23,7 @@ that follows a price series is priced at its fixed prices here (the series is no
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,9 +77,15 @@ def write_tariffs(tx: Tx, rows: list[tuple[str, str, str]]) -> None:
     )
 
 
+@functools.lru_cache(maxsize=65_536)
+def _tariff_id(station_id: str) -> str:
+    """The id of a charger's tariff aggregate (a name-based UUID: a hash, asked for every charger of a batch)."""
+    return str(ChargerTariff.create_id(station_id))
+
+
 def tariff_histories(tx: Tx, station_ids: set[str]) -> dict[str, TariffHistory]:
     """Each charger's tariffs as the read model knows them (a query per page of chargers)."""
-    by_id = {str(ChargerTariff.create_id(station_id)): station_id for station_id in station_ids}
+    by_id = {_tariff_id(station_id): station_id for station_id in station_ids}
     entries: dict[str, list[tuple[datetime, Tariff]]] = {station_id: [] for station_id in station_ids}
     ids = sorted(by_id)
     for first in range(0, len(ids), ID_PAGE):

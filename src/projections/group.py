@@ -54,11 +54,16 @@ def catch_up_group(
     start = min(positions.values())
     decoded: dict[int, Any] = {}
     idle: list[Projection] = []  # nothing of theirs in the window: their positions move together
+    present = {n.topic for n in notifications}
     for projection in projections:
         if positions[projection.name] >= stop:
             continue
-        reads = wanted[projection.name]
-        mine = [n for n in notifications if n.id > positions[projection.name] and (not reads or n.topic in reads)]
+        reads, after = wanted[projection.name], positions[projection.name]
+        mine = (
+            [n for n in notifications if n.id > after and (not reads or n.topic in reads)]
+            if not reads or reads & present
+            else []
+        )
         if mine:
             apply_window(app, db, projection, mine, stop, decoded)
         else:

@@ -47,9 +47,12 @@ def catch_up_together(
     positions, wanted, notifications, stop = window
     decoded: dict[int, Any] = {}
     figures: dict[str, tuple[int, int]] = {}
+    present = {n.topic for n in notifications}
     for projection in projections:
         reads = wanted[projection.name]
-        mine = [n for n in notifications if not reads or n.topic in reads]
+        mine = []
+        if not reads or reads & present:  # a projection that reads none of the window's topics has nothing in it
+            mine = [n for n in notifications if not reads or n.topic in reads]
         applied = 0
         if positions[projection.name] < stop:
             applied = apply_window(app, db, projection, mine, stop, decoded)

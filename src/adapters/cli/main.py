@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -107,10 +110,26 @@ def replay(
     finally:
         db.close()
         event_log.close()
+    show_summary(head, summary, as_json)
+    end_without_teardown()
+
+
+def show_summary(head: int, summary: dict[str, dict[str, int]], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps({"head": head, "projections": summary}))
     else:
         console.print(f"rebuilt {', '.join(summary)} up to position {head}")
+
+
+def end_without_teardown() -> None:
+    """End the process at once when this command is the program (not a test runner's call): a rebuild leaves a
+    heap of a million objects (the transactions' states) that the interpreter took 1.3-2.4 s to collect and free
+    at exit, a fifth of a 100,000-event replay. The stores are closed and the output written by now."""
+    if getattr(sys.modules.get("__main__"), "app", None) is app:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @app.command()
