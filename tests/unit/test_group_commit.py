@@ -15,6 +15,7 @@ from cloudbay_domain.reports import StatusReport
 from services.chargers import ChargerNotWhitelisted
 from services.group_commit import Committed, _Save
 from services.platform import Platform
+from services.store import EventLog
 
 AT = datetime(2026, 11, 25, 10, tzinfo=UTC)
 
@@ -135,3 +136,25 @@ def test_a_commit_outcome_wakes_its_waiter_and_runs_each_callback_once() -> None
         done.result()
     with pytest.raises(RuntimeError):
         done.set_result(None)
+
+
+def test_saving_events_stores_and_announces_them_as_the_librarys_save_does() -> None:
+    """``EventLog.save`` of events takes a shorter way than the library's ``save``: to the same end."""
+    ours = Platform.from_env(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).log
+    library = Platform.from_env(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).log
+    heard: list[str] = []
+    ours.add_listener(lambda: heard.append("saved"))
+    library_save = super(EventLog, library).save
+    for log, save in ((ours, lambda events: ours.save(*events)), (library, lambda events: library_save(*events))):
+        chargers = [Charger.whitelist("CB-S", "home"), Charger.whitelist("CB-U", "home")]
+        events = [event for charger in chargers for event in charger.collect_events()]
+        recordings = save(events)
+        assert [r.notification.id for r in recordings] == [1, 2]
+        assert [r.domain_event for r in recordings] == events
+        assert log.repository.get(chargers[1].id).version == 1
+        with pytest.raises(IntegrityError):  # a version saved already: nothing of the call is stored
+            save([*Charger.whitelist("CB-T", "home").collect_events(), events[1]])
+        assert log.recorder.max_notification_id() == 2
+    assert heard == ["saved"]
+    ours.close()
+    library.close()
