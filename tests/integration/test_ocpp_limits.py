@@ -263,3 +263,29 @@ def test_values_the_schema_allows_but_the_domain_refuses_are_property_violations
     replies, written = replies_and_writes(server, "CB-L12", frames)
     assert [reply[:3] for reply in replies] == [[4, f"v-{n}", "PropertyConstraintViolation"] for n in range(1, 5)]
     assert written == 0
+
+
+def meter(*values: float, unit: str = "Wh", multiplier: int = 0) -> list[dict[str, Any]]:
+    sampled = [{"value": v, "unitOfMeasure": {"unit": unit, "multiplier": multiplier}} for v in values]
+    return [{"timestamp": "2026-11-25T10:00:00Z", "sampledValue": sampled}]
+
+
+def test_a_reading_beyond_what_a_meter_reads_is_refused_and_nothing_of_the_event_is_stored(server: LiveServer) -> None:
+    server.whitelist("CB-L9")
+    log = server.platform.log
+    beyond = [meter(2e15), meter(-1.5e15), meter(1.1e12, unit="kWh"), meter(1.0, multiplier=16), meter(1e308, 1e308)]
+
+    async def scenario() -> tuple[list[list[Any]], list[Any], int, int]:
+        async with raw_socket(server, "CB-L9") as ws:
+            before = log.recorder.max_notification_id() or 0
+            refused = [await exchange(ws, tx_frame(f"m-{n}", n, meterValue=m)) for n, m in enumerate(beyond)]
+            after = log.recorder.max_notification_id() or 0
+            read = await exchange(ws, tx_frame("m-ok", 9, meterValue=meter(1e15, 0.0)))  # at the bound: read
+            return refused, read, before, after
+
+    refused, read, before, after = asyncio.run(scenario())
+    for reply in refused:
+        assert reply[0] == 4 and reply[2] == "PropertyConstraintViolation", reply
+        assert "meterValue" in reply[3]
+    assert after == before
+    assert read == [3, "m-ok", {}]
