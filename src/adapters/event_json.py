@@ -19,17 +19,14 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import JSONTranscoder
 
-#: bytes with every ASCII digit made "0" and everything else " ": a run of 19 zeros marks a number orjson
-#: might not keep exact (C speed; see ``adapters.ocpp.rpc_json``, which judges frames the same way)
-_DIGITS = bytes(ord("0") if 48 <= i <= 57 else ord(" ") for i in range(256))
-_LONG_RUN = b"0" * 19
+from adapters.ocpp.rpc_json import long_digits
 
 
 class StoredEventJSON(JSONTranscoder):
     """The library's JSON transcoder, decoding with orjson."""
 
     def decode(self, data: bytes) -> Any:
-        if _LONG_RUN not in data.translate(_DIGITS):
+        if not long_digits(data):  # a number orjson might not keep exact: judged as frames are
             try:
                 value = orjson.loads(data)
             except orjson.JSONDecodeError:

@@ -35,7 +35,7 @@ from projections.follower import (
     prepare,
     track,
 )
-from projections.together import apply_window, read_window
+from projections.together import apply_window, projections_share, read_window
 
 log = logging.getLogger("cloudbay.projections")
 
@@ -58,12 +58,7 @@ def catch_up_group(
     for projection in projections:
         if positions[projection.name] >= stop:
             continue
-        reads, after = wanted[projection.name], positions[projection.name]
-        mine = (
-            [n for n in notifications if n.id > after and (not reads or n.topic in reads)]
-            if not reads or reads & present
-            else []
-        )
+        mine = projections_share(notifications, wanted[projection.name], present, positions[projection.name])
         if mine:
             apply_window(app, db, projection, mine, stop, decoded)
         else:

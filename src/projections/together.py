@@ -50,14 +50,20 @@ def catch_up_together(
     present = {n.topic for n in notifications}
     for projection in projections:
         reads = wanted[projection.name]
-        mine = []
-        if not reads or reads & present:  # a projection that reads none of the window's topics has nothing in it
-            mine = [n for n in notifications if not reads or n.topic in reads]
+        mine = projections_share(notifications, reads, present)
         applied = 0
         if positions[projection.name] < stop:
             applied = apply_window(app, db, projection, mine, stop, decoded)
         figures[projection.name] = (applied, len(mine))
     return stop, figures
+
+
+def projections_share(notifications: Sequence[Any], reads: set[str], present: set[str], after: int = 0) -> list[Any]:
+    """The events of a window after ``after`` that a projection reading ``reads`` (empty: every topic) applies;
+    ``present``: the window's topics, so that a projection reading none of them skips the scan."""
+    if reads and not reads & present:
+        return []
+    return [n for n in notifications if n.id > after and (not reads or n.topic in reads)]
 
 
 class Window(NamedTuple):

@@ -36,7 +36,8 @@ _DIGITS = bytes(ord("0") if 48 <= i <= 57 else ord(" ") for i in range(256))
 _LONG_RUN = b"0" * 19
 
 
-def _long_digits(raw: str | bytes) -> bool:
+def long_digits(raw: str | bytes) -> bool:
+    """Whether ``raw`` holds a run of digits orjson might not read exact (stored events are judged so too)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     return _LONG_RUN in data.translate(_DIGITS)
 
@@ -49,7 +50,7 @@ def loads(raw: str | bytes) -> Any:
     Read by orjson (several times faster), which refuses all of that itself; what it refuses, or may read
     differently (a number it would round), is read again by the standard library, which decides.
     """
-    if not _long_digits(raw):
+    if not long_digits(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
